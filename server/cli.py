@@ -1,0 +1,160 @@
+"""Command line: `python -m server SERVICE [flags]`, every flag with an environment twin.
+
+Each service is a `Command` (server/commands/): its flags, its default model, and how to build
+its `Service`. This module is the composition root -- the one place that knows both models and
+protocols -- and turns any ServerError into one line on stderr and its exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from . import log as logsetup
+from .config import Settings
+from .errors import ConfigError, ServerError
+from .models import MODELS, model_class
+from .net.address import parse_address
+from .net.sockets import Listener, open_listener
+from .service import Service
+
+ENV_PREFIX = "SERVER_"
+log = logging.getLogger("server")
+
+
+@dataclass
+class Command:
+    """A service the CLI can run."""
+
+    name: str
+    help: str
+    default_model: str
+    default_bind: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    #: Builds the service once the listener is bound (socketserver handlers need the socket).
+    build: Callable[[argparse.Namespace, Settings, Listener], Service]
+    datagram: bool = False  # offers --udp
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+def add_option(parser, flag: str, *, type: Callable = str, default: Any = None, **kwargs) -> None:
+    """Add `--flag`, defaulting to its environment twin SERVER_FLAG when that is set."""
+    env = env_name(flag)
+    kwargs["help"] = f"{kwargs.get('help', '')} [env {env}]".strip()
+    if kwargs.get("action") == "store_true":
+        raw = os.environ.get(env)
+        default = raw.lower() in ("1", "true", "yes", "on") if raw is not None else False
+        parser.add_argument(flag, default=default, **kwargs)
+        return
+    if env in os.environ:
+        try:
+            default = type(os.environ[env])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{env}={os.environ[env]!r}: {exc}") from None
+    parser.add_argument(flag, type=type, default=default, **kwargs)
+
+
+def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
+    """The flags every service shares: model, address, bounds, timeouts, logging."""
+    d = Settings()
+    core = parser.add_argument_group("serving")
+    add_option(core, "--model", default=command.default_model, choices=list(MODELS),
+               help="concurrency model (see `python -m server models`)")
+    add_option(core, "--bind", default=command.default_bind,
+               help="HOST:PORT, [IPV6]:PORT or unix:PATH")
+    if command.datagram:
+        add_option(core, "--udp", action="store_true",
+                   help="serve datagrams (UDP, or Unix datagram with unix:PATH)")
+    add_option(core, "--workers", type=int, default=d.workers, help="prefork: worker processes")
+    add_option(core, "--worker-model", default=d.worker_model,
+               choices=[m for m in MODELS if m != "prefork"], help="prefork: each worker's model")
+    add_option(core, "--threads", type=int, default=d.threads, help="threadpool: worker threads")
+    add_option(core, "--queue-size", type=int, default=d.queue_size,
+               help="threadpool: requests waiting for a worker")
+    add_option(core, "--max-threads", type=int, default=d.max_threads,
+               help="thread: most threads at once")
+    add_option(core, "--max-children", type=int, default=d.max_children,
+               help="fork: most child processes at once")
+    add_option(core, "--backlog", type=int, default=d.backlog, help="listen backlog")
+    add_option(core, "--timeout", type=float, default=d.timeout,
+               help="seconds before an idle client is dropped")
+    add_option(core, "--graceful-timeout", type=float, default=d.graceful_timeout,
+               help="seconds SIGTERM waits for requests in flight")
+    add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    return Settings(**values).validate()
+
+
+def serve(command: Command, args: argparse.Namespace) -> int:
+    """Bind, build the service and run the chosen model until it is stopped."""
+    settings = settings_from(args)
+    model_cls = model_class(settings.model)
+    listener = open_listener(
+        parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
+    )
+    try:
+        service = command.build(args, settings, listener)
+        model = model_cls(service, listener, settings)
+    except BaseException:
+        listener.close()
+        raise
+    return model.serve()
+
+
+def list_models(_args: argparse.Namespace) -> int:
+    width = max(map(len, MODELS))
+    for name, cls in MODELS.items():
+        print(f"{name:<{width}}  {cls.summary}")
+    return 0
+
+
+def build_parser(commands: Sequence[Command]) -> Parser:
+    parser = Parser(prog="server", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in commands:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        add_core_options(p, command)
+        command.add_arguments(p)
+        p.set_defaults(run=lambda args, c=command: serve(c, args))
+    models = sub.add_parser("models", help="list the models and when to use each")
+    models.set_defaults(run=list_models)
+    from .commands import extra_commands
+
+    for name, help_text, add_arguments, run in extra_commands():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .commands import COMMANDS
+
+    try:
+        parser = build_parser(COMMANDS)
+        args = parser.parse_args(argv)
+        logsetup.configure(getattr(args, "log_level", "info"))
+        return args.run(args)
+    except ServerError as exc:
+        print(f"server: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,13 @@
+"""The services the CLI runs, one module each, plus the helper commands (probe, ...)."""
+
+from __future__ import annotations
+
+from .echo import ECHO
+from .handler import HANDLER
+
+COMMANDS = [ECHO, HANDLER]
+
+
+def extra_commands() -> list:
+    """(name, help, add_arguments, run) for commands that are not services."""
+    return []

@@ -1,0 +1,25 @@
+"""`python -m server echo`: echo over TCP, UDP and Unix sockets."""
+
+from __future__ import annotations
+
+from ..cli import Command
+from ..protocols.echo import EchoDatagramProtocol, EchoProtocol
+from ..service import ProtocolService
+
+
+def _build(args, settings, listener) -> ProtocolService:
+    return ProtocolService(
+        "echo", stream=EchoProtocol, datagram=EchoDatagramProtocol,
+        idle_timeout=settings.timeout or None,
+    )
+
+
+ECHO = Command(
+    name="echo",
+    help="echo every byte (TCP, Unix) or datagram (UDP, Unix datagram) back",
+    default_model="epoll",
+    default_bind="127.0.0.1:7000",
+    add_arguments=lambda parser: None,
+    build=_build,
+    datagram=True,
+)

@@ -1,0 +1,51 @@
+"""Settings shared by every service, validated with errors that name the problem."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from .errors import ConfigError
+from .log import LEVELS
+
+
+@dataclass
+class Settings:
+    """How to serve: the model, where to listen, bounds and timeouts.
+
+    Each field is a CLI flag (`--max-children`) with an environment twin (`SERVER_MAX_CHILDREN`).
+    """
+
+    model: str = "epoll"
+    bind: str = "127.0.0.1:7000"
+    udp: bool = False
+    workers: int = os.cpu_count() or 2
+    worker_model: str = "epoll"
+    threads: int = 16
+    queue_size: int = 256
+    max_threads: int = 512
+    max_children: int = 256
+    backlog: int = 1024
+    timeout: float = 60.0
+    graceful_timeout: float = 30.0
+    log_level: str = "info"
+
+    def validate(self) -> Settings:
+        for name in ("workers", "threads", "max_threads", "max_children", "backlog"):
+            _at_least(name, getattr(self, name), 1)
+        _at_least("queue_size", self.queue_size, 0)
+        for name in ("timeout", "graceful_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+        if self.log_level not in LEVELS:
+            raise ConfigError(f"--log-level must be one of {', '.join(LEVELS)}")
+        return self
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"--{name.replace('_', '-')} must be at least {low} (got {value})")

@@ -1,0 +1,86 @@
+"""Concurrency with processes: a child per request, reaped by the parent.
+
+The parent only accepts, forks and reaps; the child serves one request and exits. Children
+share nothing, so a crash or a leak in one cannot touch another -- at the price of a fork per
+request. At --max-children the parent stops accepting until one exits: a flood of clients waits
+in the listen backlog instead of fork-bombing the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+from ..service import Session
+from .base import Model
+from .children import kill, kill_and_reap, reap_exited
+from .signals import reset_to_defaults
+
+log = logging.getLogger("server.model")
+
+
+class Fork(Model):
+    name = "fork"
+    summary = "a process per client (bounded by --max-children): isolation, CPU-heavy requests"
+
+    def start(self) -> None:
+        self.children: dict[int, Session] = {}
+        super().start()
+
+    def capacity(self) -> int:
+        return self.settings.max_children
+
+    def process_request(self, request, addr) -> None:
+        session = self.begin(request, addr)
+        try:
+            pid = os.fork()
+        except OSError as exc:  # EAGAIN/ENOMEM: refuse this one, keep serving
+            log.error("fork failed: %s; dropping %s", exc.strerror, addr)
+            self._close(request)
+            self.end(session)
+            return
+        if pid == 0:
+            self._child(request, addr)  # never returns
+        session.pid = pid
+        session.bind(lambda: kill(pid, signal.SIGTERM), lambda: kill(pid, signal.SIGKILL))
+        self.children[pid] = session
+        self._close(request)  # the child has its own copy
+
+    def _child(self, request, addr) -> None:
+        """Serve one request in the child and exit, never returning into the parent's code."""
+        status = 0
+        try:
+            reset_to_defaults()
+            self.loop.close()  # our copies only: the parent's poller is untouched
+            if not self.listener.datagram:
+                self.listener.sock.close()
+            session = Session(request, addr)
+            signal.signal(signal.SIGTERM, lambda *_: session.drain())
+            signal.signal(signal.SIGINT, lambda *_: session.abort())
+            signal.signal(signal.SIGQUIT, lambda *_: session.abort())
+            self.serve_blocking(request, addr, session)
+        except BaseException:
+            log.exception("child serving %s failed", addr)
+            status = 1
+        finally:
+            os._exit(status)
+
+    def handle_chld(self) -> None:
+        """Reap every child that has exited; each one frees a place."""
+        for pid, _ in reap_exited():
+            session = self.children.pop(pid, None)
+            if session is not None:
+                self.end(session)
+
+    def cleanup(self) -> None:
+        """Leave no child behind: kill what survived the grace period and reap it."""
+        kill_and_reap(self.children)
+        self.children.clear()
+        super().cleanup()
+
+    @staticmethod
+    def _close(request) -> None:
+        if not isinstance(request, tuple):
+            request.close()
+

@@ -1,0 +1,195 @@
+"""A small reactor: readiness callbacks, timers and cross-thread calls on one poller.
+
+Every model runs one: the multiplexing models serve all connections from it, the blocking
+models give each connection (or worker thread) a private one, so the same transports and
+protocols run everywhere. Handlers are objects with `on_readable()` / `on_writable()`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from .pollers import READ, WRITE, best_poller
+
+log = logging.getLogger(__name__)
+
+
+class Handler(Protocol):
+    def on_readable(self) -> None: ...
+    def on_writable(self) -> None: ...
+
+
+class Timer:
+    """A scheduled call; `cancel()` is O(1) (the heap entry is skipped when it comes up)."""
+
+    __slots__ = ("args", "callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable, args: tuple):
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: Timer) -> bool:
+        return self.when < other.when
+
+
+class Waker:
+    """A pipe whose read end wakes the loop; written to by other threads and signal handlers."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+
+    def wake(self) -> None:
+        try:
+            os.write(self.write_fd, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wake-up is pending anyway) or already closed
+
+    def on_readable(self) -> None:
+        try:
+            while os.read(self.read_fd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def on_writable(self) -> None:  # never registered for writing
+        pass
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class EventLoop:
+    """Dispatches readiness events, timers and queued calls until stopped."""
+
+    def __init__(self, poller_cls: type | None = None):
+        self.poller = (poller_cls or best_poller())()
+        self._handlers: dict[int, Handler] = {}
+        self._masks: dict[int, int] = {}
+        self._timers: list[Timer] = []
+        self._ready: deque[tuple[Callable, tuple]] = deque()
+        self._stopping = False
+        self.waker = Waker()
+        self.set_interest(self.waker.read_fd, self.waker, READ)
+
+    # -- descriptors ---------------------------------------------------------------
+    def set_interest(self, fd: int, handler: Handler, mask: int) -> None:
+        """Watch `fd` for READ and/or WRITE (mask 0 stops watching it)."""
+        old = self._masks.get(fd)
+        if mask == old:
+            return
+        if not mask:
+            self.forget(fd)
+            return
+        if old is None:
+            self.poller.register(fd, mask)
+        else:
+            self.poller.modify(fd, mask)
+        self._handlers[fd] = handler
+        self._masks[fd] = mask
+
+    def forget(self, fd: int) -> None:
+        """Stop watching `fd` (call before closing it)."""
+        if self._masks.pop(fd, None) is not None:
+            del self._handlers[fd]
+            try:
+                self.poller.unregister(fd)
+            except (OSError, KeyError, ValueError):
+                pass
+
+    def watched(self) -> int:
+        """How many descriptors are watched, not counting the waker."""
+        return len(self._masks) - 1
+
+    # -- calls and timers -----------------------------------------------------------
+    def call_soon(self, callback: Callable, *args) -> None:
+        self._ready.append((callback, args))
+
+    def call_soon_threadsafe(self, callback: Callable, *args) -> None:
+        """Queue a call from another thread (or a signal handler) and wake the loop."""
+        self._ready.append((callback, args))
+        self.waker.wake()
+
+    def call_later(self, delay: float, callback: Callable, *args) -> Timer:
+        timer = Timer(time.monotonic() + delay, callback, args)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    # -- running --------------------------------------------------------------------
+    def stop(self) -> None:
+        """Make `run()` return after the current turn."""
+        self._stopping = True
+        self.waker.wake()
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Run turns until `stop()` is called or `until()` becomes true."""
+        self._stopping = False
+        while not self._stopping and not (until and until()):
+            self.run_once()
+
+    def run_once(self) -> None:
+        for fd, events in self.poller.poll(self._timeout()):
+            handler = self._handlers.get(fd)
+            if handler is None:
+                continue  # forgotten by an earlier handler in this same turn
+            try:
+                if events & READ and self._masks[fd] & READ:
+                    handler.on_readable()
+                if events & WRITE and self._masks.get(fd, 0) & WRITE:
+                    handler.on_writable()
+            except Exception:  # a handler bug must not take every other connection down
+                log.exception("unhandled error in handler %r", handler)
+                self.forget(fd)
+        self._run_timers()
+        self._run_ready()
+
+    def _timeout(self) -> float | None:
+        if self._ready or self._stopping:
+            return 0
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        if self._timers:
+            return max(0.0, self._timers[0].when - time.monotonic())
+        return None
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0].when <= now:
+            timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self._ready.append((timer.callback, timer.args))
+
+    def _run_ready(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):  # calls queued by these calls wait for the next turn
+            if not ready:
+                return
+            callback, args = ready.popleft()
+            try:
+                callback(*args)
+            except Exception:
+                log.exception("unhandled error in %r", callback)
+
+    def close(self) -> None:
+        """Release the poller and waker; handlers must have closed their own descriptors."""
+        self.poller.close()
+        self.waker.close()
+        self._handlers.clear()
+        self._masks.clear()
+        self._timers.clear()

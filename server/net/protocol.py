@@ -1,0 +1,50 @@
+"""The contract between transports and protocols (asyncio-style, sans-IO on the protocol side).
+
+A protocol never touches a socket: it receives bytes through callbacks and answers through its
+transport (`write`, `send_file`, `send_producer`, `close`). The same protocol object therefore
+runs under every model, on whichever event loop the model gives its connection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .transport import DatagramTransport, StreamTransport
+
+
+class Protocol:
+    """A stream (TCP or Unix) protocol. Override what you need; the defaults are safe."""
+
+    transport: StreamTransport
+
+    def connection_made(self, transport: StreamTransport) -> None:
+        """Called once, before any data. May be extended."""
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes arrived from the peer."""
+
+    def eof_received(self) -> bool:
+        """The peer will send no more. Return True to keep writing; False closes (default)."""
+        return False
+
+    def idle_timeout(self) -> None:
+        """Nothing moved for the idle timeout. Default: drop the connection."""
+        self.transport.abort()
+
+    def drain_requested(self) -> None:
+        """The server is shutting down gracefully: finish what is in flight, then close.
+
+        The default keeps serving until the peer closes or the graceful timeout ends it.
+        """
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Called once when the connection is closed for any reason."""
+
+
+class DatagramProtocol:
+    """A datagram (UDP or Unix datagram) protocol; one instance serves every peer."""
+
+    def datagram_received(self, data: bytes, addr: Any, transport: DatagramTransport) -> None:
+        """One datagram arrived from `addr`; answer with `transport.sendto(reply, addr)`."""

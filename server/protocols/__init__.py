@@ -1,0 +1,1 @@
+"""Protocols: sans-IO objects driven by transports. They never import a model."""

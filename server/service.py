@@ -1,0 +1,181 @@
+"""What a model serves, as the model sees it: requests in, nothing about protocols.
+
+A request is what `socketserver` calls one: a connected socket for streams, a
+`(data, socket)` pair for datagrams. A model either attaches requests to an event loop it runs
+(`attach`) or hands each to a thread or process that serves it to the end (`handle`).
+
+Two services exist: `ProtocolService` runs our sans-IO protocols (echo, HTTP, FTP) and can do
+both; `SocketServerService` runs a user's `socketserver.BaseRequestHandler`, which blocks, so
+only models that give it a thread or process of its own can run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ModelUnavailable
+from .net.loop import EventLoop
+from .net.pollers import PollPoller
+from .net.protocol import DatagramProtocol, Protocol
+from .net.transport import DatagramTransport, StreamTransport
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    """A request being served, possibly on another thread: drain or abort it from the model.
+
+    Whoever serves the request binds the two actions; a call made before that is remembered.
+    """
+
+    def __init__(self, request: Any = None, addr: Any = None):
+        self.request = request
+        self.addr = addr
+        self.pid = 0  # set by models that serve the request in a child process
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._actions: dict[str, Callable[[], None]] = {}
+        self._requested: list[str] = []
+
+    def bind(self, drain: Callable[[], None], abort: Callable[[], None]) -> None:
+        with self._lock:
+            self._actions = {"drain": drain, "abort": abort}
+            requested, self._requested = self._requested, []
+        for action in requested:
+            self._actions[action]()
+
+    def drain(self) -> None:
+        """Ask the request to finish what is in flight and close."""
+        self._request("drain")
+
+    def abort(self) -> None:
+        """Close the request now."""
+        self._request("abort")
+
+    def _request(self, action: str) -> None:
+        with self._lock:
+            if not self._actions:
+                self._requested.append(action)
+                return
+        self._actions[action]()
+
+
+class Service:
+    """Base: what every service offers a model. Subclasses say what they can do."""
+
+    name = "service"
+    #: False: requests must be served on their own thread or process (blocking handlers).
+    event_driven = True
+
+    def attach(self, loop: EventLoop, request: Any, addr: Any, on_close: Callable) -> Any:
+        """Start serving `request` on `loop`; return an object with drain() and abort()."""
+        raise ModelUnavailable(f"{self.name} blocks, so it needs a thread or process per request")
+
+    def datagram_protocol(self) -> DatagramProtocol | None:
+        """The one protocol object that answers datagrams on an event loop, if any."""
+        return None
+
+    def handle(self, request: Any, addr: Any, session: Session) -> None:
+        """Serve one request to the end on the calling thread (which may block)."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """SIGHUP: reload what can be reloaded without a restart. May be overridden."""
+
+    def worker_started(self) -> None:
+        """Runs in each new worker process after fork, before it serves. May be overridden."""
+
+
+class ProtocolService(Service):
+    """Serves a stream and/or datagram protocol; the protocol never sees the model."""
+
+    def __init__(
+        self,
+        name: str,
+        stream: Callable[[], Protocol] | None = None,
+        datagram: Callable[[], DatagramProtocol] | None = None,
+        idle_timeout: float | None = None,
+    ):
+        self.name = name
+        self._stream = stream
+        self._datagram = datagram
+        self._idle_timeout = idle_timeout
+        self._datagram_protocol: DatagramProtocol | None = None
+
+    def supports(self, datagram: bool) -> bool:
+        return (self._datagram if datagram else self._stream) is not None
+
+    def attach(self, loop, request, addr, on_close):
+        transport = StreamTransport(
+            loop, request, self._stream(), idle_timeout=self._idle_timeout,
+            on_close=on_close, peer=addr,
+        )
+        transport.start()
+        return transport
+
+    def handle(self, request, addr, session):
+        if isinstance(request, tuple):  # (data, socket): answer on the shared socket
+            data, sock = request
+            DatagramTransport(None, sock, self.datagram_protocol()).receive(data, addr)
+            return
+        # A private loop per connection: the protocol may open more sockets (FTP data
+        # channels) and needs timers, exactly as it would on a shared loop.
+        loop = EventLoop(PollPoller)
+        try:
+            transport = self.attach(loop, request, addr, on_close=None)
+            session.bind(
+                lambda: loop.call_soon_threadsafe(transport.drain),
+                lambda: loop.call_soon_threadsafe(transport.abort),
+            )
+            loop.run(until=lambda: transport.closed)
+        finally:
+            loop.close()
+
+    def datagram_protocol(self) -> DatagramProtocol | None:
+        if self._datagram_protocol is None and self._datagram:
+            self._datagram_protocol = self._datagram()
+        return self._datagram_protocol
+
+
+class SocketServerService(Service):
+    """Runs a user's socketserver.BaseRequestHandler subclass, as socketserver would."""
+
+    event_driven = False
+
+    def __init__(self, handler_class: type, listener_sock: socket.socket, timeout: float | None):
+        self.name = handler_class.__name__
+        self.handler_class = handler_class
+        self.timeout = timeout
+        self.server = _ServerShim(listener_sock, handler_class)
+
+    def handle(self, request, addr, session):
+        if isinstance(request, socket.socket):
+            request.setblocking(True)
+            request.settimeout(self.timeout)
+            # Shutting the socket down wakes a handler blocked in recv(); it sees end of file.
+            session.bind(lambda: None, lambda: _shutdown(request))
+        try:
+            self.handler_class(request, addr, self.server)
+        except Exception:
+            log.exception("%s failed for %s", self.name, addr)
+
+
+class _ServerShim:
+    """The attributes socketserver handlers read from `self.server`."""
+
+    def __init__(self, sock: socket.socket, handler_class: type):
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.RequestHandlerClass = handler_class
+        self.timeout = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
