@@ -73,28 +73,64 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
     """The flags every service shares: model, address, bounds, timeouts, logging."""
     d = Settings()
     core = parser.add_argument_group("serving")
-    add_option(core, "--model", default=command.default_model, choices=list(MODELS),
-               help="concurrency model (see `python -m server models`)")
-    add_option(core, "--bind", default=command.default_bind,
-               help="HOST:PORT, [IPV6]:PORT or unix:PATH")
+    add_option(
+        core,
+        "--model",
+        default=command.default_model,
+        choices=list(MODELS),
+        help="concurrency model (see `python -m server models`)",
+    )
+    add_option(
+        core, "--bind", default=command.default_bind, help="HOST:PORT, [IPV6]:PORT or unix:PATH"
+    )
     if command.datagram:
-        add_option(core, "--udp", action="store_true",
-                   help="serve datagrams (UDP, or Unix datagram with unix:PATH)")
+        add_option(
+            core,
+            "--udp",
+            action="store_true",
+            help="serve datagrams (UDP, or Unix datagram with unix:PATH)",
+        )
     add_option(core, "--workers", type=int, default=d.workers, help="prefork: worker processes")
-    add_option(core, "--worker-model", default=d.worker_model,
-               choices=[m for m in MODELS if m != "prefork"], help="prefork: each worker's model")
+    add_option(
+        core,
+        "--worker-model",
+        default=d.worker_model,
+        choices=[m for m in MODELS if m != "prefork"],
+        help="prefork: each worker's model",
+    )
     add_option(core, "--threads", type=int, default=d.threads, help="threadpool: worker threads")
-    add_option(core, "--queue-size", type=int, default=d.queue_size,
-               help="threadpool: requests waiting for a worker")
-    add_option(core, "--max-threads", type=int, default=d.max_threads,
-               help="thread: most threads at once")
-    add_option(core, "--max-children", type=int, default=d.max_children,
-               help="fork: most child processes at once")
+    add_option(
+        core,
+        "--queue-size",
+        type=int,
+        default=d.queue_size,
+        help="threadpool: requests waiting for a worker",
+    )
+    add_option(
+        core, "--max-threads", type=int, default=d.max_threads, help="thread: most threads at once"
+    )
+    add_option(
+        core,
+        "--max-children",
+        type=int,
+        default=d.max_children,
+        help="fork: most child processes at once",
+    )
     add_option(core, "--backlog", type=int, default=d.backlog, help="listen backlog")
-    add_option(core, "--timeout", type=float, default=d.timeout,
-               help="seconds before an idle client is dropped")
-    add_option(core, "--graceful-timeout", type=float, default=d.graceful_timeout,
-               help="seconds SIGTERM waits for requests in flight")
+    add_option(
+        core,
+        "--timeout",
+        type=float,
+        default=d.timeout,
+        help="seconds before an idle client is dropped",
+    )
+    add_option(
+        core,
+        "--graceful-timeout",
+        type=float,
+        default=d.graceful_timeout,
+        help="seconds SIGTERM waits for requests in flight",
+    )
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
 
 

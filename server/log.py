@@ -14,7 +14,7 @@ class OneLineFormatter(logging.Formatter):
         text = super().format(record)
         return text.replace("\r", "\\r").replace("\n", " \\n ")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (stdlib name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.pid = os.getpid()
         return super().formatMessage(record)
 

@@ -111,8 +111,12 @@ class ProtocolService(Service):
 
     def attach(self, loop, request, addr, on_close):
         transport = StreamTransport(
-            loop, request, self._stream(), idle_timeout=self._idle_timeout,
-            on_close=on_close, peer=addr,
+            loop,
+            request,
+            self._stream(),
+            idle_timeout=self._idle_timeout,
+            on_close=on_close,
+            peer=addr,
         )
         transport.start()
         return transport

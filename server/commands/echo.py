@@ -9,7 +9,9 @@ from ..service import ProtocolService
 
 def _build(args, settings, listener) -> ProtocolService:
     return ProtocolService(
-        "echo", stream=EchoProtocol, datagram=EchoDatagramProtocol,
+        "echo",
+        stream=EchoProtocol,
+        datagram=EchoDatagramProtocol,
         idle_timeout=settings.timeout or None,
     )
 

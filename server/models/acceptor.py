@@ -33,9 +33,7 @@ class Acceptor:
     MIN_BACKOFF = 0.05
     MAX_BACKOFF = 1.0
 
-    def __init__(
-        self, loop: EventLoop, listener: Listener, on_request: Callable[[Any, Any], None]
-    ):
+    def __init__(self, loop: EventLoop, listener: Listener, on_request: Callable[[Any, Any], None]):
         self.loop = loop
         self.listener = listener
         self.on_request = on_request

@@ -96,8 +96,11 @@ class Model:
             self.input = Acceptor(self.loop, self.listener, self.process_request)
         self.input.resume()
         log.info(
-            "%s on %s (%s), model %s", self.service.name, self.listener.address,
-            "datagram" if self.listener.datagram else "stream", self.name,
+            "%s on %s (%s), model %s",
+            self.service.name,
+            self.listener.address,
+            "datagram" if self.listener.datagram else "stream",
+            self.name,
         )
 
     def cleanup(self) -> None:
@@ -160,8 +163,11 @@ class Model:
     def handle_signal(self, signum: int) -> None:
         handler = getattr(self, f"handle_{signal_name(signum)}", None)
         if handler is None:
-            log.info("ignoring SIG%s: the %s model has no use for it",
-                     signal_name(signum).upper(), self.name)
+            log.info(
+                "ignoring SIG%s: the %s model has no use for it",
+                signal_name(signum).upper(),
+                self.name,
+            )
             return
         handler()
 
@@ -169,8 +175,9 @@ class Model:
         """Graceful: stop accepting, let requests in flight finish, then exit."""
         if self.state != RUNNING:
             return
-        log.info("draining %d request(s), at most %ss", len(self.active),
-                 self.settings.graceful_timeout)
+        log.info(
+            "draining %d request(s), at most %ss", len(self.active), self.settings.graceful_timeout
+        )
         self.state = DRAINING
         self.input.close()
         for session in list(self.active):

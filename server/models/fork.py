@@ -83,4 +83,3 @@ class Fork(Model):
     def _close(request) -> None:
         if not isinstance(request, tuple):
             request.close()
-

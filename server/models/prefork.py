@@ -49,8 +49,13 @@ class Prefork(Model):
         self.workers: dict[int, float] = {}  # pid -> start time
         self.retiring: set[int] = set()
         self.deaths: list[float] = []
-        log.info("%s on %s, prefork master with %d %s workers", self.service.name,
-                 self.listener.address, self.target, self.inner.name)
+        log.info(
+            "%s on %s, prefork master with %d %s workers",
+            self.service.name,
+            self.listener.address,
+            self.target,
+            self.inner.name,
+        )
         self.spawn_missing()
 
     # -- workers ----------------------------------------------------------------------------
@@ -108,8 +113,11 @@ class Prefork(Model):
             self.exit_status = 1
             self.handle_int()
             return
-        how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
-               else f"status {os.WEXITSTATUS(status)}")
+        how = (
+            f"signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"status {os.WEXITSTATUS(status)}"
+        )
         log.warning("worker %d died (%s); replacing it", pid, how)
         self.deaths.append(time.monotonic())
 
@@ -124,8 +132,9 @@ class Prefork(Model):
     def handle_term(self) -> None:
         if self.state != RUNNING:
             return
-        log.info("draining %d worker(s), at most %ss", len(self.workers),
-                 self.settings.graceful_timeout)
+        log.info(
+            "draining %d worker(s), at most %ss", len(self.workers), self.settings.graceful_timeout
+        )
         self._stop_workers(signal.SIGTERM, self.settings.graceful_timeout + 1)
 
     def handle_int(self) -> None:
@@ -184,4 +193,3 @@ class Prefork(Model):
 
     def describe(self) -> dict:
         return {**super().describe(), "workers": len(self.workers), "worker_model": self.inner.name}
-

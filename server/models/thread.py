@@ -24,7 +24,9 @@ class ThreadPerRequest(Model):
     def process_request(self, request, addr) -> None:
         session = self.begin(request, addr)
         session.thread = threading.Thread(
-            target=self._run, args=(request, addr, session), daemon=True,
+            target=self._run,
+            args=(request, addr, session),
+            daemon=True,
             name=f"request-{addr}",
         )
         session.thread.start()

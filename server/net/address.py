@@ -57,9 +57,7 @@ def _parse_port(port: str, text: str) -> int:
 def resolve(address: Address, kind: int) -> tuple[int, tuple]:
     """Return (family, sockaddr) for an inet address; the first result wins."""
     try:
-        infos = socket.getaddrinfo(
-            address.host, address.port, type=kind, flags=socket.AI_PASSIVE
-        )
+        infos = socket.getaddrinfo(address.host, address.port, type=kind, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"cannot resolve {address.host!r}: {exc.strerror}") from None
     family, _, _, _, sockaddr = infos[0]
