@@ -18,6 +18,7 @@ from typing import Any
 from . import log as logsetup
 from .config import Settings
 from .errors import ConfigError, ServerError
+from .metrics import METRICS
 from .models import MODELS, model_class
 from .net.address import parse_address
 from .net.sockets import Listener, open_listener
@@ -152,7 +153,21 @@ def serve(command: Command, args: argparse.Namespace) -> int:
     except BaseException:
         listener.close()
         raise
+    METRICS.freeze(
+        rows=_metric_rows(settings),
+        service=command.name,
+        model=model.name,
+        worker_model=settings.worker_model if model.name == "prefork" else "",
+    )
     return model.serve()
+
+
+def _metric_rows(settings: Settings) -> int:
+    """Enough rows for every process that may count at once (forked children included)."""
+    per_worker = (
+        settings.max_children + 1 if "fork" in (settings.model, settings.worker_model) else 1
+    )
+    return 2 + per_worker * (2 * settings.workers + 8)
 
 
 def list_models(_args: argparse.Namespace) -> int:

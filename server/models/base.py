@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ..config import Settings
 from ..errors import ModelUnavailable
+from ..metrics import METRICS
 from ..net.loop import EventLoop
 from ..net.sockets import Listener
 from ..service import Service, Session
@@ -95,6 +96,7 @@ class Model:
         else:
             self.input = Acceptor(self.loop, self.listener, self.process_request)
         self.input.resume()
+        METRICS.add("server_workers")  # this process serves (a prefork master does not)
         log.info(
             "%s on %s (%s), model %s",
             self.service.name,
@@ -115,6 +117,8 @@ class Model:
         """Count a request in; pause the input at capacity."""
         session = Session(request, addr)
         self.active.add(session)
+        METRICS.add("server_connections_total")
+        METRICS.add("server_connections_open")
         limit = self.capacity()
         if limit is not None and len(self.active) >= limit:
             self.input.pause()
@@ -122,7 +126,10 @@ class Model:
 
     def end(self, session: Session) -> None:
         """Count a request out (on the loop's thread); resume, or finish a drain."""
+        if session not in self.active:
+            return
         self.active.discard(session)
+        METRICS.add("server_connections_open", -1)
         if self.state == DRAINING and not self.active:
             self.stop()
         elif self.state == RUNNING and self.input.paused:

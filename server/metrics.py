@@ -1,0 +1,211 @@
+"""Counters and gauges that add up across every process of one server.
+
+Metrics are defined at import time, then `freeze()` (before any fork) lays them out in an
+anonymous shared mapping with one row per process. A process claims a free row the first time
+it counts something -- so fork children and prefork workers need no set-up -- and a row whose
+process has died is folded into the archive row when it is reclaimed: counters survive their
+process, gauges (things open *now*) do not. Counting touches only the process's own row, under a
+thread lock: no cross-process lock on the hot path.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+ARCHIVE = 0  # row 0 holds what dead processes counted
+
+
+@dataclass
+class Metric:
+    name: str
+    kind: str  # "counter" or "gauge"
+    help: str
+    label: str = ""
+    slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
+
+
+class Metrics:
+    """A registry; `METRICS` below is the one the server uses."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, Metric] = {}
+        self.info: dict[str, str] = {}
+        self.started = time.time()
+        self._slots = 0
+        self._rows = 0
+        self._view: memoryview | None = None
+        self._lockfile: int | None = None
+        self._row = -1
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """In a new child: the parent's row and lock are not ours (the lock may be held)."""
+        self._lock = threading.Lock()
+        self._row = -1
+
+    # -- definition (before freeze) -------------------------------------------------------
+    def counter(self, name: str, help: str, label: str = "", values=("",)) -> None:
+        self._define(Metric(name, "counter", help, label), values)
+
+    def gauge(self, name: str, help: str, label: str = "", values=("",)) -> None:
+        self._define(Metric(name, "gauge", help, label), values)
+
+    def _define(self, metric: Metric, values) -> None:
+        if metric.name in self.metrics:
+            return  # defining twice (a module imported twice) is harmless
+        if self._view is not None:
+            raise RuntimeError(f"metric {metric.name} defined after freeze()")
+        for value in values:
+            metric.slots[str(value)] = self._slots
+            self._slots += 1
+        self.metrics[metric.name] = metric
+
+    def freeze(self, rows: int = 1024, **info: str) -> None:
+        """Allocate the shared rows; call once, in the first process, before forking."""
+        self.info.update(info)
+        self.started = time.time()
+        self._rows = rows
+        width = self._slots + 1  # slot 0 of each row holds its owner's pid
+        self._view = memoryview(mmap.mmap(-1, 8 * width * rows)).cast("q")
+        fd, path = tempfile.mkstemp(prefix="server-metrics-")
+        os.unlink(path)  # only the descriptor is needed, for lockf between processes
+        self._lockfile = fd
+        self._view[0] = -1  # the archive row is never claimed
+        self._width = width
+
+    # -- counting ---------------------------------------------------------------------------
+    def add(self, name: str, amount: int = 1, label: str = "") -> None:
+        """Add to a counter or gauge (negative amounts for gauges)."""
+        view = self._view
+        if view is None:
+            return
+        metric = self.metrics[name]
+        slot = metric.slots.get(label)
+        if slot is None:
+            slot = metric.slots.get("other")
+            if slot is None:
+                return
+        with self._lock:
+            if self._row < 0:
+                self._claim()
+            if self._row > 0:
+                view[self._row * self._width + 1 + slot] += amount
+
+    def _claim(self) -> None:
+        """Take a free row (or one whose process died) for this process."""
+        self._row = 0  # 0: tried and failed; not counted rather than retried on every add
+        pid = os.getpid()
+        with _LockF(self._lockfile):
+            for row in range(1, self._rows):
+                owner = self._view[row * self._width]
+                if owner == 0 or not _alive(owner):
+                    self._fold(row)
+                    self._view[row * self._width] = pid
+                    self._row = row
+                    return
+        log.warning("metrics: all %d rows taken; this process is not counted", self._rows)
+
+    def _fold(self, row: int) -> None:
+        base = row * self._width
+        for metric in self.metrics.values():
+            for slot in metric.slots.values():
+                i = base + 1 + slot
+                if metric.kind == "counter":
+                    self._view[ARCHIVE * self._width + 1 + slot] += self._view[i]
+                self._view[i] = 0
+
+    # -- reading ----------------------------------------------------------------------------
+    def value(self, name: str, label: str = "") -> int:
+        """The total over every process."""
+        if self._view is None:
+            return 0
+        with self._lock, _LockF(self._lockfile):
+            return self._total(self.metrics[name], self.metrics[name].slots[label])
+
+    def _total(self, metric: Metric, slot: int) -> int:
+        total = 0
+        for row in range(self._rows):
+            base = row * self._width
+            owner = self._view[base]
+            if owner == 0 and row != ARCHIVE:
+                continue
+            if metric.kind == "gauge" and (row == ARCHIVE or not _alive(owner)):
+                continue
+            total += self._view[base + 1 + slot]
+        return total
+
+    def render(self) -> str:
+        """The Prometheus text exposition of every metric, summed over processes."""
+        lines = []
+        if self.info:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.info.items()))
+            lines += [
+                "# HELP server_info The model and service serving.",
+                "# TYPE server_info gauge",
+                f"server_info{{{labels}}} 1",
+            ]
+        lines += [
+            "# HELP server_start_time_seconds When the server started (Unix time).",
+            "# TYPE server_start_time_seconds gauge",
+            f"server_start_time_seconds {self.started:.3f}",
+            "# HELP server_uptime_seconds Seconds since the server started.",
+            "# TYPE server_uptime_seconds gauge",
+            f"server_uptime_seconds {time.time() - self.started:.3f}",
+        ]
+        if self._view is None:
+            return "\n".join(lines) + "\n"
+        with self._lock, _LockF(self._lockfile):
+            for metric in self.metrics.values():
+                lines += [
+                    f"# HELP {metric.name} {metric.help}",
+                    f"# TYPE {metric.name} {metric.kind}",
+                ]
+                for value, slot in metric.slots.items():
+                    label = f'{{{metric.label}="{_escape(value)}"}}' if metric.label else ""
+                    lines.append(f"{metric.name}{label} {self._total(metric, slot)}")
+        return "\n".join(lines) + "\n"
+
+
+class _LockF:
+    """lockf() on the shared descriptor: per-process, and released if the process dies."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def __enter__(self):
+        if self.fd is not None:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+METRICS = Metrics()
+METRICS.counter("server_connections_total", "Connections (or datagrams) accepted.")
+METRICS.gauge("server_connections_open", "Connections being served now.")
+METRICS.gauge("server_workers", "Worker processes (prefork), else 1.")
