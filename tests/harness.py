@@ -1,0 +1,188 @@
+"""Run the real server as a subprocess, as users do, and talk to it over real sockets.
+
+`ServerProcess` starts `python -m server SERVICE --model M --bind ...` on port 0 (or a Unix
+path), learns the bound address from the server's own start-up log line, and can stop it with
+any signal. Every functional test goes through this, so every model is exercised the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ["iterative", "select", "poll", "epoll", "fork", "thread", "threadpool", "prefork"]
+BLOCKING_MODELS = ["iterative", "fork", "thread", "threadpool", "prefork"]
+_READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
+
+
+class ServerProcess:
+    """One running server; use as a context manager so it is always stopped."""
+
+    def __init__(
+        self,
+        service: str,
+        model: str,
+        bind: str = "127.0.0.1:0",
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+        preexec_fn=None,
+    ):
+        self.command = [
+            sys.executable, "-m", "server", service, "--model", model, "--bind", bind,
+            "--log-level", "info", *args,
+        ]
+        if model == "prefork" and not any(a.startswith("--workers") for a in args):
+            self.command += ["--workers", "2"]
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.cwd = cwd
+        self.preexec_fn = preexec_fn
+        self.lines: list[str] = []
+        self.address: str = ""
+        self.proc: subprocess.Popen | None = None
+
+    # -- life -------------------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            self.command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            env=self.env, cwd=self.cwd, preexec_fn=self.preexec_fn,
+        )
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while not self.address:
+            if self.proc.poll() is not None:
+                self._reader.join(1)
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.log()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"server did not start: {self.log()}")
+            time.sleep(0.02)
+        return self
+
+    def _read_log(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            match = _READY.search(line)
+            if match and not self.address:
+                self.address = match.group(1)
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(2)
+        return code
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.stop(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return "\n".join(self.lines[-60:])
+
+    # -- where it listens -------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+    @property
+    def path(self) -> str:
+        return self.address[len("unix:"):]
+
+    @property
+    def family(self) -> int:
+        if self.address.startswith("unix:"):
+            return socket.AF_UNIX
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    @property
+    def sockaddr(self):
+        return self.path if self.family == socket.AF_UNIX else (self.host, self.port)
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.sockaddr)
+        return sock
+
+    # -- its processes ----------------------------------------------------------------------
+    def descendants(self) -> list[tuple[int, str]]:
+        """(pid, state) of every process below the server, from /proc."""
+        parents: dict[int, list[tuple[int, str]]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents.setdefault(int(fields[1]), []).append((int(entry), fields[0]))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            for child in parents.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child[0])
+        return found
+
+    def threads(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks, got = [], 0
+    while got < size:
+        chunk = sock.recv(min(65536, size - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns a true value (bounded); return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
