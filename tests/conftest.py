@@ -1,5 +1,4 @@
 import pytest
-
 from harness import ServerProcess
 
 
@@ -19,3 +18,6 @@ def server_factory(tmp_path):
             server.__exit__(None, None, None)
         finally:
             server.kill()
+    for server in started:  # a bug the loop caught is still a bug, even if the test passed
+        bugs = [line for line in server.lines if "unhandled error" in line]
+        assert not bugs, "\n".join(bugs[:5])

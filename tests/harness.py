@@ -38,8 +38,17 @@ class ServerProcess:
         preexec_fn=None,
     ):
         self.command = [
-            sys.executable, "-m", "server", service, "--model", model, "--bind", bind,
-            "--log-level", "info", *args,
+            sys.executable,
+            "-m",
+            "server",
+            service,
+            "--model",
+            model,
+            "--bind",
+            bind,
+            "--log-level",
+            "info",
+            *args,
         ]
         if model == "prefork" and not any(a.startswith("--workers") for a in args):
             self.command += ["--workers", "2"]
@@ -53,8 +62,13 @@ class ServerProcess:
     # -- life -------------------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> ServerProcess:
         self.proc = subprocess.Popen(
-            self.command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            env=self.env, cwd=self.cwd, preexec_fn=self.preexec_fn,
+            self.command,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            preexec_fn=self.preexec_fn,
         )
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
@@ -119,7 +133,7 @@ class ServerProcess:
 
     @property
     def path(self) -> str:
-        return self.address[len("unix:"):]
+        return self.address[len("unix:") :]
 
     @property
     def family(self) -> int:

@@ -7,7 +7,6 @@ import socket
 import threading
 
 import pytest
-
 from harness import MODELS, recv_exactly
 
 TRANSPORTS = {

@@ -101,6 +101,10 @@ class DatagramInput(DatagramTransport):
         self.dispatch = lambda data, addr: on_request((data, listener.sock), addr)
         self.closed = False
 
+    @property
+    def paused(self) -> bool:
+        return not self._reading
+
     def resume(self) -> None:
         if not self.closed:
             self.set_reading(True)

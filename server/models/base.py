@@ -59,7 +59,7 @@ class Model:
         self.started_at = time.time()
         if not service.event_driven and not self.runs_blocking:
             raise ModelUnavailable(
-                f"the {self.name} model serves every client from one thread, so it cannot run "
+                f"{self.title()} serves every client from one thread, so it cannot run "
                 f"a blocking socketserver handler; use iterative, fork, thread, threadpool, "
                 f"or prefork with one of those as --worker-model"
             )
@@ -68,6 +68,10 @@ class Model:
     def process_request(self, request: Any, addr: Any) -> None:
         """Decide where `request` runs. Must be overridden."""
         raise NotImplementedError
+
+    def title(self) -> str:
+        """How messages name this model. May be overridden."""
+        return f"the {self.name} model"
 
     def capacity(self) -> int | None:
         """Most requests in flight at once; the input pauses at this bound. May be overridden."""

@@ -43,6 +43,9 @@ class Prefork(Model):
         self.runs_blocking = self.inner.runs_blocking
         super().__init__(service, listener, settings)
 
+    def title(self) -> str:
+        return f"the prefork model with {self.inner.name} workers"
+
     def start(self) -> None:
         self.state = RUNNING
         self.target = self.settings.workers
@@ -145,6 +148,7 @@ class Prefork(Model):
 
     def _stop_workers(self, signum: int, patience: float) -> None:
         self.state = DRAINING
+        self.listener.close()  # new clients are refused now, not parked in a dying backlog
         for pid in list(self.workers):
             self.retire(pid, signum)
         self.loop.call_later(patience, self.force_stop)
