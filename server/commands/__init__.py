@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .echo import ECHO
 from .handler import HANDLER
+from .probe import PROBE
 
 COMMANDS = [ECHO, HANDLER]
 
 
 def extra_commands() -> list:
     """(name, help, add_arguments, run) for commands that are not services."""
-    return []
+    return [PROBE]
