@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from . import api
 from . import log as logsetup
 from .config import Settings
 from .errors import ConfigError, ServerError
-from .metrics import METRICS
-from .models import MODELS, model_class
-from .net.address import parse_address
-from .net.sockets import Listener, open_listener
+from .models import MODELS
+from .net.sockets import Listener
 from .service import Service
 
 ENV_PREFIX = "SERVER_"
@@ -141,33 +140,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def serve(command: Command, args: argparse.Namespace) -> int:
-    """Bind, build the service and run the chosen model until it is stopped."""
+    """Run a command's service with the settings its flags describe."""
     settings = settings_from(args)
-    model_cls = model_class(settings.model)
-    listener = open_listener(
-        parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
-    )
-    try:
-        service = command.build(args, settings, listener)
-        model = model_cls(service, listener, settings)
-    except BaseException:
-        listener.close()
-        raise
-    METRICS.freeze(
-        rows=_metric_rows(settings),
-        service=command.name,
-        model=model.name,
-        worker_model=settings.worker_model if model.name == "prefork" else "",
-    )
-    return model.serve()
-
-
-def _metric_rows(settings: Settings) -> int:
-    """Enough rows for every process that may count at once (forked children included)."""
-    per_worker = (
-        settings.max_children + 1 if "fork" in (settings.model, settings.worker_model) else 1
-    )
-    return 2 + per_worker * (2 * settings.workers + 8)
+    return api.serve(lambda listener: command.build(args, settings, listener), settings)
 
 
 def list_models(_args: argparse.Namespace) -> int:

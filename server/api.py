@@ -1,0 +1,53 @@
+"""The library API: run any service under any model, as the CLI does.
+
+from server.api import serve
+from server.config import Settings
+from server.service import ProtocolService
+
+serve(ProtocolService("mine", stream=MyProtocol), Settings(model="thread", bind=":9000"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .config import Settings
+from .metrics import METRICS
+from .models import model_class
+from .net.address import parse_address
+from .net.sockets import Listener, open_listener
+from .service import Service
+
+
+def serve(service: Service | Callable[[Listener], Service], settings: Settings) -> int:
+    """Bind, build the service (a callable gets the bound listener) and run the model.
+
+    Returns the exit status when the server stops (SIGTERM, SIGINT, SIGQUIT). Raises
+    ConfigError (and its subclasses BindError, ModelUnavailable) before serving anything.
+    """
+    settings.validate()
+    model_cls = model_class(settings.model)
+    listener = open_listener(
+        parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
+    )
+    try:
+        if not isinstance(service, Service):
+            service = service(listener)
+        model = model_cls(service, listener, settings)
+    except BaseException:
+        listener.close()
+        raise
+    METRICS.freeze(
+        rows=_metric_rows(settings),
+        service=service.name,
+        model=model.name,
+        worker_model=settings.worker_model if model.name == "prefork" else "",
+    )
+    return model.serve()
+
+
+def _metric_rows(settings: Settings) -> int:
+    """Enough rows for every process that may count at once (forked children included)."""
+    forks = "fork" in (settings.model, settings.worker_model)
+    per_worker = settings.max_children + 1 if forks else 1
+    return 2 + per_worker * (2 * settings.workers + 8)
