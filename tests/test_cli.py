@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from harness import MODELS, ROOT, ServerProcess, recv_exactly
 
 

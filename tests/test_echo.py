@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+
 from harness import MODELS, recv_exactly
 
 TRANSPORTS = {

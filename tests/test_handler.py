@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+
 from harness import BLOCKING_MODELS
 
 

@@ -9,6 +9,7 @@ import struct
 import time
 
 import pytest
+
 from harness import MODELS, recv_exactly, wait_for
 
 

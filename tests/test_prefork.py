@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from harness import ROOT, recv_exactly, wait_for
 
 
