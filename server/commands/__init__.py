@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .echo import ECHO
 from .handler import HANDLER
+from .http import HTTP
 from .probe import PROBE
 
-COMMANDS = [ECHO, HANDLER]
+COMMANDS = [ECHO, HANDLER, HTTP]
 
 
 def extra_commands() -> list:

@@ -1,0 +1,60 @@
+"""HTTP/1.1 (RFC 9110/9112): a sans-IO protocol, static files, handler modules and WSGI.
+
+    parser.py      strict request parser (bytes in, Request out, HTTPError for bad input)
+    connection.py  HTTPProtocol: keep-alive, pipelining, timeouts, writing answers
+    router.py      ops endpoints -> handler modules -> static files -> WSGI app
+    static.py      files under --root (validators.py: conditional requests and ranges)
+    modules.py     handler modules loaded (and reloaded) from --handlers
+    wsgi.py        PEP 3333 adapter for --app and for modules that define `app`
+    ops.py         /-/health and /-/metrics;  accesslog.py;  forwarded.py
+
+Handler modules import what they need from here: `from server.protocols.http import Response`.
+"""
+
+from __future__ import annotations
+
+from ...service import ProtocolService
+from .config import HTTPConfig
+from .connection import HTTPProtocol
+from .errors import (
+    BadRequest,
+    Forbidden,
+    HTTPError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
+from .request import Request
+from .response import Response
+from .router import Router
+
+
+class HTTPService(ProtocolService):
+    """The HTTP protocol as a service; SIGHUP reloads the handler modules."""
+
+    def __init__(self, router: Router, config: HTTPConfig, idle_timeout: float | None):
+        super().__init__(
+            "http", stream=lambda: HTTPProtocol(router, config), idle_timeout=idle_timeout
+        )
+        self.router = router
+
+    def reload(self) -> None:
+        self.router.reload()
+
+
+__all__ = [
+    "BadRequest",
+    "Forbidden",
+    "HTTPConfig",
+    "HTTPError",
+    "HTTPProtocol",
+    "HTTPService",
+    "InternalError",
+    "MethodNotAllowed",
+    "NotFound",
+    "Request",
+    "Response",
+    "Router",
+    "ServiceUnavailable",
+]

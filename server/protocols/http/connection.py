@@ -1,0 +1,254 @@
+"""One HTTP/1.1 connection: parse requests, hand each to the application, write answers.
+
+Requests are served one at a time, in order. A pipelined request waits in the parser's
+buffer while the answer before it is still being sent (reading pauses too), so a client that
+pipelines without reading cannot make us queue unbounded responses. A small answer is one
+`write` of head and body together; files go out with sendfile, iterables as the socket
+drains.
+
+Timeouts, all lazy (no timer per request on the common path):
+- keep-alive: an idle connection between requests is closed after `keepalive_timeout`;
+- head: a request head that has started must be complete within `header_timeout` (slowloris);
+- progress: the transport drops a peer that moves nothing for `timeout` (set by the service).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterable, Iterator
+
+from ...net.loop import Timer
+from ...net.protocol import Protocol
+from .config import HTTPConfig
+from .errors import HTTPError, InternalError, RequestTimeout
+from .parser import RequestParser
+from .request import Request
+from .response import NO_BODY, Response, encode_head, error_response
+
+log = logging.getLogger(__name__)
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Application:
+    """What a connection serves requests with (the Router, or a test double)."""
+
+    def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def finished(self, request: Request | None, response: Response, sent: int) -> None:
+        """The response is sent (or the connection died); `sent` counts body bytes."""
+
+    def draining(self) -> None:
+        """The server is shutting down gracefully."""
+
+
+class HTTPProtocol(Protocol):
+    def __init__(self, app: Application, config: HTTPConfig):
+        self.app = app
+        self.config = config
+        self.parser = RequestParser(config.limits)
+        self.client = ""
+        self._waiting = False  # an answer is still being sent; the next request waits
+        self._draining = False
+        self._continued = False  # 100 Continue sent for the body being read
+        self._served = 0
+        self._idle_since = time.monotonic()
+        self._keepalive: Timer | None = None
+        self._head_timer: Timer | None = None
+
+    # -- transport callbacks -----------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Nagle plus delayed ACK would stall every response written in two parts.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.peer
+        self.client = peer if isinstance(peer, tuple) else None
+        self._keepalive = transport.loop.call_later(
+            self.config.keepalive_timeout, self._check_keepalive
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if not self._waiting:
+            self._process()
+
+    def eof_received(self) -> bool:
+        return False  # send what is queued, then close
+
+    def idle_timeout(self) -> None:
+        if not self._waiting and self.parser.partial:
+            self._refuse(RequestTimeout("the request did not arrive in time"))
+        else:
+            self.transport.abort()
+
+    def drain_requested(self) -> None:
+        self._draining = True
+        self.app.draining()
+        if not self._busy():
+            self.transport.close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.parser.close()
+        for timer in (self._keepalive, self._head_timer):
+            if timer is not None:
+                timer.cancel()
+
+    # -- requests -----------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        return self._waiting or self.parser.partial
+
+    def _process(self) -> None:
+        transport = self.transport
+        while not transport.closing:
+            try:
+                request = self.parser.next_request()
+            except HTTPError as error:
+                self._refuse(error)
+                return
+            if request is None:
+                self._incomplete()
+                return
+            self._serve(request)
+            if transport.pending():
+                self._waiting = True
+                transport.pause_reading()
+                transport.when_sent(self._sent)
+                return
+            self._idle_since = time.monotonic()
+
+    def _sent(self, exc: BaseException | None) -> None:
+        self._waiting = False
+        self._idle_since = time.monotonic()
+        if self._draining:
+            self.transport.close()
+        elif exc is None and not self.transport.closing:
+            self.transport.resume_reading()
+            self._process()
+
+    def _incomplete(self) -> None:
+        """Part of a request is buffered: start the head clock, or say 100 Continue."""
+        parser = self.parser
+        if parser.request is not None:
+            self._stop_head_timer()
+            if parser.request.expect_continue and not self._continued:
+                self._continued = True
+                self.transport.write(CONTINUE)
+        elif parser.partial and self._head_timer is None:
+            self._head_timer = self.transport.loop.call_later(
+                self.config.header_timeout, self._head_expired, self._served
+            )
+
+    def _head_expired(self, served: int) -> None:
+        self._head_timer = None
+        if served == self._served and self.parser.request is None and self.parser.partial:
+            self._refuse(RequestTimeout("the request head did not arrive in time"))
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _check_keepalive(self) -> None:
+        timeout = self.config.keepalive_timeout
+        idle = time.monotonic() - self._idle_since
+        if self.transport.closing:
+            return
+        if not self._busy() and idle >= timeout:
+            self.transport.close()
+            return
+        delay = timeout - idle if not self._busy() and idle > 0 else timeout
+        self._keepalive = self.transport.loop.call_later(delay, self._check_keepalive)
+
+    def _serve(self, request: Request) -> None:
+        self._stop_head_timer()
+        self._served += 1
+        self._continued = False
+        request.peer = self.client
+        self._send(request, self.app.respond(request))
+
+    # -- answers ------------------------------------------------------------------------------
+    def _refuse(self, error: HTTPError) -> None:
+        """A malformed request: answer it, then close (the rest of the stream is not trusted)."""
+        self._stop_head_timer()
+        response = error_response(error)
+        head, _, _ = encode_head(response, self.config.fixed, False, False)
+        self.transport.write(head + response.body)
+        self.transport.close()
+        self.app.finished(None, response, len(response.body))
+
+    def _send(self, request: Request, response: Response) -> None:
+        head_only = request.method == "HEAD"
+        keep = request.keep_alive and not self._draining
+        try:
+            head, keep, chunked = encode_head(response, self.config.fixed, keep, head_only)
+        except HTTPError as error:
+            log.error("%s %s: %s", request.method, request.raw_path, error.message)
+            response.finish()
+            response = error_response(InternalError("the response was invalid"))
+            head, keep, chunked = encode_head(response, self.config.fixed, keep, head_only)
+        transport = self.transport
+        if head_only or response.code in NO_BODY or response.code < 200:
+            transport.write(head)
+            self._done(request, response, 0)
+        elif response.body is not None:
+            transport.write(head + response.body)
+            self._done(request, response, len(response.body))
+        elif response.file is not None:
+            transport.write(head)
+            transport.send_file(
+                response.file, response.offset, response.count,
+                lambda exc: self._done(request, response, response.count if exc is None else 0),
+            )  # fmt: skip
+        else:
+            self._stream(request, response, head, chunked)
+        if not keep:
+            transport.close()
+
+    def _stream(self, request: Request, response: Response, head: bytes, chunked: bool) -> None:
+        sent = [0]
+        body = _counted(response.iterable, sent)
+        if chunked:
+            body = _chunked(body)
+        elif response.length is not None:
+            body = _limited(body, response.length)
+        self.transport.write(head)
+        self.transport.send_producer(body, lambda exc: self._done(request, response, sent[0]))
+
+    def _done(self, request: Request, response: Response, sent: int) -> None:
+        try:
+            response.finish()
+        except Exception:
+            log.exception("closing the response to %s %s failed", request.method, request.target)
+        request.close()
+        self.app.finished(request, response, sent)
+
+
+def _counted(iterable: Iterable[bytes], sent: list[int]) -> Iterator[bytes]:
+    for chunk in iterable:
+        if chunk:
+            sent[0] += len(chunk)
+            yield chunk
+
+
+def _chunked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    yield b"0\r\n\r\n"
+
+
+def _limited(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
+    """At most `length` bytes; fewer is an error that cuts the connection (never a hang)."""
+    left = length
+    for chunk in chunks:
+        if len(chunk) >= left:
+            yield chunk[:left]
+            return
+        left -= len(chunk)
+        yield chunk
+    if left:
+        raise InternalError(f"the body ended {left} bytes short of its Content-Length")

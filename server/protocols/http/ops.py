@@ -1,0 +1,75 @@
+"""Operations endpoints: `<prefix>/health` (JSON) and `<prefix>/metrics` (Prometheus text).
+
+The prefix (`--ops-prefix`, default `/-`) keeps them apart from an application's own paths;
+an empty prefix turns both off. Health answers 503 once the server is draining, so a load
+balancer stops sending new requests to a replica that is shutting down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ...metrics import METRICS
+from .errors import MethodNotAllowed
+from .request import Request
+from .response import Response
+
+#: Status codes counted by name; any other is counted as "other".
+COUNTED_STATUSES = [
+    *("200", "201", "204", "206", "301", "302", "304", "400", "401", "403", "404", "405"),
+    *("408", "411", "413", "414", "416", "417", "431", "500", "501", "502", "503", "505"),
+    "other",
+]
+METRICS.counter(
+    "http_requests_total", "HTTP requests answered, by status code.", "code", COUNTED_STATUSES
+)
+METRICS.gauge("http_requests_in_flight", "HTTP requests being handled now.")
+METRICS.counter("http_response_body_bytes_total", "Response body bytes sent.")
+
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Ops:
+    def __init__(self, prefix: str, served_by: str = ""):
+        self.prefix = prefix.rstrip("/")
+        self.served_by = served_by
+        self.draining = False
+        self._routes = {
+            f"{self.prefix}/health": self.health,
+            f"{self.prefix}/metrics": self.metrics,
+        }
+
+    def respond(self, request: Request) -> Response | None:
+        """The answer for an operations path, or None for any other path."""
+        route = self._routes.get(request.raw_path)
+        if route is None:
+            return None
+        if request.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{request.method} is not allowed here")
+        return route()
+
+    def health(self) -> Response:
+        info = METRICS.info
+        body = {
+            "status": "draining" if self.draining else "ok",
+            "service": info.get("service", "http"),
+            "model": info.get("model", ""),
+            "worker_model": info.get("worker_model", ""),
+            "served_by": self.served_by,
+            "pid": os.getpid(),
+            "uptime_seconds": round(time.time() - METRICS.started, 3),
+            "connections_open": METRICS.value("server_connections_open"),
+            "requests_in_flight": METRICS.value("http_requests_in_flight"),
+            "workers": METRICS.value("server_workers"),
+        }
+        return Response(
+            json.dumps(body).encode(),
+            503 if self.draining else 200,
+            [("Cache-Control", "no-store")],
+            "application/json",
+        )
+
+    def metrics(self) -> Response:
+        return Response(METRICS.render().encode(), 200, [("Cache-Control", "no-store")], PROMETHEUS)

@@ -1,0 +1,191 @@
+"""Responses: what handlers return and how a response head is put on the wire.
+
+`Response` is also the return type of handler modules' `handle(request)`:
+
+    Response(body=b"", status=200, headers=None, content_type=None)
+
+`body` is bytes, str (sent as UTF-8) or an iterable of bytes (streamed, chunked on HTTP/1.1);
+`headers` a dict or a list of (name, value). A handler may instead return bytes or str (200),
+a dict or list (200, JSON), or a (status, headers, body) tuple; `coerce()` accepts all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+
+from .errors import HTTPError, InternalError
+
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+STATUS = {code: f"{code} {reason}" for code, reason in REASONS.items()}
+NO_BODY = frozenset({204, 304})  # and every 1xx
+TEXT = "text/plain; charset=utf-8"
+
+# Set-Cookie may repeat, but Content-Length and friends are ours to set.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+     "proxy-authenticate", "proxy-authorization"}
+)  # fmt: skip
+
+
+def status_text(code: int) -> str:
+    return STATUS.get(code) or f"{code} Unknown"
+
+
+class Response:
+    """One response: a status, headers and a body (bytes, iterable, or a file range)."""
+
+    __slots__ = (
+        "body", "close", "code", "count", "file", "headers", "iterable", "length", "offset",
+        "on_close", "status",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        body: bytes | str | Iterable[bytes] = b"",
+        status: int = 200,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+    ):
+        self.code = status
+        self.status = status_text(status)
+        self.headers = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            content_type = content_type or TEXT
+        if content_type:
+            self.headers.append(("Content-Type", content_type))
+        self.file: Any = None
+        self.offset = 0
+        self.count = 0
+        self.on_close: Callable[[], None] | None = None
+        self.close = False  # True: close the connection after this response
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            self.body: bytes | None = bytes(body)
+            self.iterable: Iterable[bytes] | None = None
+            self.length: int | None = len(self.body)
+        else:
+            self.body, self.iterable, self.length = None, body, None
+
+    @classmethod
+    def from_file(cls, file, offset: int, count: int, status: int = 200, headers=None):
+        """Send `count` bytes of an open file (closed once sent) with os.sendfile."""
+        response = cls(b"", status, headers)
+        response.file, response.offset, response.count = file, offset, count
+        response.body, response.length = None, count
+        response.on_close = file.close
+        return response
+
+    @classmethod
+    def build(cls, code: int, status: str, headers: list, body=None, iterable=None) -> Response:
+        """A response from parts already checked (the WSGI path: no conversions)."""
+        response = cls.__new__(cls)
+        response.code, response.status, response.headers = code, status, headers
+        response.body, response.iterable = body, iterable
+        response.length = len(body) if body is not None else None
+        response.file, response.offset, response.count = None, 0, 0
+        response.on_close, response.close = None, False
+        return response
+
+    def finish(self) -> None:
+        """Release what the body holds (files, WSGI iterables); safe to call twice."""
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status}>"
+
+
+def error_response(error: HTTPError) -> Response:
+    """The short text answer for an error: its status and a line naming the problem."""
+    reason = REASONS.get(error.code, "Error")
+    text = f"{error.code} {reason}: {error.message}\n" if error.message else f"{reason}\n"
+    response = Response(text, error.code, list(error.headers))
+    response.close = error.close
+    return response
+
+
+def coerce(result: Any) -> Response:
+    """A handler module's return value -> Response (see the module docstring)."""
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, (bytes, str)):
+        return Response(result, content_type=None if isinstance(result, str) else TEXT)
+    if isinstance(result, (dict, list)):
+        return Response(json.dumps(result).encode(), content_type="application/json")
+    if isinstance(result, tuple) and len(result) == 3:
+        status, headers, body = result
+        return Response(body, int(status), headers)
+    raise InternalError(f"a handler returned {type(result).__name__}, not a response")
+
+
+def _length(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise InternalError(f"response Content-Length {value!r} is not a number")
+    return int(value)
+
+
+class DateHeader:
+    """The Date header line, formatted at most once a second."""
+
+    __slots__ = ("line", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.line = ""
+
+    def __call__(self) -> str:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.line = f"Date: {formatdate(now, usegmt=True)}\r\n"
+        return self.line
+
+
+DATE = DateHeader()
+
+
+def encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> tuple:
+    """(head bytes, keep-alive, chunked) for a response; `fixed` holds Server and friends.
+
+    The response's own framing headers are checked, not trusted: hop-by-hop headers are
+    dropped, a CR or LF in any header is a 500 (response splitting), and a body of unknown
+    length is chunked on keep-alive connections or delimited by closing the connection.
+    """
+    lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
+    length = response.length
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP:
+            if lower == "connection" and "close" in value.lower():
+                keep = False
+            continue
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise InternalError(f"response header {name!r} contains CR or LF")
+        if lower == "content-length":
+            length = _length(value)
+            continue
+        lines += (name, ": ", value, "\r\n")
+    code = response.code
+    chunked = False
+    if code in NO_BODY or code < 200:
+        length = None
+    elif length is not None:
+        lines += ("Content-Length: ", str(length), "\r\n")
+    elif keep and not head_only:
+        chunked = True
+        lines.append("Transfer-Encoding: chunked\r\n")
+    elif not head_only:
+        keep = False
+    if response.close:
+        keep = False
+    lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
+    try:
+        return "".join(lines).encode("latin-1"), keep, chunked
+    except UnicodeEncodeError:
+        raise InternalError("a response header is not latin-1 text") from None

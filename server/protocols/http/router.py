@@ -1,0 +1,96 @@
+"""Which code answers a request, and the bookkeeping around every answer.
+
+Order: operations endpoints (`/-/health`, `/-/metrics`), then handler modules (`/name` when
+`DIR/name.py` exists), then static files, then the WSGI app. With both `--root` and `--app`,
+a file that exists under the root shadows the app for GET and HEAD; everything else goes to
+the app. Errors raised on purpose (`HTTPError`) become their status; any other exception is
+a 500 whose traceback goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...metrics import METRICS
+from .accesslog import AccessLog
+from .connection import Application
+from .errors import HTTPError, InternalError, NotFound
+from .forwarded import TrustedProxies
+from .ops import Ops
+from .request import Request
+from .response import Response, error_response
+
+log = logging.getLogger(__name__)
+
+
+class Router(Application):
+    def __init__(
+        self,
+        *,
+        ops: Ops | None = None,
+        modules=None,
+        static=None,
+        app=None,
+        access_log: AccessLog | None = None,
+        proxies: TrustedProxies | None = None,
+    ):
+        self.ops = ops
+        self.modules = modules
+        self.static = static
+        self.app = app
+        self.access_log = access_log
+        self.proxies = proxies if proxies else None
+
+    def respond(self, request: Request) -> Response:
+        METRICS.add("http_requests_in_flight")
+        peer = request.peer
+        request.remote_addr = peer[0] if peer else ""
+        if self.proxies is not None:
+            self.proxies.apply(request)
+        if self.access_log is not None:
+            request.started = time.monotonic()
+        try:
+            return self.route(request)
+        except HTTPError as error:
+            return error_response(error)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.target)
+            return error_response(InternalError("the handler failed; see the server log"))
+
+    def route(self, request: Request) -> Response:
+        if self.ops is not None:
+            response = self.ops.respond(request)
+            if response is not None:
+                return response
+        if self.modules is not None:
+            response = self.modules.respond(request)
+            if response is not None:
+                return response
+        if self.static is not None:
+            if self.app is None:
+                return self.static.respond(request)
+            if request.method in ("GET", "HEAD"):
+                response = self.static.respond_if_file(request)
+                if response is not None:
+                    return response
+        if self.app is not None:
+            return self.app.respond(request)
+        raise NotFound(f"nothing is served at {request.raw_path}")
+
+    def finished(self, request: Request | None, response: Response, sent: int) -> None:
+        if request is not None:
+            METRICS.add("http_requests_in_flight", -1)
+        METRICS.add("http_requests_total", 1, str(response.code))
+        if sent:
+            METRICS.add("http_response_body_bytes_total", sent)
+        if self.access_log is not None:
+            self.access_log.write(request, response, sent)
+
+    def draining(self) -> None:
+        if self.ops is not None:
+            self.ops.draining = True
+
+    def reload(self) -> None:
+        if self.modules is not None:
+            self.modules.reload_all()

@@ -1,0 +1,235 @@
+"""WSGI (PEP 3333): run an application callable under any model.
+
+The request body has been read completely before the app is called (apps block, and under
+the multiplexing models they block the loop), so `wsgi.input` is an ordinary file -- memory or
+a spooled temporary file -- with read(n), readline, readlines and iteration.
+
+The answer takes the cheapest road that is correct:
+- a list or tuple of bytes: joined and written with the head in one write;
+- `wsgi.file_wrapper` over a regular file: os.sendfile;
+- any other iterable: streamed as the socket drains (chunked unless the app set a length).
+Headers are not sent before the first non-empty body chunk, so `start_response(..., exc_info)`
+can still replace them until then. `close()` of the iterable is called in every case: after
+the last byte, after an error, and when the client goes away.
+
+`write()` (the legacy imperative interface) is buffered: its data goes out ahead of the
+iterable's, once the app returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from .config import SERVER
+from .errors import InternalError
+from .request import Request
+from .response import Response
+
+_ENV_NAMES: dict[str, str | None] = {
+    "content-type": "CONTENT_TYPE",
+    "content-length": None,  # set from the body actually read (chunked bodies too)
+}
+
+
+class FileWrapper:
+    """`wsgi.file_wrapper`: iterable over a file; regular files are sent with sendfile."""
+
+    def __init__(self, filelike: Any, blksize: int = 65536):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class _StartResponse:
+    """The start_response callable of one request, and what the app told it."""
+
+    __slots__ = ("headers", "sent", "status", "writes")
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.writes: list[bytes] = []
+        self.sent = False  # true once body data exists: the head can no longer change
+
+    def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no reference cycle through the traceback
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        if not isinstance(status, str) or len(status) < 4 or status[3] != " ":
+            raise AssertionError(f"WSGI status must be 'NNN reason', got {status!r}")
+        if not isinstance(headers, list):
+            raise AssertionError("WSGI headers must be a list of (name, value) tuples")
+        self.status, self.headers = status, headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if data:
+            self.sent = True
+            self.writes.append(bytes(data))
+
+
+class WSGIApp:
+    """Adapts a WSGI callable to `respond(request) -> Response`."""
+
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        server_name: str = "localhost",
+        server_port: str = "80",
+        multithread: bool = False,
+        multiprocess: bool = False,
+    ):
+        self.app = app
+        self.base = {
+            "wsgi.version": (1, 0),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+            "SERVER_NAME": server_name,
+            "SERVER_PORT": server_port,
+            "SERVER_SOFTWARE": SERVER,
+            "SCRIPT_NAME": "",
+        }
+
+    def respond(self, request: Request) -> Response:
+        start = _StartResponse()
+        result = self.app(self.environ(request), start)
+        try:
+            return self._answer(start, result)
+        except BaseException:
+            _close(result)
+            raise
+
+    def environ(self, request: Request) -> dict[str, Any]:
+        env = self.base.copy()
+        raw = request.raw_path
+        path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
+        script = request.script_name
+        env["REQUEST_METHOD"] = request.method
+        env["SCRIPT_NAME"] = script
+        env["PATH_INFO"] = path[len(script) :]
+        env["QUERY_STRING"] = request.query_string
+        env["SERVER_PROTOCOL"] = request.version
+        env["REMOTE_ADDR"] = request.remote_addr
+        env["REMOTE_PORT"] = str(request.peer[1]) if request.peer else ""
+        env["wsgi.url_scheme"] = request.scheme
+        env["wsgi.input"] = request.stream
+        if request.content_length or request.body_file is not None:
+            env["CONTENT_LENGTH"] = str(request.content_length)
+        for name, value in request.headers.items():
+            key = _ENV_NAMES.get(name, "")
+            if key == "":
+                key = _environ_key(name)
+            if key is not None:
+                env[key] = value
+        return env
+
+    def _answer(self, start: _StartResponse, result: Iterable[bytes]) -> Response:
+        if type(result) in (list, tuple) and not start.writes:
+            _require(start)
+            body = result[0] if len(result) == 1 else b"".join(result)
+            return _response(start, body=body)
+        if isinstance(result, FileWrapper) and not start.writes:
+            response = _file_response(start, result)
+            if response is not None:
+                return response
+        iterator = iter(result)
+        first = _first_chunk(iterator)
+        _require(start)
+        if first is None:  # the whole body was in write() calls, or empty
+            _close(result)
+            return _response(start, body=b"".join(start.writes))
+        response = _response(start, iterable=itertools.chain(start.writes, (first,), iterator))
+        response.on_close = getattr(result, "close", None)
+        return response
+
+
+def _environ_key(name: str) -> str | None:
+    """HTTP_X_FOO for x-foo; None for names with "_" (they would alias a dashed name)."""
+    key = None if "_" in name else "HTTP_" + name.upper().replace("-", "_")
+    if len(_ENV_NAMES) < 1024:
+        _ENV_NAMES[name] = key
+    return key
+
+
+def _first_chunk(iterator) -> bytes | None:
+    """The first non-empty chunk (the head is not final until it exists)."""
+    for chunk in iterator:
+        if not isinstance(chunk, (bytes, bytearray)):
+            raise TypeError(f"a WSGI app yielded {type(chunk).__name__}, not bytes")
+        if chunk:
+            return bytes(chunk)
+    return None
+
+
+def _require(start: _StartResponse) -> None:
+    if start.status is None:
+        raise InternalError("the WSGI app returned without calling start_response")
+
+
+def _response(start: _StartResponse, body=None, iterable=None) -> Response:
+    status = start.status
+    try:
+        code = int(status[:3])
+    except ValueError:
+        raise InternalError(f"invalid WSGI status {status!r}") from None
+    if body is not None and not isinstance(body, bytes):
+        body = bytes(body)
+    return Response.build(code, status, start.headers, body, iterable)
+
+
+def _file_response(start: _StartResponse, wrapper: FileWrapper) -> Response | None:
+    """sendfile for a FileWrapper over a regular file; None to iterate it instead."""
+    try:
+        fd = wrapper.filelike.fileno()
+        info = os.fstat(fd)
+        offset = wrapper.filelike.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    _require(start)
+    count = max(0, info.st_size - offset)
+    for name, value in start.headers:
+        if name.lower() == "content-length" and value.isdigit():
+            count = min(count, int(value))
+    response = _response(start, body=None)
+    response.file, response.offset, response.count = wrapper.filelike, offset, count
+    response.length = count
+    response.on_close = getattr(wrapper, "close", None)
+    return response
+
+
+def _close(result: Any) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
