@@ -44,6 +44,18 @@ class Jail:
             raise PathRefused(f"{virtual} leads outside the root")
         return real
 
+    def entry(self, path: str, cwd: str = "/") -> str:
+        """The real path of a directory entry itself: its folder resolved, its name not.
+
+        For acting on a name rather than on what it points to (delete, rename, create, lstat):
+        deleting a symlink must remove the link, never its target. The root is its own entry.
+        """
+        virtual = self.virtual(path, cwd)
+        if virtual == "/":
+            return self.root
+        folder, name = posixpath.split(virtual)
+        return os.path.join(self.real(folder), name)
+
     def contains(self, real: str) -> bool:
         return real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)
 

@@ -70,3 +70,19 @@ def test_sibling_with_common_prefix_is_outside(tmp_path):
 def test_root_must_be_a_folder(tmp_path):
     with pytest.raises(PathRefused, match="not a folder"):
         Jail(str(tmp_path / "missing"))
+
+
+def test_entry_is_the_name_itself_not_its_target(jail):
+    """Deleting or renaming a symlink must act on the link, inside the root."""
+    assert jail.entry("/out-link") == os.path.join(jail.root, "out-link")
+    assert jail.entry("in-link", "/") == os.path.join(jail.root, "in-link")
+    assert jail.entry("/docs/new.txt") == os.path.join(jail.root, "docs", "new.txt")
+    assert jail.entry("/") == jail.root
+    assert jail.entry("/../..") == jail.root
+
+
+def test_entry_refuses_a_folder_that_leads_out(jail):
+    with pytest.raises(PathRefused, match="outside the root"):
+        jail.entry("/out-dir/secret.txt")
+    with pytest.raises(PathRefused, match="NUL"):
+        jail.entry("/docs/\0")
