@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from .echo import ECHO
+from .ftp import FTP, FTP_USER
 from .handler import HANDLER
 from .http import HTTP
 from .probe import PROBE
 
-COMMANDS = [ECHO, HANDLER, HTTP]
+COMMANDS = [ECHO, HANDLER, HTTP, FTP]
 
 
 def extra_commands() -> list:
     """(name, help, add_arguments, run) for commands that are not services."""
-    return [PROBE]
+    return [PROBE, FTP_USER]

@@ -1,0 +1,193 @@
+"""The control connection: command lines in, replies out, one gate in between.
+
+`FTPSession` is a sans-IO protocol: bytes arrive through `data_received`, replies leave through
+the transport, and data connections and timers live on `transport.loop` -- so one session object
+behaves the same under every model. The verbs themselves are the `ftp_<VERB>` methods of the
+mixins it is made of (access, files, transfers).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+
+from ...fs import PathRefused
+from ...net.protocol import Protocol
+from .access import AccessCommands
+from .commands import DURING_TRANSFER, MAX_LINE, gate, split
+from .files import FileCommands
+from .limits import LimitReached
+from .replies import ENCODING, ERRORS, FTPReply, encode, encode_lines, os_error
+from .settings import FTPSettings
+from .transfers import TransferCommands
+
+log = logging.getLogger("server.ftp")
+
+_TELNET = re.compile(rb"\xff[\xf0-\xfe]")  # IAC + command (IP, DM, ...) sent around ABOR
+
+
+class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
+    """One client's control connection and everything it has open."""
+
+    def __init__(self, settings: FTPSettings):
+        self.settings = settings
+        self.user = None  # authorizer.User once logged in
+        self.fs = None  # the user's Jail once logged in
+        self.cwd = "/"
+        self.binary = False  # TYPE A until the client asks for I (RFC 959)
+        self.rest = 0
+        self.rename_from: tuple[str, str] | None = None
+        self.pending_user: str | None = None
+        self.failed_logins = 0
+        self.data = None  # the DataChannel set up by PASV/EPSV/PORT/EPRT
+        self.transfer = None  # the Transfer in flight
+        self.epsv_all = False
+        self.mlst_facts = ("type", "size", "modify", "perm", "unique")
+        self.draining = False
+        self.peer_host = ""
+        self._slot: int | None = None
+        self._input = bytearray()
+        self._held = ""  # why input waits: "login" (failed-login delay) or "transfer"
+        self._skipping = False  # inside an over-long line: drop until its end
+        self._timer = None
+
+    # -- life -----------------------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.loop = transport.loop
+        peer = transport.peer
+        self.peer_host = peer[0] if isinstance(peer, tuple) else ""
+        _tune_control(transport.sock)
+        if self.settings.limits is not None:
+            try:
+                self._slot = self.settings.limits.claim(self.peer_host)
+            except LimitReached as refused:
+                log.warning("refused %s: %s", self.peer_host, refused)
+                self.reply(421, str(refused))
+                transport.close()
+                return
+        self.reply(220, self.settings.banner)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.transfer is not None:
+            self.transfer.finish(426, "Control connection closed; transfer aborted.")
+        if self.data is not None:
+            self.data.close(abort=True)
+            self.data = None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._slot is not None:
+            self.settings.limits.release(self._slot)
+            self._slot = None
+
+    def idle_timeout(self) -> None:
+        if self.transfer is not None:  # a long transfer is not idleness on this connection
+            self.transport.set_idle_timeout(self.settings.idle_timeout)
+            return
+        self.reply(421, f"Idle for {self.settings.idle_timeout:g}s; closing control connection.")
+        self.transport.close()
+
+    def drain_requested(self) -> None:
+        if self.transfer is not None:
+            self.draining = True  # finish the transfer first (transfer_finished closes)
+            return
+        self.reply(421, "Server shutting down; closing control connection.")
+        self.transport.close()
+
+    # -- replies --------------------------------------------------------------------------
+    def reply(self, code: int, text: str) -> None:
+        self.transport.write(encode(code, text))
+
+    def reply_lines(self, code: int, first: str, lines, last: str) -> None:
+        self.transport.write(encode_lines(code, first, lines, last))
+
+    # -- command lines --------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self._input += data
+        self._process_input()
+
+    def _process_input(self) -> None:
+        while not self.transport.closing:
+            if self._held:
+                if len(self._input) > 2 * MAX_LINE:  # a client that will not wait
+                    self.transport.pause_reading()
+                return
+            end = self._input.find(b"\n")
+            if end < 0:
+                if len(self._input) > MAX_LINE + 1:  # + 1: room for the CR of CRLF
+                    self._too_long()
+                return
+            raw = bytes(self._input[:end]).rstrip(b"\r")
+            if self.transfer is not None and not self._allowed_during_transfer(raw):
+                self._held = "transfer"  # answered in order once the transfer ends
+                continue
+            del self._input[: end + 1]
+            if self._skipping:
+                self._skipping = False
+            elif len(raw) > MAX_LINE:
+                self.reply(500, f"Command line too long (at most {MAX_LINE} bytes).")
+            else:
+                self.handle_line(_decode(raw))
+
+    def _too_long(self) -> None:
+        """A line longer than allowed and still unterminated: answer now, skip to its end."""
+        self._input.clear()
+        if not self._skipping:
+            self._skipping = True
+            self.reply(500, f"Command line too long (at most {MAX_LINE} bytes).")
+
+    @staticmethod
+    def _allowed_during_transfer(raw: bytes) -> bool:
+        return split(_decode(raw))[0].upper() in DURING_TRANSFER
+
+    def hold(self, reason: str) -> None:
+        """Stop answering commands (they queue) until `release_input`."""
+        self._held = reason
+
+    def release_input(self) -> None:
+        self._held = ""
+        self.transport.resume_reading()
+        self.loop.call_soon(self._process_input)
+
+    def handle_line(self, line: str) -> None:
+        """Pass one command through the gate to its handler; errors become replies."""
+        word, arg = split(line)
+        try:
+            verb = gate(word, arg, self.user is not None, bool(self.user and self.user.write))
+            if verb.name != "RNTO":
+                self.rename_from = None  # RNTO must come right after RNFR
+            getattr(self, f"ftp_{verb.name}")(arg)
+        except FTPReply as answer:
+            self.reply(answer.code, answer.text)
+        except PathRefused as refused:
+            self.reply(550, f"{str(refused)[:1].upper()}{str(refused)[1:]}.")
+        except OSError as exc:
+            answer = os_error(exc)
+            self.reply(answer.code, answer.text)
+
+    # -- what transfers call back -------------------------------------------------------
+    def transfer_finished(self, transfer, code: int, text: str) -> None:
+        self.reply(code, text)
+        if transfer is self.transfer:
+            self.transfer = None
+        if self.draining:
+            self.reply(421, "Server shutting down; closing control connection.")
+            self.transport.close()
+        elif self._held == "transfer":
+            self.release_input()
+
+
+def _decode(raw: bytes) -> str:
+    """A command line as text: Telnet controls dropped, UTF-8 (RFC 2640)."""
+    if b"\xff" in raw:
+        raw = _TELNET.sub(b"", raw).replace(b"\xff\xff", b"\xff")
+    return raw.decode(ENCODING, ERRORS)
+
+
+def _tune_control(sock: socket.socket) -> None:
+    """Replies go out at once (no Nagle delay between a 150 and a 226), and urgent data
+    (ftplib sends ABOR with MSG_OOB) stays in the stream instead of being lost."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)

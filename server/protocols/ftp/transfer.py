@@ -1,0 +1,195 @@
+"""One transfer command (RETR, STOR, APPE, LIST, NLST, MLSD) from its data connection to its
+final reply. The session starts it; the data channel calls `ready` or `finish`; the transfer
+calls back `session.transfer_finished` exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from .replies import is_storage_error
+from .upload import UploadFile
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024  # ASCII downloads, which cannot use sendfile
+
+
+class Transfer:
+    """Base: waits for the data connection, sends 150, runs `begin`, ends with `finish`."""
+
+    def __init__(self, session, channel, what: str):
+        self.session = session
+        self.channel = channel
+        self.what = what
+        self.transport = None
+        self.done = False
+
+    def start(self) -> None:
+        self.channel.attach(self)
+
+    def ready(self, transport) -> None:
+        self.transport = transport
+        mode = "BINARY" if self.session.binary else "ASCII"
+        self.session.reply(150, f"Opening {mode} mode data connection for {self.what}.")
+        self.begin()
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client (uploads only read)."""
+
+    def eof_received(self) -> None:
+        """The client finished sending (uploads only read)."""
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self.done:
+            self.finish(426, "Data connection lost; transfer aborted.")
+
+    def abort(self) -> None:
+        """ABOR: stop now; the transfer's own reply is 426 (the ABOR's is the session's)."""
+        self.finish(426, "Transfer aborted.")
+
+    def sent(self, exc: BaseException | None) -> None:
+        """The transport's verdict on everything this transfer queued."""
+        if exc is None:
+            self.finish(226, "Transfer complete.")
+        elif isinstance(exc, (ConnectionError, TimeoutError)):
+            self.finish(426, "Data connection lost; transfer aborted.")
+        else:
+            self.finish(451, f"Transfer failed: {exc}.")
+
+    def finish(self, code: int, text: str) -> None:
+        """End the transfer with this reply: release what it holds, close the data connection."""
+        if self.done:
+            return
+        self.done = True
+        ok = code < 300
+        try:
+            self.release(ok)
+        finally:
+            self.channel.close(abort=not ok)
+            self.session.transfer_finished(self, code, text)
+
+    def release(self, ok: bool) -> None:
+        """Give back files and the like. May be extended."""
+
+    def progress(self) -> str:
+        return f"{self.what} in progress"
+
+
+class Download(Transfer):
+    """RETR: binary through `os.sendfile` (the transport's send_file); ASCII converted to CRLF."""
+
+    def __init__(self, session, channel, what: str, file, offset: int, size: int):
+        super().__init__(session, channel, what)
+        self.file = file
+        self.offset = offset
+        self.size = size
+
+    def begin(self) -> None:
+        if self.session.binary:
+            self.transport.send_file(self.file, self.offset, self.size - self.offset, self.sent)
+        else:
+            self.transport.send_producer(to_crlf(self._chunks()), self.sent)
+
+    def _chunks(self) -> Iterator[bytes]:
+        self.file.seek(self.offset)
+        while chunk := self.file.read(READ_SIZE):
+            yield chunk
+
+    def release(self, ok: bool) -> None:
+        self.file.close()
+
+
+class Listing(Transfer):
+    """LIST, NLST, MLSD: lines produced as the data connection drains."""
+
+    def __init__(self, session, channel, what: str, chunks: Iterator[bytes]):
+        super().__init__(session, channel, what)
+        self.chunks = chunks
+
+    def begin(self) -> None:
+        self.transport.send_producer(self.chunks, self.sent)
+
+
+class Receive(Transfer):
+    """STOR, APPE: bytes into an UploadFile, committed on the client's end of file."""
+
+    def __init__(self, session, channel, what: str, upload: UploadFile):
+        super().__init__(session, channel, what)
+        self.upload = upload
+        self.ascii = not session.binary
+        self._cr = False  # ASCII: a CR ended the last chunk; is it half of a CRLF?
+        self.received = 0
+
+    def begin(self) -> None:
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Copy the kept part (REST, APPE) a piece per loop turn, then start reading."""
+        if self.done:
+            return
+        try:
+            more = self.upload.copy_some()
+        except OSError as exc:
+            self.failed(exc)
+            return
+        if more:
+            self.session.loop.call_soon(self._prepare)
+        else:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.ascii:
+            data = self._from_crlf(data)
+        try:
+            self.upload.write(data)
+        except OSError as exc:
+            self.failed(exc)
+
+    def eof_received(self) -> None:
+        try:
+            if self._cr:
+                self.upload.write(b"\r")
+            self.upload.commit()
+        except OSError as exc:
+            self.failed(exc)
+            return
+        self.finish(226, "Transfer complete.")
+
+    def failed(self, exc: OSError) -> None:
+        log.warning("upload to %s failed: %s", self.upload.target, exc)
+        if is_storage_error(exc):
+            self.finish(452, f"Insufficient storage space: {exc.strerror}; upload discarded.")
+        else:
+            self.finish(451, f"Local error: {exc.strerror}; upload discarded.")
+
+    def release(self, ok: bool) -> None:
+        if not ok:
+            self.upload.discard()
+
+    def _from_crlf(self, data: bytes) -> bytes:
+        if self._cr:
+            data = b"\r" + data
+        self._cr = data.endswith(b"\r")
+        if self._cr:
+            data = data[:-1]
+        return data.replace(b"\r\n", b"\n")
+
+    def progress(self) -> str:
+        return f"{self.what}: {self.received} bytes received"
+
+
+def to_crlf(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """ASCII mode on the wire: every line ends in CRLF, whether it ended in LF or CRLF on disk."""
+    cr = b""
+    for chunk in chunks:
+        chunk = cr + chunk
+        cr = b"\r" if chunk.endswith(b"\r") else b""
+        if cr:
+            chunk = chunk[:-1]
+        yield chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    yield cr
