@@ -1,0 +1,42 @@
+# The server package on Debian's python3: one image for every service (http, ftp, echo), picked
+# by the command or by SERVER_* environment variables. Stdlib only, so no pip in here.
+FROM debian:bookworm-slim
+LABEL org.opencontainers.image.title="server-cluster server" server-cluster.image="server"
+
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/*
+
+# A fixed uid/gid, so files in the shared library volume belong to the same user in every
+# replica. /srv/library is the mount point of that volume; its contents and ownership here are
+# what Docker copies into the volume when it is first mounted.
+ARG SERVER_UID=10001
+RUN groupadd --system --gid "$SERVER_UID" server \
+    && useradd --system --uid "$SERVER_UID" --gid server --home-dir /srv \
+        --no-create-home --shell /usr/sbin/nologin server \
+    && install -d -o server -g server -m 0755 /srv/library
+COPY --chown=server:server docker/library/ /srv/library/
+
+# The package last: a code change rebuilds only this layer. Compiled here, as root, because the
+# non-root user cannot write next to the sources.
+COPY server/ /opt/server/server/
+RUN python3 -m compileall -q /opt/server
+
+ENV PYTHONPATH=/opt/server \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SERVER_BIND=0.0.0.0:8080 \
+    SERVER_ROOT=/srv/library \
+    SERVER_PROBE_URL=http://127.0.0.1:8080/-/health \
+    SERVER_PROBE_TIMEOUT=3
+
+USER server
+WORKDIR /srv
+EXPOSE 8080 2121 7000 7000/udp
+
+# Each container sets SERVER_PROBE_URL to fit its service (ftp://, tcp://, udp://).
+HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 \
+    CMD ["python3", "-m", "server", "probe"]
+
+ENTRYPOINT ["python3", "-m", "server"]
+CMD ["http"]
