@@ -1,0 +1,2 @@
+def handle(request):
+    raise RuntimeError("handler-secret-marker")
