@@ -1,0 +1,5 @@
+"""C10K (placeholder while being written)."""
+
+
+def run(ctx) -> None:
+    pass

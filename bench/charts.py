@@ -1,0 +1,122 @@
+"""PNG charts (matplotlib from the benchmark's venv): throughput per server, C10K memory.
+
+Ours are blue, the Python peers orange, the limit (nginx) grey; each bar is a median and its
+whisker the min-max of the runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .results import LIMIT, OURS, Figure, Results
+from .tables import TITLES
+
+COLORS = {OURS: "#1f77b4", LIMIT: "#7f7f7f"}
+PEER_COLOR = "#ff7f0e"
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def render(results: Results, out: Path) -> list[Path]:
+    """Every chart that has figures; none (and no error) without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return []
+    written = []
+    for suite in ("http", "ftp"):
+        cases = [c for c in results.cases(suite) if _measured(results.case(suite, c))]
+        if cases:
+            written.append(_suite_chart(plt, results, suite, cases, out / f"{suite}.png"))
+    if results.get("c10k", "rss", "epoll") or results.get("c10k", "rss", "prefork"):
+        written.append(_c10k_chart(plt, results, out / "c10k.png"))
+    if _measured(results.case("cluster", "hello")):
+        written.append(_cluster_chart(plt, results, out / "cluster.png"))
+    return written
+
+
+def _measured(figures: list[Figure]) -> list[Figure]:
+    return [f for f in figures if f.median is not None]
+
+
+def _bars(ax, figures: list[Figure], title: str) -> None:
+    figures = _measured(figures)
+    names = [f.server for f in figures]
+    values = [f.median for f in figures]
+    low = [f.median - f.spread[0] for f in figures]
+    high = [f.spread[1] - f.median for f in figures]
+    colors = [COLORS.get(f.kind, PEER_COLOR) for f in figures]
+    ax.barh(names, values, xerr=[low, high], color=colors, capsize=2)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(figures[0].unit if figures else "")
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:,.0f}", va="center", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _suite_chart(plt, results: Results, suite: str, cases: list[str], path: Path) -> Path:
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.2 * len(cases), 5), squeeze=False)
+    for ax, case in zip(axes[0], cases, strict=True):
+        _bars(ax, results.case(suite, case), TITLES.get((suite, case), case))
+    fig.suptitle(_subtitle(results, suite), fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _subtitle(results: Results, suite: str) -> str:
+    m = results.meta
+    what = {"http": "HTTP throughput", "ftp": "FTP throughput"}.get(suite, suite)
+    return f"{what} -- blue: ours, orange: peers, grey: nginx -- {m.get('date', '')}, " \
+           f"{m.get('cores', '?')} cores, {m.get('mode', '')} mode"  # fmt: skip
+
+
+def _c10k_chart(plt, results: Results, path: Path) -> Path:
+    fig, (mem, rate) = plt.subplots(1, 2, figsize=(10, 4))
+    names = [n for n in ("epoll", "prefork") if results.get("c10k", "rss", n)]
+    rss = [results.get("c10k", "rss", n).median for n in names]
+    mem.bar(names, rss, color=COLORS[OURS])
+    mem.axhline(100, color="red", linestyle="--", label="target: 100 MB (epoll)")
+    mem.set_ylabel("RSS, MB (all processes)")
+    held = results.meta.get("settings", {}).get("c10k", 0)
+    mem.set_title(f"RSS holding {held:,} idle keep-alive connections", fontsize=10)
+    mem.legend(fontsize=8)
+    width = 0.38
+    for i, (case, label) in enumerate((("unloaded", "unloaded"), ("loaded", "with C10K held"))):
+        values = [_median(results.get("c10k", case, n)) for n in names]
+        xs = [x + (i - 0.5) * width for x in range(len(names))]
+        rate.bar(xs, values, width, label=label, color=["#9ecae1", COLORS[OURS]][i])
+    rate.set_xticks(range(len(names)), names)
+    rate.set_ylabel("hello-world req/s")
+    rate.set_title("hello-world rate, alone and while holding them", fontsize=10)
+    rate.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _median(fig: Figure | None) -> float:
+    return fig.median if fig and fig.median is not None else 0.0
+
+
+def _cluster_chart(plt, results: Results, path: Path) -> Path:
+    figures = _measured(results.case("cluster", "hello"))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar([f.server for f in figures], [f.median for f in figures], color=COLORS[OURS])
+    ax.set_ylabel("hello-world req/s through nginx")
+    ax.set_title("Compose cluster: HTTP replicas behind nginx", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,5 @@
+"""Cluster (placeholder while being written)."""
+
+
+def run(ctx) -> None:
+    pass

@@ -1,0 +1,84 @@
+"""Servers under test: ours (every model) and the peers, as command lines, and how to start one.
+
+A `Spec` turns a `Launch` (which case, which port, which passive ports) into a command line.
+Ours bind port 0 and announce their address in the start-up log line; peers get a free port.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .context import Context
+from .procs import Proc, free_port
+from .results import OURS
+from .settings import CORES
+
+MODELS = ["iterative", "select", "poll", "epoll", "fork", "thread", "threadpool", "prefork"]
+
+
+@dataclass(frozen=True)
+class Launch:
+    ctx: Context
+    case: str
+    port: int
+    pasv: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    kind: str
+    detail: str  # how it is configured, for the report
+    argv: Callable[[Launch], list[str]] = field(compare=False)
+
+    @property
+    def ours(self) -> bool:
+        return self.kind == OURS
+
+
+def model_flags(model: str) -> list[str]:
+    """Our models with their defaults, except prefork's workers: one per core, said aloud."""
+    return ["--workers", str(CORES)] if model == "prefork" else []
+
+
+def model_detail(model: str) -> str:
+    return f"{CORES} workers x epoll" if model == "prefork" else "defaults"
+
+
+def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec:
+    """`python -m server SERVICE --model MODEL` with the service's flags for the case."""
+
+    def argv(launch: Launch) -> list[str]:
+        return [
+            launch.ctx.python,
+            "-m",
+            "server",
+            service,
+            "--model",
+            model,
+            "--bind",
+            f"127.0.0.1:{launch.port}",
+            "--log-level",
+            "info",
+            *model_flags(model),
+            *flags(launch),
+        ]
+
+    return Spec(model, OURS, model_detail(model), argv)
+
+
+def start(spec: Spec, launch: Launch) -> Proc:
+    """Start one server for one case; raises (with its log's tail) when it does not come up."""
+    port = 0 if spec.ours else free_port()
+    launch = Launch(launch.ctx, launch.case, port, launch.pasv)
+    log = launch.ctx.logs / f"{launch.case}-{spec.name}.log"
+    proc = Proc(spec.name, spec.argv(launch), log, port=port)
+    proc.env["BENCH_STATIC_ROOT"] = str(launch.ctx.static)
+    return proc.start()
+
+
+def system_tool(name: str) -> str:
+    """A Debian package's binary, in PATH or in /usr/sbin (not in PATH for every user)."""
+    return shutil.which(name) or f"/usr/sbin/{name}"

@@ -1,0 +1,128 @@
+"""Markdown: the run's header, the targets, one table per case, the C10K and cluster tables."""
+
+from __future__ import annotations
+
+from .results import LIMIT, OURS, PEER, Figure, Results, best, ratio
+from .targets import all_targets
+
+TITLES = {
+    ("http", "hello"): "HTTP hello-world WSGI, keep-alive",
+    ("http", "static-1k"): "HTTP static file, 1 KiB, keep-alive",
+    ("http", "static-1m"): "HTTP static file, 1 MiB, keep-alive",
+    ("ftp", "retr"): "FTP RETR of one big file",
+    ("ftp", "sessions"): "FTP short sessions (login, PASV, RETR 1 KiB, QUIT)",
+}
+
+
+def row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = [row(header), row(["---"] * len(header)), *(row(r) for r in rows)]
+    return "\n".join(lines)
+
+
+def num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def notes(fig: Figure, limit: int = 140) -> str:
+    text = "; ".join(dict.fromkeys(fig.notes)).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def header(results: Results) -> str:
+    m, s = results.meta, results.meta.get("settings", {})
+    v = m.get("versions", {})
+    peers = ", ".join(f"{k} {val}" for k, val in v.items())
+    return "\n".join([
+        f"Measured {m.get('date', '?')} on {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+        f"{m.get('memory_gib', '?')} GiB, Linux {m.get('kernel', '?')}, "
+        f"Python {m.get('python', '?')}, commit {m.get('commit', '?')}.",
+        f"Mode **{m.get('mode', '?')}**: median of {s.get('runs', '?')} run(s) per figure, "
+        f"servers alternating; wrk {s.get('duration', '?')} s x {s.get('connections', '?')} "
+        f"connections x {s.get('wrk_threads', '?')} threads; the whole run took "
+        f"{num(m.get('elapsed_s', 0) / 60, 1)} min. "
+        f"Load average before {m.get('load_before', '?')}, after {m.get('load_after', '?')}.",
+        f"Versions: {peers}.",
+    ])  # fmt: skip
+
+
+def targets_section(results: Results) -> str:
+    rows = [
+        [t.name, t.measured(), t.wanted(), f"**{t.verdict}**", t.detail]
+        for t in all_targets(results)
+    ]
+    return table(["target", "measured", "wanted", "result", "figures"], rows)
+
+
+def case_table(results: Results, suite: str, case: str) -> str:
+    figures = results.case(suite, case)
+    peer = best(figures, (PEER,))
+    limit = best(figures, (LIMIT,))
+    details = {**results.meta.get("servers", {}), **results.meta.get("ftp_servers", {})}
+    unit = figures[0].unit if figures else ""
+    head = ["server", "kind", "configuration", unit, "min-max", f"x best peer ({_name(peer)})"]
+    if limit:
+        head.append(f"x {limit.server}")
+    rows = []
+    for fig in figures:
+        spread = fig.spread
+        cells = [fig.server, fig.kind, details.get(fig.server, ""), num(fig.median, 1)]
+        cells += [f"{num(spread[0])}-{num(spread[1])}" if spread else "-"]
+        cells += [times(ratio(fig, peer))]
+        if limit:
+            cells.append(times(ratio(fig, limit)))
+        rows.append([*cells, notes(fig)])
+    return table([*head, "notes"], rows)
+
+
+def _name(fig: Figure | None) -> str:
+    return fig.server if fig else "none measured"
+
+
+def c10k_table(results: Results) -> str:
+    servers = list(dict.fromkeys(f.server for f in results.figures if f.suite == "c10k"))
+    rows = []
+    for name in servers:
+        get = lambda case, n=name: results.get("c10k", case, n)  # noqa: E731
+        loaded, unloaded = get("loaded"), get("unloaded")
+        cells = [name]
+        cells += [num(get(c).median if get(c) else None) for c in ("held", "rss", "pss")]
+        cells += [num(unloaded.median if unloaded else None)]
+        cells += [num(loaded.median if loaded else None), times(ratio(loaded, unloaded))]
+        notes_ = "; ".join(notes(f) for f in results.figures if f.suite == "c10k" and
+                           f.server == name and f.notes)  # fmt: skip
+        rows.append([*cells, notes_])
+    head = ["model", "connections held", "RSS MB", "PSS MB", "req/s unloaded", "req/s loaded",
+            "loaded / unloaded", "notes"]  # fmt: skip
+    return table(head, rows)
+
+
+def cluster_table(results: Results) -> str:
+    figures = results.case("cluster", "hello")
+    base = next((f for f in figures if f.server == "1 replica"), None)
+    rows = [[f.server, num(f.median), times(ratio(f, base)), notes(f)] for f in figures]
+    return table(["replicas", "req/s", "x 1 replica", "notes"], rows)
+
+
+def sections(results: Results) -> list[tuple[str, str]]:
+    """(title, table) for every case that was measured, in a stable order."""
+    out = []
+    for suite in ("http", "ftp"):
+        for case in results.cases(suite):
+            out.append((TITLES.get((suite, case), f"{suite} {case}"), case_table(
+                results, suite, case)))  # fmt: skip
+    if any(f.suite == "c10k" for f in results.figures):
+        out.append(("C10K: idle keep-alive connections held", c10k_table(results)))
+    if results.case("cluster", "hello"):
+        out.append(("Compose cluster through nginx, hello-world", cluster_table(results)))
+    return out
+
+
+__all__ = ["OURS", "header", "sections", "table", "targets_section"]
