@@ -28,16 +28,19 @@ class Handler(Protocol):
 class Timer:
     """A scheduled call; `cancel()` is O(1) (the heap entry is skipped when it comes up)."""
 
-    __slots__ = ("args", "callback", "cancelled", "when")
+    __slots__ = ("args", "callback", "cancelled", "loop", "when")
 
-    def __init__(self, when: float, callback: Callable, args: tuple):
+    def __init__(self, loop: EventLoop, when: float, callback: Callable, args: tuple):
+        self.loop = loop
         self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self.loop._timer_cancelled()
 
     def __lt__(self, other: Timer) -> bool:
         return self.when < other.when
@@ -83,6 +86,7 @@ class EventLoop:
         self._handlers: dict[int, Handler] = {}
         self._masks: dict[int, int] = {}
         self._timers: list[Timer] = []
+        self._cancelled = 0
         self._ready: deque[tuple[Callable, tuple]] = deque()
         self._stopping = False
         self.waker = Waker()
@@ -127,9 +131,18 @@ class EventLoop:
         self.waker.wake()
 
     def call_later(self, delay: float, callback: Callable, *args) -> Timer:
-        timer = Timer(time.monotonic() + delay, callback, args)
+        timer = Timer(self, time.monotonic() + delay, callback, args)
         heapq.heappush(self._timers, timer)
         return timer
+
+    def _timer_cancelled(self) -> None:
+        # Per-request timeouts are mostly cancelled long before they are due; without this the
+        # heap would hold every one of them until its deadline (asyncio does the same).
+        self._cancelled += 1
+        if self._cancelled > 256 and self._cancelled * 2 > len(self._timers):
+            self._timers = [t for t in self._timers if not t.cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
 
     # -- running --------------------------------------------------------------------
     def stop(self) -> None:
@@ -164,6 +177,7 @@ class EventLoop:
             return 0
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)
+            self._cancelled -= 1
         if self._timers:
             return max(0.0, self._timers[0].when - time.monotonic())
         return None
@@ -172,7 +186,10 @@ class EventLoop:
         now = time.monotonic()
         while self._timers and self._timers[0].when <= now:
             timer = heapq.heappop(self._timers)
-            if not timer.cancelled:
+            if timer.cancelled:
+                self._cancelled -= 1
+            else:
+                timer.cancelled = True  # fired: a later cancel() must not count it again
                 self._ready.append((timer.callback, timer.args))
 
     def _run_ready(self) -> None:
@@ -193,3 +210,4 @@ class EventLoop:
         self._handlers.clear()
         self._masks.clear()
         self._timers.clear()
+        self._cancelled = 0
