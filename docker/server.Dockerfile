@@ -34,9 +34,10 @@ USER server
 WORKDIR /srv
 EXPOSE 8080 2121 7000 7000/udp
 
-# Each container sets SERVER_PROBE_URL to fit its service (ftp://, tcp://, udp://).
+# Each container sets SERVER_PROBE_URL to fit its service (ftp://, tcp://, udp://). The probe
+# file runs on its own (-I: isolated), without importing every service as `-m server` would.
 HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 \
-    CMD ["python3", "-m", "server", "probe"]
+    CMD ["python3", "-I", "/opt/server/server/commands/probe.py"]
 
 ENTRYPOINT ["python3", "-m", "server"]
 CMD ["http"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -10,14 +9,17 @@ import sys
 import threading
 
 import pytest
+
 from harness import ROOT, ServerProcess
 
-HAVE_HTTP = importlib.util.find_spec("server.commands.http") is not None
+PROBE_FILE = str(ROOT / "server" / "commands" / "probe.py")
 
 
-def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def probe(*args: str, env: dict[str, str] | None = None, lone: bool = False):
+    """Run the probe as the CLI command, or (lone) as the file the HEALTHCHECKs run."""
+    command = [sys.executable, "-I", PROBE_FILE] if lone else [sys.executable, "-m", "server"]
     return subprocess.run(
-        [sys.executable, "-m", "server", "probe", *args],
+        [*command, *([] if lone else ["probe"]), *args],
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
         text=True,
@@ -40,10 +42,22 @@ def test_echo_is_healthy(server_factory, model, scheme):
     assert result.stdout.startswith(f"healthy: {scheme}://{server.address}: echoed")
 
 
-def test_url_from_environment(server_factory):
+@pytest.mark.parametrize("lone", [False, True], ids=["cli", "file"])
+def test_url_from_environment(server_factory, lone):
     server = server_factory("echo", "select")
     env = {"SERVER_PROBE_URL": f"tcp://{server.address}", "SERVER_PROBE_TIMEOUT": "2"}
-    assert probe(env=env).returncode == 0
+    result = probe(env=env, lone=lone)
+    assert result.returncode == 0, result.stderr
+
+
+def test_lone_file_answers_like_the_command():
+    """The HEALTHCHECK's way: the same exit statuses, no package import."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+        assert_unhealthy(probe(url, lone=True), "refused")
+    result = probe("gopher://h:1", lone=True)
+    assert result.returncode == 2 and "scheme must be one of" in result.stderr, result
 
 
 @pytest.mark.parametrize("scheme", ["tcp", "udp", "http", "ftp"])
@@ -92,7 +106,6 @@ def test_unusable_url_is_a_config_error(url):
     assert result.returncode == 2 and "probe URL" in result.stderr, result
 
 
-@pytest.mark.skipif(not HAVE_HTTP, reason="the http service has not landed yet")
 @pytest.mark.parametrize("model", ["fork", "threadpool"])
 def test_http_health(tmp_path, model):
     with ServerProcess("http", model, args=["--root", str(tmp_path)]) as server:
@@ -128,3 +141,11 @@ class one_shot_server:
     def __exit__(self, *exc) -> None:
         self.listener.close()
         self.thread.join(5)
+
+
+@pytest.mark.parametrize("model", ["fork", "thread"])
+def test_ftp_service_greets(tmp_path, model):
+    args = ["--anonymous", "--root", str(tmp_path)]
+    with ServerProcess("ftp", model, args=args) as server:
+        result = probe(f"ftp://{server.address}", lone=True)
+        assert result.returncode == 0 and "220" in result.stdout, result
