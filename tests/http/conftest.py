@@ -19,7 +19,7 @@ SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
 BROKEN_MODULE = "def handle(request)\n    return 'a syntax error'\n"
 HEADER_TIMEOUT = 1.5
 KEEPALIVE_TIMEOUT = 2.0
-MAX_BODY = 1024 * 1024
+MAX_BODY = 3 * 1024 * 1024  # past the 1 MiB spool threshold
 
 
 def build_site(base: Path) -> Path:

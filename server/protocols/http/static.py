@@ -46,13 +46,16 @@ class StaticFiles:
         return self._file(request, real, info)
 
     def respond_if_file(self, request: Request) -> Response | None:
-        """The file's answer when the path names a regular file, else None (for the app)."""
+        """The answer when the path names a file or a folder we can show, else None."""
         try:
             real, info = self._lookup(request)
         except NotFound:
             return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
+        if stat.S_ISDIR(info.st_mode):
+            try:
+                return self._directory(request, real)
+            except Forbidden:  # no index and no listing: the app may know the path
+                return None
         return self._file(request, real, info)
 
     # -- resolution ---------------------------------------------------------------------------
@@ -80,17 +83,22 @@ class StaticFiles:
             if request.query_string:
                 location += "?" + request.query_string
             return Response(f"moved to {location}\n", 301, [("Location", location)])
-        index = os.path.join(real, INDEX)
-        try:
-            info = os.stat(index)
-        except OSError:
-            info = None
-        if info is not None and stat.S_ISREG(info.st_mode):
-            return self._file(request, index, info)
+        index = self._index(real)
+        if index is not None:
+            return self._file(request, *index)
         if not self.listing:
             raise Forbidden("directory listing is off")
         body = listing_page(request.path, self.jail, real)
         return Response(body, 200, [("Cache-Control", "no-cache")], "text/html; charset=utf-8")
+
+    @staticmethod
+    def _index(folder: str) -> tuple[str, os.stat_result] | None:
+        index = os.path.join(folder, INDEX)
+        try:
+            info = os.stat(index)
+        except OSError:
+            return None
+        return (index, info) if stat.S_ISREG(info.st_mode) else None
 
     # -- files --------------------------------------------------------------------------------
     def _file(self, request: Request, real: str, info: os.stat_result) -> Response:

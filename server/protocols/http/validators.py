@@ -78,11 +78,11 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
             return UNSATISFIABLE
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         return UNSATISFIABLE
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 

@@ -64,7 +64,7 @@ def read_input(environ, start_response):
     rest_lines = stream.readlines()
     data = first + second + b"".join(rest_lines)
     result = {
-        "first": first.decode(),
+        "first": first.decode("latin-1"),
         "lines": len(rest_lines),
         "length": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
