@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-from ftp_support import HUGE, make_tree, make_users, start_ftp, stop_clean
+from ftp_support import HUGE, Site, make_tree, make_users, start_ftp, stop_clean
 
-from harness import MODELS, ServerProcess
-
-
-@dataclass
-class Site:
-    server: ServerProcess
-    root: Path  # anonymous users' root
-    alice: Path  # alice's home (read-write)
-    bob: Path  # bob's home (read-only)
+from harness import MODELS
 
 
 @pytest.fixture(scope="module", params=MODELS)

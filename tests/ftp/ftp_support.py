@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ROOT, ServerProcess
@@ -130,7 +131,25 @@ def open_data(client: ftplib.FTP) -> socket.socket:
 
 
 def recv_all(sock: socket.socket) -> bytes:
+    """Everything until the peer closes (a reset counts as a close)."""
     chunks = []
-    while chunk := sock.recv(1 << 16):
-        chunks.append(chunk)
+    try:
+        while chunk := sock.recv(1 << 16):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
     return b"".join(chunks)
+
+
+def check_replies(client: ftplib.FTP, table) -> None:
+    """Each (command line, exact reply) in order."""
+    for line, answer in table:
+        assert reply(client, line) == answer, line
+
+
+@dataclass
+class Site:
+    server: ServerProcess
+    root: Path  # anonymous users' root
+    alice: Path  # alice's home (read-write)
+    bob: Path  # bob's home (read-only)

@@ -12,6 +12,7 @@ import stat
 from ftp_support import (
     BLOB,
     UNICODE_NAME,
+    check_replies,
     ftp,
     listing,
     open_data,
@@ -35,8 +36,7 @@ def test_session_commands_and_their_replies(site):
             "OPTS UTF8 ON": "200 Always in UTF8 mode.",
             "HELP RETR": "214 Syntax: RETR <path>: download a file.",
         }
-        for line, answer in expected.items():
-            assert reply(c, line) == answer, line
+        check_replies(c, expected.items())
         feat = reply(c, "FEAT").splitlines()
         assert feat[0] == "211-Features supported:" and feat[-1] == "211 End FEAT."
         assert {" EPSV", " EPRT", " REST STREAM", " SIZE", " MDTM", " UTF8"} <= set(feat)
@@ -61,8 +61,7 @@ def test_session_commands_and_their_replies(site):
             "ABOR": "225 No transfer to abort.",
             "RETR a.txt": "425 Use PASV, EPSV, PORT or EPRT first.",
         }
-        for line, answer in expected.items():
-            assert reply(c, line) == answer, line
+        check_replies(c, expected.items())
         status = reply(c, "STAT").splitlines()
         assert status[0] == "211-FTP server status:" and status[-1] == "211 End of status."
         assert " Logged in as anonymous" in status
@@ -232,8 +231,7 @@ def test_folders_and_renames(site):
             ("RMD work", "250 Directory /work removed."),
             ("DELE gone", "550 No such file or directory."),
         ]
-        for line, answer in expected:
-            assert reply(c, line) == answer, line
+        check_replies(c, expected)
         stor(c, "f.txt", b"data")
         assert c.sendcmd("DELE f.txt") == "250 File /f.txt removed."
         assert not (site.alice / "f.txt").exists()

@@ -84,7 +84,7 @@ class DataChannel:
 
     def fail(self, code: int, text: str) -> None:
         """The connection could not be made or broke: end the transfer, if any, with this."""
-        transfer = self.transfer
+        transfer, self.transfer = self.transfer, None  # closing must not report a "lost"
         self.close(abort=True)
         if transfer is not None:
             transfer.finish(code, text)
