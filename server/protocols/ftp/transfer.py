@@ -121,7 +121,7 @@ class Receive(Transfer):
         super().__init__(session, channel, what)
         self.upload = upload
         self.ascii = not session.binary
-        self._cr = False  # ASCII: a CR ended the last chunk; is it half of a CRLF?
+        self._cr = b""  # ASCII: a CR that ended the last chunk, maybe half of a CRLF
         self.received = 0
 
     def begin(self) -> None:
@@ -144,7 +144,7 @@ class Receive(Transfer):
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
         if self.ascii:
-            data = self._from_crlf(data)
+            data, self._cr = from_crlf(data, self._cr)
         try:
             self.upload.write(data)
         except OSError as exc:
@@ -152,8 +152,7 @@ class Receive(Transfer):
 
     def eof_received(self) -> None:
         try:
-            if self._cr:
-                self.upload.write(b"\r")
+            self.upload.write(self._cr)
             self.upload.commit()
         except OSError as exc:
             self.failed(exc)
@@ -171,14 +170,6 @@ class Receive(Transfer):
         if not ok:
             self.upload.discard()
 
-    def _from_crlf(self, data: bytes) -> bytes:
-        if self._cr:
-            data = b"\r" + data
-        self._cr = data.endswith(b"\r")
-        if self._cr:
-            data = data[:-1]
-        return data.replace(b"\r\n", b"\n")
-
     def progress(self) -> str:
         return f"{self.what}: {self.received} bytes received"
 
@@ -187,9 +178,19 @@ def to_crlf(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """ASCII mode on the wire: every line ends in CRLF, whether it ended in LF or CRLF on disk."""
     cr = b""
     for chunk in chunks:
-        chunk = cr + chunk
-        cr = b"\r" if chunk.endswith(b"\r") else b""
-        if cr:
-            chunk = chunk[:-1]
+        chunk, cr = _split_cr(cr + chunk)
         yield chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     yield cr
+
+
+def from_crlf(data: bytes, cr: bytes) -> tuple[bytes, bytes]:
+    """ASCII mode to disk: CRLF becomes LF. `cr` carries a CR that ended the previous chunk."""
+    data, cr = _split_cr(cr + data)
+    return data.replace(b"\r\n", b"\n"), cr
+
+
+def _split_cr(data: bytes) -> tuple[bytes, bytes]:
+    """A trailing CR may be half of a CRLF split across chunks: hold it back."""
+    if data.endswith(b"\r"):
+        return data[:-1], b"\r"
+    return data, b""
