@@ -1,0 +1,170 @@
+"""The balancer: nginx (the compose cluster's image) on each `lb` host, on the host's network,
+its configuration rendered from the inventory and the hosts' live ports.
+
+A switch is: upload the new file beside the old one, `nginx -t` it, move it into place, `nginx
+-s reload` (graceful: new workers take new requests while the old ones finish theirs), then
+wait until every old worker has exited. Only then may the old version of a host be stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shlex
+import string
+import time
+from pathlib import Path
+
+from .errors import DeployError
+from .health import wait_healthy
+from .images import LocalImage
+from .inventory import Inventory
+from .remote import LABEL_PROJECT, Remote
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+MOUNT = "/etc/nginx/cluster"  # the nginx image links /etc/nginx/nginx.conf to MOUNT/nginx.conf
+PLACEHOLDER = "server 127.0.0.1:9 down; # no host is live yet"
+_SERVER_LINE = re.compile(r"^\s*server\s+(\S+):(\d+)\s", re.MULTILINE)
+
+Upstreams = dict[str, list[tuple[str, int]]]  # service -> [(address, port)] in inventory order
+
+
+class _Template(string.Template):
+    delimiter = "@"  # nginx's own variables start with $
+
+
+def render(inv: Inventory, upstreams: Upstreams) -> str:
+    blocks = []
+    for service in inv.services.values():
+        members = upstreams.get(service.name) or []
+        lines = [f"server {addr}:{port} max_fails=1 fail_timeout=5s;" for addr, port in members]
+        blocks.append(
+            _template("nginx-service.conf.in").substitute(
+                name=service.name,
+                listen=service.listen,
+                servers="\n".join(" " * 8 + line for line in lines or [PLACEHOLDER]),
+            )
+        )
+    return _template("nginx.conf.in").substitute(
+        workers=inv.balancer.workers,
+        shutdown_timeout=f"{max(1, int(inv.settings.drain_timeout) - 5)}s",
+        status_port=inv.balancer.status_port,
+        services="".join(blocks),
+    )
+
+
+def members(config: str) -> set[tuple[str, int]]:
+    """The `server ADDRESS:PORT` lines of a rendered configuration."""
+    return {(addr, int(port)) for addr, port in _SERVER_LINE.findall(config)}
+
+
+def _template(name: str) -> _Template:
+    return _Template((HERE / name).read_text())
+
+
+_WORKERS = (
+    'for d in /proc/[0-9]*; do c=$(tr "\\0" " " <"$d/cmdline" 2>/dev/null) || continue; '
+    'case $c in "nginx: worker process"*) echo "${d#/proc/}";; esac; done'
+)
+
+
+class BalancerHost:
+    """nginx on one lb host: its container and its configuration directory."""
+
+    def __init__(self, remote: Remote, inv: Inventory):
+        self.remote, self.inv = remote, inv
+        self.container = f"{inv.settings.project}-balancer"
+        self._dir: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.remote)
+
+    @property
+    def dir(self) -> str:
+        if self._dir is None:
+            self._dir = f"{self.remote.home()}/{self.inv.settings.project}-deploy/balancer"
+        return self._dir
+
+    def config(self) -> str | None:
+        result = self.remote.run(f"cat {shlex.quote(self.dir)}/nginx.conf", check=False)
+        return result.stdout if result.ok else None
+
+    def running_image(self) -> str | None:
+        data = self.remote.inspect(self.container)
+        if data and data["State"].get("Running"):
+            return data["Image"]
+        return None
+
+    def ensure(self, image: LocalImage, config: str) -> bool:
+        """Run nginx from `image` with `config`; True when something changed."""
+        if self.running_image() == image.id:
+            return self.apply(config)
+        self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
+        self._upload(config, "nginx.conf")
+        # host networking: the old container must go before the new one can listen
+        self.remote.docker("stop", "-t", "20", self.container, check=False)
+        self.remote.remove(self.container)
+        self.remote.docker(
+            "run", "-d", "--name", self.container, "--network", "host",
+            "--restart", "unless-stopped",
+            "--label", f"{LABEL_PROJECT}={self.inv.settings.project}",
+            "--label", "deploy.role=balancer",
+            "--env", f"NGINX_STATUS_PORT={self.inv.balancer.status_port}",
+            "--health-interval", f"{self.inv.settings.health_interval:g}s",
+            "--volume", f"{self.dir}:{MOUNT}:ro",
+            image.id,
+        )  # fmt: skip
+        verdict = wait_healthy(self.remote, self.container, self.inv.settings.health_timeout)
+        if not verdict.healthy:
+            tail = self.remote.logs(self.container, 5).strip().splitlines()
+            raise DeployError(
+                f"{self}: the balancer did not become healthy ({verdict.reason})"
+                + (f"; its log ends: {tail[-1]}" if tail else "")
+            )
+        return True
+
+    def apply(self, config: str) -> bool:
+        """Switch to `config` (graceful reload) and wait for the old workers; False if same."""
+        if self.config() == config:
+            return False
+        self._upload(config, "nginx.conf.next")
+        test = self.remote.run(
+            shlex.join(["docker", "exec", self.container, "nginx", "-t", "-q", "-c",
+                        f"{MOUNT}/nginx.conf.next"]),
+            check=False,
+        )  # fmt: skip
+        if not test.ok:
+            reason = (test.stderr.strip() or test.stdout.strip()).splitlines()[-1:] or ["?"]
+            raise DeployError(f"{self}: nginx refuses the new configuration: {reason[0]}")
+        old = self._workers()
+        self.remote.run(f"cd {shlex.quote(self.dir)} && mv nginx.conf.next nginx.conf")
+        self.remote.docker("exec", self.container, "nginx", "-s", "reload")
+        self._wait_gone(old)
+        return True
+
+    def _upload(self, text: str, name: str) -> None:
+        with self.remote.conn.sftp() as sftp:
+            sftp.putfo(io.BytesIO(text.encode()), f"{self.dir}/{name}")
+
+    def _workers(self) -> set[str]:
+        out = self.remote.docker("exec", self.container, "sh", "-c", _WORKERS)
+        return set(out.split())
+
+    def _wait_gone(self, pids: set[str]) -> None:
+        """Old workers exit once their requests are done (worker_shutdown_timeout at most)."""
+        deadline = time.monotonic() + self.inv.settings.drain_timeout
+        check = " ".join(sorted(pids))
+        script = f"for p in {check}; do [ -e /proc/$p ] && echo $p; done; true"
+        while pids:
+            alive = self.remote.docker("exec", self.container, "sh", "-c", script).split()
+            if not alive:
+                return
+            if time.monotonic() >= deadline:
+                raise DeployError(
+                    f"{self}: nginx's old workers ({' '.join(alive)}) still run "
+                    f"{self.inv.settings.drain_timeout:g} s after the reload"
+                )
+            time.sleep(0.2)

@@ -1,0 +1,319 @@
+"""The inventory: hosts, their roles and SSH settings, the services and where they run, the
+balancer. One TOML file (deploy/inventory.example.toml documents every key), read with the
+standard library's tomllib and checked here, so a mistake is one line naming the key.
+
+Nothing in the deploy knows a hostname: every address comes from this file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InventoryError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_ENV_FIELDS = ("host", "address", "port", "service", "version", "project")
+
+
+@dataclass(frozen=True)
+class Ssh:
+    """How the deployer logs in; [ssh] gives the defaults, a host may override any of them."""
+
+    user: str = "deploy"
+    port: int = 22
+    key: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ssh_host: str  # where the deployer connects
+    address: str  # where the balancer reaches this host's services
+    roles: tuple[str, ...]
+    ssh: Ssh
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def endpoint(self) -> str:
+        """The SSH endpoint as known_hosts names it."""
+        if self.ssh.port == 22:
+            return self.ssh_host
+        return f"[{self.ssh_host}]:{self.ssh.port}"
+
+
+@dataclass(frozen=True)
+class Build:
+    """`docker build` arguments, relative to the inventory's `root` (the repository)."""
+
+    context: str = "."
+    dockerfile: str | None = None
+    args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """An application service: one container per host with one of `roles`, behind the balancer
+    on `listen`. Two `ports` (slots) let a new version start beside the old one."""
+
+    name: str
+    image: str
+    roles: tuple[str, ...]
+    ports: tuple[int, int]
+    listen: int
+    build: Build | None = None
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    health_cmd: str | None = None
+
+    def environment(self, **values: Any) -> dict[str, str]:
+        """The env table with {host}, {port}, {version}, ... filled in."""
+        out = {}
+        for key, template in self.env.items():
+            try:
+                out[key] = template.format_map(values)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InventoryError(
+                    f"services.{self.name}.env.{key}: bad placeholder {exc} in {template!r} "
+                    f"(known: {', '.join('{' + f + '}' for f in _ENV_FIELDS)})"
+                ) from None
+        return out
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """nginx on every host with one of `roles`, on the host's network."""
+
+    image: str
+    roles: tuple[str, ...]
+    build: Build | None = None
+    status_port: int = 8079
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str = "server"
+    health_timeout: float = 60.0
+    health_interval: float = 1.0
+    drain_timeout: float = 20.0
+    stop_timeout: int = 15
+    min_free_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    root: Path  # build contexts are relative to this
+    settings: Settings
+    hosts: dict[str, Host]
+    services: dict[str, Service]
+    balancer: Balancer
+
+    def with_role(self, roles: tuple[str, ...]) -> list[Host]:
+        return [h for h in self.hosts.values() if set(h.roles) & set(roles)]
+
+    def services_on(self, host: Host) -> list[Service]:
+        return [s for s in self.services.values() if set(s.roles) & set(host.roles)]
+
+    @property
+    def app_hosts(self) -> list[Host]:
+        return [h for h in self.hosts.values() if self.services_on(h)]
+
+    @property
+    def balancer_hosts(self) -> list[Host]:
+        return self.with_role(self.balancer.roles)
+
+    def select(self, names: str | None) -> list[Host]:
+        """Hosts named in a comma-separated list (all hosts for None), in inventory order."""
+        if not names:
+            return list(self.hosts.values())
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in self.hosts]
+        if unknown:
+            raise InventoryError(f"unknown host(s) {', '.join(unknown)} (not in {self.path})")
+        return [h for h in self.hosts.values() if h.name in wanted]
+
+
+def load(path: str | Path) -> Inventory:
+    path = Path(path).expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InventoryError(
+            f"no inventory at {path} (copy deploy/inventory.example.toml, or pass --inventory)"
+        ) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InventoryError(f"inventory {path}: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: dict, path: Path) -> Inventory:
+    section = _Section(data, "", path)
+    section.only("deploy", "ssh", "hosts", "services", "balancer", "root")
+    root = (path.parent / section.get("root", str, ".")).resolve()
+    ssh_table = section.table("ssh")
+    ssh_table.only("user", "port", "key", "known_hosts", "connect_timeout")
+    ssh = _ssh(ssh_table, Ssh())
+    hosts = {name: _host(name, t, ssh) for name, t in section.tables("hosts")}
+    services = {name: _service(name, t) for name, t in section.tables("services")}
+    if not hosts:
+        raise InventoryError(f"inventory {path}: no [hosts.NAME] table")
+    if not services:
+        raise InventoryError(f"inventory {path}: no [services.NAME] table")
+    inv = Inventory(
+        path=path,
+        root=root,
+        settings=_settings(section.table("deploy")),
+        hosts=hosts,
+        services=services,
+        balancer=_balancer(section.table("balancer")),
+    )
+    _check_layout(inv)
+    return inv
+
+
+def _check_layout(inv: Inventory) -> None:
+    where = f"inventory {inv.path}"
+    for svc in inv.services.values():
+        if not inv.with_role(svc.roles):
+            raise InventoryError(f"{where}: no host has a role of services.{svc.name}")
+    if not inv.balancer_hosts:
+        raise InventoryError(f"{where}: no host has a role of the balancer ({inv.balancer.roles})")
+    listens = [s.listen for s in inv.services.values()]
+    if len(set(listens)) != len(listens):
+        raise InventoryError(f"{where}: two services listen on the same balancer port")
+    for host in inv.hosts.values():
+        ports = [p for s in inv.services_on(host) for p in s.ports]
+        if host in inv.balancer_hosts:
+            ports += [s.listen for s in inv.services.values()] + [inv.balancer.status_port]
+        if len(set(ports)) != len(ports):
+            raise InventoryError(f"{where}: hosts.{host.name} would use a port twice: {ports}")
+
+
+def _ssh(t: _Section, base: Ssh) -> Ssh:
+    return Ssh(
+        user=t.get("user", str, base.user),
+        port=t.get("port", int, base.port),
+        key=t.get("key", str, base.key),
+        known_hosts=t.get("known_hosts", str, base.known_hosts),
+        connect_timeout=float(t.get("connect_timeout", (int, float), base.connect_timeout)),
+    )
+
+
+def _host(name: str, t: _Section, ssh: Ssh) -> Host:
+    t.only("ssh", "address", "roles", "user", "port", "key", "known_hosts", "connect_timeout")
+    _check_name(name, t)
+    ssh_host = t.require("ssh", str)
+    return Host(
+        name=name,
+        ssh_host=ssh_host,
+        address=t.get("address", str, ssh_host),
+        roles=tuple(t.require("roles", list)),
+        ssh=_ssh(t, ssh),
+    )
+
+
+def _service(name: str, t: _Section) -> Service:
+    t.only("image", "roles", "ports", "listen", "build", "command", "env", "health_cmd")
+    _check_name(name, t)
+    ports = t.require("ports", list)
+    if len(ports) != 2 or len(set(ports)) != 2 or not all(isinstance(p, int) for p in ports):
+        raise InventoryError(f"{t.where}.ports: two different port numbers, e.g. [8081, 8082]")
+    env = t.get("env", dict, {})
+    return Service(
+        name=name,
+        image=t.require("image", str),
+        roles=tuple(t.require("roles", list)),
+        ports=(ports[0], ports[1]),
+        listen=t.require("listen", int),
+        build=_build(t.table("build")) if "build" in t.data else None,
+        command=tuple(t.get("command", list, [])),
+        env={str(k): str(v) for k, v in env.items()},
+        health_cmd=t.get("health_cmd", str, None),
+    )
+
+
+def _balancer(t: _Section) -> Balancer:
+    t.only("image", "roles", "build", "status_port", "workers")
+    return Balancer(
+        image=t.require("image", str),
+        roles=tuple(t.get("roles", list, ["lb"])),
+        build=_build(t.table("build")) if "build" in t.data else None,
+        status_port=t.get("status_port", int, 8079),
+        workers=t.get("workers", int, 1),
+    )
+
+
+def _build(t: _Section) -> Build:
+    t.only("context", "dockerfile", "args", "target")
+    return Build(
+        context=t.get("context", str, "."),
+        dockerfile=t.get("dockerfile", str, None),
+        args={str(k): str(v) for k, v in t.get("args", dict, {}).items()},
+        target=t.get("target", str, None),
+    )
+
+
+def _settings(t: _Section) -> Settings:
+    t.only(*Settings.__dataclass_fields__)
+    d = Settings()
+    num = (int, float)
+    return Settings(
+        project=_check_name(t.get("project", str, d.project), t),
+        health_timeout=float(t.get("health_timeout", num, d.health_timeout)),
+        health_interval=float(t.get("health_interval", num, d.health_interval)),
+        drain_timeout=float(t.get("drain_timeout", num, d.drain_timeout)),
+        stop_timeout=t.get("stop_timeout", int, d.stop_timeout),
+        min_free_mb=t.get("min_free_mb", int, d.min_free_mb),
+    )
+
+
+def _check_name(name: str, t: _Section) -> str:
+    if not _NAME.match(name):
+        raise InventoryError(f"{t.where}: {name!r} is not a name (lowercase, digits, - _ .)")
+    return name
+
+
+class _Section:
+    """A TOML table with its dotted path, for error messages that name the key."""
+
+    def __init__(self, data: Any, where: str, path: Path):
+        if not isinstance(data, dict):
+            raise InventoryError(f"inventory {path}: {where} must be a table")
+        self.data, self.where, self.path = data, where, path
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def only(self, *keys: str) -> None:
+        extra = sorted(set(self.data) - set(keys))
+        if extra:
+            raise InventoryError(f"inventory {self.path}: unknown key {self._key(extra[0])}")
+
+    def get(self, key: str, kind: type | tuple, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise InventoryError(f"inventory {self.path}: {self._key(key)} has the wrong type")
+        return value
+
+    def require(self, key: str, kind: type) -> Any:
+        if key not in self.data:
+            raise InventoryError(f"inventory {self.path}: {self._key(key)} is required")
+        return self.get(key, kind, None)
+
+    def table(self, key: str) -> _Section:
+        return _Section(self.data.get(key, {}), self._key(key), self.path)
+
+    def tables(self, key: str) -> list[tuple[str, _Section]]:
+        outer = self.table(key)
+        return [(name, outer.table(name)) for name in outer.data]

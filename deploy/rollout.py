@@ -1,0 +1,194 @@
+"""Deploy and rollback: images to every host first, then one host at a time.
+
+Per host and service: start the new version on the free slot beside the old one, wait until
+Docker says it is healthy, switch every balancer to it, wait for the balancers' old workers,
+stop the old version (SIGTERM: it drains), and move the host's `current`/`previous` tags. A new
+version that never becomes healthy is removed, the host keeps its old version, and the rollout
+stops there with a DeployError saying which hosts run what.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from . import balancer as lb
+from . import images, transfer
+from .errors import DeployError
+from .fleet import Fleet, tag
+from .health import wait_healthy
+from .images import LocalImage, SavedImage
+from .inventory import Host, Service
+from .remote import LABEL_PORT, LABEL_PROJECT, LABEL_SERVICE, LABEL_VERSION, VERSION_LABEL, Remote
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+class ImageCourier:
+    """Puts images on hosts that lack them, saving each image at most once."""
+
+    def __init__(self, workdir: Path, say: Say):
+        self.workdir, self.say = workdir, say
+        self.saved: dict[str, SavedImage] = {}
+
+    def ensure(self, remote: Remote, image: LocalImage) -> None:
+        if remote.image_id(image.id):
+            self.say(f"{remote}: has {image}")
+            return
+        saved = self.saved.get(image.id)
+        if saved is None:
+            self.say(f"saving {image}")
+            saved = self.saved[image.id] = images.save(image, self.workdir)
+        sent = transfer.send(remote, saved)
+        remote.tag(image.id, image.ref)
+        self.say(
+            f"{remote}: loaded {image}: {sent.layers} layer(s) sent, {sent.skipped} already "
+            f"there, {sent.bytes / 1e6:.1f} MB in {sent.seconds:.1f} s"
+        )
+
+
+def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalImage,
+           hosts: list[Host], say: Say) -> None:  # fmt: skip
+    """Roll `targets` (service -> image) onto `hosts`, one host at a time."""
+    inv = fleet.inv
+    app_hosts = [h for h in hosts if inv.services_on(h)]
+    with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
+        courier = ImageCourier(Path(tmp), say)
+        for host in app_hosts:
+            for service in inv.services_on(host):
+                courier.ensure(fleet.state(host).remote, targets[service.name])
+        for bal in fleet.balancers():
+            courier.ensure(bal.remote, balancer_image)
+    ensure_balancers(fleet, balancer_image, say)
+    for host in app_hosts:
+        for service in inv.services_on(host):
+            roll(fleet, host, service, targets[service.name], say)
+
+
+def rollback(fleet: Fleet, hosts: list[Host], say: Say) -> None:
+    """Every host back to its previous version (which then becomes the previous one)."""
+    inv = fleet.inv
+    plan = []
+    for host in hosts:
+        remote = fleet.state(host).remote
+        for service in inv.services_on(host):
+            previous = remote_image(remote, tag(inv, service, "previous"))
+            if previous is None:
+                raise DeployError(
+                    f"{host}: no previous version of {service.name} to roll back to "
+                    "-- nothing was changed"
+                )
+            plan.append((host, service, previous))
+    for host, service, previous in plan:
+        roll(fleet, host, service, previous, say)
+
+
+def remote_image(remote: Remote, ref: str) -> LocalImage | None:
+    data = remote.inspect_image(ref)
+    if data is None:
+        return None
+    labels = (data.get("Config") or {}).get("Labels") or {}
+    image_id = data["Id"]
+    version = labels.get(VERSION_LABEL) or image_id.removeprefix("sha256:")[:12]
+    return LocalImage(ref=ref, id=image_id, version=version, size=int(data.get("Size") or 0))
+
+
+def ensure_balancers(fleet: Fleet, image: LocalImage, say: Say) -> None:
+    config = lb.render(fleet.inv, fleet.upstreams())
+    for bal in fleet.balancers():
+        if bal.ensure(image, config):
+            say(f"{bal}: balancer {image.version} up with {_rotation(fleet)}")
+
+
+def switch(fleet: Fleet, say: Say) -> None:
+    config = lb.render(fleet.inv, fleet.upstreams())
+    for bal in fleet.balancers():
+        if bal.apply(config):
+            say(f"{bal}: balancer reloaded: {_rotation(fleet)}")
+
+
+def _rotation(fleet: Fleet) -> str:
+    parts = []
+    for service, members in fleet.upstreams().items():
+        hosts = ", ".join(f"{addr}:{port}" for addr, port in members) or "no host yet"
+        parts.append(f"{service} -> {hosts}")
+    return "; ".join(parts)
+
+
+def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say) -> bool:
+    """Move one host's service to `image`; False when it already runs it."""
+    inv, state = fleet.inv, fleet.state(host)
+    remote, old = state.remote, state.live.get(service.name)
+    if old and old.image_id == image.id and old.health in ("healthy", ""):
+        say(f"{host}: {service.name} {image.version} is already live on port {old.port}")
+        return False
+    port = service.ports[1] if old and old.port == service.ports[0] else service.ports[0]
+    name = f"{inv.settings.project}-{service.name}-{port}"
+    say(f"{host}: starting {service.name} {image.version} on port {port}")
+    remote.remove(name)  # a leftover of an earlier attempt on this slot
+    _start(remote, host, service, image, name, port, inv)
+    settings = inv.settings
+    verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval / 2)
+    if not verdict.healthy:
+        for line in remote.logs(name, 10).splitlines():
+            log.warning("%s: %s: %s", host, name, line)
+        remote.remove(name)
+        stays = f"{old.version or old.image_id[7:19]}" if old else "no version"
+        raise DeployError(
+            f"{host}: {service.name} {image.version} never became healthy ({verdict.reason}); "
+            f"{host} stays on {stays}, traffic unchanged; deploy stopped"
+        )
+    say(f"{host}: {service.name} {image.version} healthy after {verdict.seconds:.1f} s")
+    state.read(inv)
+    switch(fleet, say)
+    if old:
+        remote.docker("stop", "-t", str(inv.settings.stop_timeout), old.name,
+                      timeout=inv.settings.stop_timeout + 30)  # fmt: skip
+        remote.remove(old.name)
+        say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
+    state.read(inv)
+    _retag(remote, service, image, old.image_id if old else None, inv)
+    return True
+
+
+def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
+           port: int, inv) -> None:  # fmt: skip
+    env = service.environment(
+        host=host.name, address=host.address, port=port, service=service.name,
+        version=image.version, project=inv.settings.project,
+    )  # fmt: skip
+    args = [
+        "run", "-d", "--name", name, "--network", "host", "--restart", "unless-stopped",
+        "--label", f"{LABEL_PROJECT}={inv.settings.project}",
+        "--label", f"{LABEL_SERVICE}={service.name}",
+        "--label", f"{LABEL_PORT}={port}",
+        "--label", f"{LABEL_VERSION}={image.version}",
+        "--health-interval", f"{inv.settings.health_interval:g}s",
+    ]  # fmt: skip
+    if service.health_cmd:
+        args += ["--health-cmd", service.health_cmd]
+    for key, value in env.items():
+        args += ["--env", f"{key}={value}"]
+    remote.docker(*args, image.id, *service.command)
+
+
+def _retag(remote: Remote, service: Service, image: LocalImage, old_id: str | None, inv) -> None:
+    """current -> image; previous -> what ran before; an image pushed out of both goes."""
+    evicted = remote.image_id(tag(inv, service, "previous"))
+    remote.tag(image.id, tag(inv, service, "current"))
+    previous = evicted
+    if old_id and old_id != image.id:
+        remote.tag(old_id, tag(inv, service, "previous"))
+        previous = old_id
+    if evicted and evicted not in (image.id, previous):
+        users = remote.run(
+            shlex.join(["docker", "ps", "-aq", "--filter", f"ancestor={evicted}"]), check=False
+        ).stdout.strip()
+        if not users:
+            remote.docker("image", "rm", "-f", evicted, check=False)
+            log.info("%s: removed image %s (older than the previous version)", remote, evicted)
