@@ -243,7 +243,7 @@ class _HeadScan:
 
     def check(self, buf: bytes, pos: int, limits: Limits) -> None:
         start = pos + self.scanned
-        bare = _BARE.search(buf, start)
+        bare = _BARE.search(buf, max(pos, start - 1))  # a CR that ended the last piece
         if bare and not (bare.end() == len(buf) and buf.endswith(b"\r")):
             raise BadRequest("bare CR or LF in the request head")
         newlines = buf.count(b"\n", start)
@@ -251,7 +251,7 @@ class _HeadScan:
             self.lines += newlines
             self.line_start = buf.rfind(b"\n", start) + 1 - pos
         self.scanned = len(buf) - pos
-        line = self.scanned - self.line_start
+        line = self.scanned - self.line_start - buf.endswith(b"\r")
         if not self.lines and line > limits.max_line:
             raise URITooLong(f"request line longer than {limits.max_line} bytes")
         if self.lines > limits.max_fields:

@@ -1,0 +1,286 @@
+"""HTTPProtocol against a fake transport: ordering, backpressure, 100-continue, timeouts,
+draining -- every decision the connection makes, without sockets or a model."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from server.protocols.http.config import HTTPConfig
+from server.protocols.http.connection import CONTINUE, Application, HTTPProtocol
+from server.protocols.http.errors import NotFound
+from server.protocols.http.response import Response, error_response
+
+
+class Timer:
+    def __init__(self, delay, callback, args):
+        self.delay, self.callback, self.args, self.cancelled = delay, callback, args, False
+
+    def cancel(self):
+        self.cancelled = True
+
+    def fire(self):
+        self.cancelled = True  # spent
+        self.callback(*self.args)
+
+
+class FakeLoop:
+    def __init__(self):
+        self.timers: list[Timer] = []
+
+    def call_later(self, delay, callback, *args):
+        timer = Timer(delay, callback, args)
+        self.timers.append(timer)
+        return timer
+
+    def live(self, callback_name):
+        return [t for t in self.timers if not t.cancelled and t.callback.__name__ == callback_name]
+
+
+class FakeSock:
+    family = socket.AF_INET
+
+    def __init__(self):
+        self.options = {}
+
+    def setsockopt(self, level, option, value):
+        self.options[(level, option)] = value
+
+
+class FakeTransport:
+    def __init__(self, hold=False):
+        self.sock, self.loop, self.peer = FakeSock(), FakeLoop(), ("192.0.2.9", 1234)
+        self.out = bytearray()
+        self.hold = hold  # True: everything stays "pending" until release()
+        self.waiters = []
+        self.reading, self.closing, self.aborted = True, False, False
+
+    def write(self, data):
+        self.out += data
+
+    def send_file(self, file, offset, count, on_done):
+        file.seek(offset)
+        self.out += file.read(count)
+        self._finish(on_done)
+
+    def send_producer(self, iterator, on_done):
+        for chunk in iterator:
+            self.out += chunk
+        self._finish(on_done)
+
+    def _finish(self, on_done):
+        if self.hold:
+            self.waiters.append(on_done)
+        else:
+            on_done(None)
+
+    def when_sent(self, on_done):
+        self._finish(on_done)
+
+    def pending(self):
+        return self.hold
+
+    def release(self):
+        self.hold = False
+        waiters, self.waiters = self.waiters, []
+        for on_done in waiters:
+            on_done(None)
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def close(self):
+        self.closing = True
+
+    def abort(self):
+        self.closing = self.aborted = True
+
+    def take(self) -> bytes:
+        data, self.out = bytes(self.out), bytearray()
+        return data
+
+
+class App(Application):
+    def __init__(self):
+        self.seen, self.finished_with, self.drained = [], [], False
+
+    def respond(self, request):
+        self.seen.append(request.target)
+        if request.target == "/missing":
+            return error_response(NotFound("no"))
+        if request.target == "/stream":
+            return Response(iter([b"a", b"bc"]))
+        return Response(f"{request.method} {request.target} {request.body!r}")
+
+    def finished(self, request, response, sent):
+        self.finished_with.append((request.target if request else None, response.code, sent))
+
+    def draining(self):
+        self.drained = True
+
+
+def connect(hold=False, **config):
+    app, transport = App(), FakeTransport(hold)
+    protocol = HTTPProtocol(app, HTTPConfig(**config))
+    protocol.connection_made(transport)
+    return protocol, transport, app
+
+
+def statuses(raw: bytes) -> list[int]:
+    return [int(part[:3]) for part in raw.split(b"HTTP/1.1 ")[1:]]
+
+
+def test_nodelay_is_set():
+    _, transport, _ = connect()
+    assert transport.sock.options[(socket.IPPROTO_TCP, socket.TCP_NODELAY)] == 1
+
+
+def test_pipelined_requests_are_answered_in_order():
+    protocol, transport, app = connect()
+    protocol.data_received(
+        b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /missing HTTP/1.1\r\nHost: h\r\n\r\n"
+        b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\nPOST /3 HTTP/1.1\r\nHost: h\r\n"
+        b"Content-Length: 2\r\n\r\nhi"
+    )
+    raw = transport.take()
+    assert statuses(raw) == [200, 404, 200, 200]
+    assert raw.index(b"/1") < raw.index(b"404") < raw.index(b"1\r\na\r\n") < raw.index(b"/3")
+    assert raw.endswith(b"POST /3 b'hi'")
+    assert app.finished_with == [("/1", 200, 10), ("/missing", 404, 18), ("/stream", 200, 3),
+                                 ("/3", 200, 13)]  # fmt: skip
+    assert not transport.closing
+
+
+def test_a_pending_answer_holds_back_the_next_request():
+    protocol, transport, app = connect(hold=True)
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert app.seen == ["/1"] and not transport.reading
+    protocol.data_received(b"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n")  # buffered, not served
+    assert app.seen == ["/1"]
+    transport.release()
+    assert app.seen == ["/1", "/2", "/3"] and transport.reading
+
+
+def test_expect_100_continue_is_sent_once_before_the_body():
+    protocol, transport, _ = connect()
+    protocol.data_received(
+        b"POST /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+    )
+    assert transport.take() == CONTINUE
+    protocol.data_received(b"ab")
+    assert transport.take() == b""
+    protocol.data_received(b"cd")
+    assert transport.take().endswith(b"POST /u b'abcd'")
+
+
+def test_no_continue_when_the_body_is_already_there():
+    protocol, transport, _ = connect()
+    protocol.data_received(
+        b"POST /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok"
+    )
+    assert not transport.take().startswith(b"HTTP/1.1 100")
+
+
+def test_malformed_request_is_answered_then_closed():
+    protocol, transport, app = connect()
+    protocol.data_received(
+        b"GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+    )
+    raw = transport.take()
+    assert statuses(raw) == [400] and b"Connection: close" in raw and transport.closing
+    assert app.seen == [] and app.finished_with == [(None, 400, len(raw.split(b"\r\n\r\n")[1]))]
+
+
+def test_head_timeout_answers_408():
+    protocol, transport, _ = connect(header_timeout=3)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHo")
+    [timer] = transport.loop.live("_head_expired")
+    assert timer.delay == 3
+    protocol.data_received(b"st: h\r\n")  # progress does not extend the deadline
+    assert len(transport.loop.live("_head_expired")) == 1
+    timer.fire()
+    assert statuses(transport.take()) == [408] and transport.closing
+
+
+def test_head_timer_stops_when_the_head_completes():
+    protocol, transport, _ = connect()
+    protocol.data_received(b"GET / HTTP/1.1\r\n")
+    [timer] = transport.loop.live("_head_expired")
+    protocol.data_received(b"Host: h\r\n\r\n")
+    assert timer.cancelled
+    timer.fire()  # a late timer is harmless
+    assert statuses(transport.take()) == [200] and not transport.closing
+
+
+def test_keep_alive_timer_closes_only_idle_connections(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("server.protocols.http.connection.time.monotonic", lambda: clock[0])
+    protocol, transport, _ = connect(keepalive_timeout=5)
+    [timer] = transport.loop.live("_check_keepalive")
+    clock[0] += 3
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    clock[0] += 2  # 5 s since connecting, 2 s since the last answer: not idle long enough
+    assert statuses(transport.take()) == [200]
+    timer.fire()
+    assert not transport.closing
+    [again] = transport.loop.live("_check_keepalive")
+    assert again.delay == pytest.approx(3)
+    clock[0] += 3
+    again.fire()
+    assert transport.closing and transport.take() == b""  # closed silently
+
+
+def test_keep_alive_timer_leaves_busy_connections_alone():
+    protocol, transport, _ = connect(keepalive_timeout=0.001)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+    transport.loop.live("_check_keepalive")[0].fire()
+    assert not transport.closing
+
+
+def test_idle_timeout_mid_body_is_408_and_between_requests_a_close():
+    protocol, transport, _ = connect()
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+    protocol.idle_timeout()
+    assert statuses(transport.take()) == [408] and transport.closing
+    protocol, transport, _ = connect()
+    protocol.idle_timeout()
+    assert transport.aborted and transport.take() == b""
+
+
+def test_drain_closes_idle_and_finishes_busy_connections():
+    protocol, transport, app = connect()
+    protocol.drain_requested()
+    assert transport.closing and app.drained
+    protocol, transport, _ = connect(hold=True)
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+    protocol.drain_requested()
+    assert not transport.closing
+    transport.release()
+    assert transport.closing and statuses(transport.take()) == [200]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "keeps"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
+    ],
+)
+def test_persistence(request_bytes, keeps):
+    protocol, transport, _ = connect()
+    protocol.data_received(request_bytes)
+    assert transport.closing is not keeps
+    assert (b"Connection: keep-alive" in transport.take()) is keeps
+
+
+def test_head_requests_get_no_body():
+    protocol, transport, _ = connect()
+    protocol.data_received(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    raw = transport.take()
+    assert raw.endswith(b"\r\n\r\n") and b"Content-Length: 11" in raw

@@ -1,0 +1,104 @@
+"""Response heads: framing decisions, header hygiene, and handler return values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.protocols.http.errors import BadRequest, HTTPError, NotFound
+from server.protocols.http.response import Response, coerce, encode_head, error_response
+
+FIXED = "Server: test\r\n"
+
+
+def head_of(response, keep=True, head_only=False):
+    raw, keep, chunked = encode_head(response, FIXED, keep, head_only)
+    lines = raw.decode("latin-1").split("\r\n")
+    assert raw.endswith(b"\r\n\r\n")
+    return lines[0], lines[1:-2], keep, chunked
+
+
+@pytest.mark.parametrize(
+    ("response", "keep_in", "head_only", "expect_line", "expect_keep", "chunked"),
+    [
+        (Response(b"abc"), True, False, "Content-Length: 3", True, False),
+        (Response(b"abc"), False, False, "Connection: close", False, False),
+        (Response(iter([b"a"])), True, False, "Transfer-Encoding: chunked", True, True),
+        (Response(iter([b"a"])), False, False, "Connection: close", False, False),
+        (Response(iter([b"a"])), True, True, "Connection: keep-alive", True, False),
+        (Response(b"", 204), True, False, "Connection: keep-alive", True, False),
+        (Response(b"", 304), True, False, "Connection: keep-alive", True, False),
+        (Response(b"x", headers={"Connection": "close"}), True, False, "Connection: close", False,
+         False),
+        (Response(iter([b"a"]), headers={"Content-Length": "1"}), True, False,
+         "Content-Length: 1", True, False),
+    ],
+)  # fmt: skip
+def test_framing(response, keep_in, head_only, expect_line, expect_keep, chunked):
+    status, lines, keep, is_chunked = head_of(response, keep_in, head_only)
+    assert status == f"HTTP/1.1 {response.status}"
+    assert expect_line in lines
+    assert (keep, is_chunked) == (expect_keep, chunked)
+    assert lines[0].startswith("Date: ") and "Server: test" in lines
+    assert sum(line.lower().startswith("content-length") for line in lines) <= 1
+
+
+def test_no_length_on_204_and_304():
+    for code in (204, 304):
+        _, lines, _, _ = head_of(Response(b"", code))
+        assert not any(line.startswith("Content-Length") for line in lines)
+
+
+def test_hop_by_hop_headers_are_dropped():
+    response = Response(b"x", headers=[("Transfer-Encoding", "gzip"), ("Keep-Alive", "5")])
+    _, lines, _, _ = head_of(response)
+    assert not any(line.startswith(("Transfer-Encoding", "Keep-Alive")) for line in lines)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-A", "a\r\nSet-Cookie: x")],
+        [("X-A", "a\nb")],
+        [("X\r\nB", "a")],
+        [("X-A", "snow \u2603")],
+        [("Content-Length", "12abc")],
+    ],
+)
+def test_unsafe_headers_are_a_500(headers):
+    with pytest.raises(HTTPError) as raised:
+        encode_head(Response(b"x", headers=headers), FIXED, True, False)
+    assert raised.value.code == 500
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "body", "content_type"),
+    [
+        (Response(b"r", 201), 201, b"r", None),
+        ("text", 200, b"text", "text/plain; charset=utf-8"),
+        (b"bytes", 200, b"bytes", "text/plain; charset=utf-8"),
+        ({"a": 1}, 200, b'{"a": 1}', "application/json"),
+        ([1, 2], 200, b"[1, 2]", "application/json"),
+        ((202, {"X-A": "b"}, b"tuple"), 202, b"tuple", None),
+    ],
+)
+def test_coerce(result, status, body, content_type):
+    response = coerce(result)
+    assert (response.code, response.body) == (status, body)
+    if content_type:
+        assert ("Content-Type", content_type) in response.headers
+
+
+def test_coerce_refuses_other_values():
+    with pytest.raises(HTTPError) as raised:
+        coerce(42)
+    assert raised.value.code == 500
+
+
+def test_error_response_names_the_problem():
+    response = error_response(BadRequest("duplicate Content-Length"))
+    assert response.code == 400 and response.close
+    assert response.body == b"400 Bad Request: duplicate Content-Length\n"
+    not_found = error_response(NotFound("gone"))
+    assert not not_found.close and json.dumps(not_found.status) == '"404 Not Found"'

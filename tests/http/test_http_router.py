@@ -1,0 +1,93 @@
+"""The router: order of the parts, errors to statuses, metrics and the access log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.protocols.http.accesslog import AccessLog
+from server.protocols.http.errors import Forbidden
+from server.protocols.http.ops import Ops
+from server.protocols.http.request import Request
+from server.protocols.http.response import Response
+from server.protocols.http.router import Router
+
+
+class Part:
+    def __init__(self, name, answers=True, error=None):
+        self.name, self.answers, self.error = name, answers, error
+
+    def respond(self, request):
+        if self.error:
+            raise self.error
+        return Response(self.name) if self.answers else None
+
+    respond_if_file = respond
+
+
+def request(target="/x", method="GET"):
+    r = Request(method, target, "HTTP/1.1", {"host": "h"})
+    r.peer = ("127.0.0.1", 1)
+    return r
+
+
+@pytest.mark.parametrize(
+    ("parts", "method", "expected"),
+    [
+        ({"modules": Part("mod"), "static": Part("static"), "app": Part("app")}, "GET", "mod"),
+        ({"modules": Part("mod", False), "static": Part("static"), "app": Part("app")}, "GET",
+         "static"),
+        ({"modules": Part("mod", False), "static": Part("static", False), "app": Part("app")},
+         "GET", "app"),
+        ({"static": Part("static"), "app": Part("app")}, "POST", "app"),
+        ({"static": Part("static")}, "POST", "static"),
+    ],
+)  # fmt: skip
+def test_order(parts, method, expected):
+    assert Router(**parts).respond(request(method=method)).body == expected.encode()
+
+
+def test_nothing_configured_is_404():
+    assert Router().respond(request()).code == 404
+
+
+def test_errors_become_statuses_and_tracebacks_stay_in_the_log(caplog):
+    assert Router(app=Part("a", error=Forbidden("no"))).respond(request()).code == 403
+    response = Router(app=Part("a", error=RuntimeError("secret"))).respond(request())
+    assert response.code == 500 and b"secret" not in response.body
+    assert "secret" in caplog.text and "Traceback" in caplog.text
+
+
+def test_ops_paths_come_first_and_only_for_get(tmp_path):
+    router = Router(ops=Ops("/-", "r1"), app=Part("app"))
+    health = router.respond(request("/-/health"))
+    assert json.loads(health.body)["served_by"] == "r1"
+    assert router.respond(request("/-/healthz")).body == b"app"
+    assert router.respond(request("/-/metrics", "DELETE")).code == 405
+    router.draining()
+    assert router.respond(request("/-/health")).code == 503
+
+
+@pytest.mark.parametrize(
+    ("fmt", "check"),
+    [
+        ("common", lambda line: line.startswith("127.0.0.1 - - [") and 'HTTP/1.1" 200 3' in line),
+        ("json", lambda line: json.loads(line)["status"] == 200 and json.loads(line)["bytes"] == 3),
+    ],
+)  # fmt: skip
+def test_access_log(tmp_path, fmt, check):
+    path = tmp_path / "access.log"
+    router = Router(app=Part("app"), access_log=AccessLog(str(path), fmt, "r1"))
+    req = request()
+    router.finished(req, router.respond(req), 3)
+    router.finished(None, Response(b"bad", 400), 3)
+    lines = path.read_text().splitlines()
+    assert check(lines[0]) and len(lines) == 2
+    assert ('"-" 400' in lines[1]) if fmt == "common" else json.loads(lines[1])["status"] == 400
+
+
+def test_access_log_escapes_quotes(tmp_path):
+    log = AccessLog(str(tmp_path / "a.log"))
+    line = log._common(request('/a"b\\c'), Response(b""), 0)
+    assert '"GET /a\\"b\\\\c HTTP/1.1" 200 -' in line

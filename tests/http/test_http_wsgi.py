@@ -1,0 +1,198 @@
+"""The WSGI adapter without a server: environ, start_response rules, answers and close()."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from server.protocols.http.request import Request
+from server.protocols.http.wsgi import FileWrapper, WSGIApp
+
+
+def make_request(target="/p%C3%A9/x?q=1", headers=None, body=None) -> Request:
+    request = Request("POST", target, "HTTP/1.1", headers or {"host": "h", "x-test": "v"})
+    request.peer = ("192.0.2.1", 4444)
+    request.remote_addr = "192.0.2.1"
+    if body is not None:
+        request.body_file, request.content_length = io.BytesIO(body), len(body)
+    return request
+
+
+def run(app, request=None):
+    return WSGIApp(app, server_name="srv", server_port="81").respond(request or make_request())
+
+
+def simple(status="200 OK", headers=None, body=(b"ok",)):
+    def app(environ, start_response):
+        start_response(status, headers or [("Content-Type", "text/plain")])
+        return list(body)
+
+    return app
+
+
+def test_environ():
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    request = make_request(
+        headers={"host": "h", "content-type": "text/x", "x-a": "1", "x_b": "no"}, body=b"data"
+    )
+    response = run(app, request)
+    assert response.body == b"data"
+    assert seen["PATH_INFO"] == "/p\xc3\xa9/x"  # WSGI strings: the bytes, as latin-1
+    assert seen["QUERY_STRING"] == "q=1" and seen["REQUEST_METHOD"] == "POST"
+    assert seen["CONTENT_TYPE"] == "text/x" and seen["CONTENT_LENGTH"] == "4"
+    assert seen["HTTP_X_A"] == "1" and seen["HTTP_HOST"] == "h"
+    assert "HTTP_X_B" not in seen  # underscores would alias dashes: dropped
+    assert seen["REMOTE_ADDR"] == "192.0.2.1" and seen["REMOTE_PORT"] == "4444"
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("srv", "81")
+    assert seen["wsgi.version"] == (1, 0) and seen["wsgi.errors"] is sys.stderr
+    assert seen["wsgi.file_wrapper"] is FileWrapper
+
+
+def test_script_name_splits_the_path():
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return []
+
+    request = make_request("/mod/rest")
+    request.script_name = "/mod"
+    run(app, request)
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/mod", "/rest")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [((b"ok",), b"ok"), ((b"a", b"b", b"c"), b"abc"), ((), b"")],
+)
+def test_list_bodies_are_joined(body, expected):
+    response = run(simple(body=body))
+    assert response.body == expected and response.code == 200
+
+
+def test_generator_body_streams_and_close_is_called():
+    closed = []
+
+    class Body:
+        def __iter__(self):
+            yield b""
+            yield b"first"
+            yield b"second"
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("201 Created", [])
+        return Body()
+
+    response = run(app)
+    assert response.code == 201 and response.body is None
+    assert list(response.iterable) == [b"first", b"second"]
+    response.finish()
+    assert closed == [True]
+
+
+def test_write_callable_goes_first():
+    def app(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"one ")
+        return iter([b"two"])
+
+    response = run(app)
+    assert b"".join(response.iterable) == b"one two"
+
+
+def test_exc_info_replaces_the_head_before_any_body():
+    def app(environ, start_response):
+        start_response("200 OK", [("X-A", "1")])
+        try:
+            raise ValueError("x")
+        except ValueError:
+            start_response("503 Service Unavailable", [("X-B", "2")], sys.exc_info())
+        return [b"sorry"]
+
+    response = run(app)
+    assert response.code == 503 and response.headers == [("X-B", "2")]
+
+
+def test_exc_info_after_body_reraises():
+    def app(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"already out")
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response("500 Oops", [], sys.exc_info())
+        return []
+
+    with pytest.raises(ValueError, match="late"):
+        run(app)
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        lambda environ, start: [b"no start_response"],
+        lambda environ, start: (start("200 OK", []), start("200 OK", []))[0] or [],
+        lambda environ, start: start("OK", []) or [],
+        lambda environ, start: start("200 OK", ()) or [],
+    ],
+    ids=["missing", "twice", "bad-status", "headers-not-list"],
+)
+def test_protocol_violations_raise(app):
+    with pytest.raises((AssertionError, Exception)):
+        run(app)
+
+
+def test_close_is_called_when_the_app_fails_after_returning():
+    closed = []
+
+    class Body:
+        def __iter__(self):
+            raise RuntimeError("broken iterator")
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Body()
+
+    with pytest.raises(RuntimeError):
+        run(app)
+    assert closed == [True]
+
+
+def test_file_wrapper_uses_the_file_range(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789")
+    handle = open(path, "rb")  # noqa: SIM115 -- closed by the response
+    handle.seek(3)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "5")])
+        return environ["wsgi.file_wrapper"](handle)
+
+    response = run(app)
+    assert (response.file, response.offset, response.count) == (handle, 3, 5)
+    response.finish()
+    assert handle.closed
+
+
+def test_file_wrapper_over_a_stream_is_iterated():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"x" * 10), 4)
+
+    response = run(app)
+    assert response.file is None and b"".join(response.iterable) == b"x" * 10
