@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ...fs import Jail, PathRefused
-from .commands import VERBS
+from .commands import VERBS, lookup
 from .listing import FACTS
 from .replies import FTPReply
 
@@ -104,7 +104,7 @@ class AccessCommands:
 
     def ftp_HELP(self, arg: str) -> None:
         if arg.strip():
-            verb = VERBS.get(arg.strip().upper())
+            verb = lookup(arg.strip())
             if verb is None:
                 raise FTPReply(501, f"Unknown command {arg.strip()[:32]!r}.")
             self.reply(214, f"Syntax: {verb.help}")

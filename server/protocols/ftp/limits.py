@@ -100,7 +100,7 @@ def address_key(host: str) -> bytes:
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return host.encode()[:16]  # a Unix socket peer: all share one key
+        return host.encode()[:16].ljust(16, b"\0")  # a Unix socket peer: all share one key
     if ip.version == 4:
         ip = ipaddress.IPv6Address(f"::ffff:{ip}")
     return ip.packed

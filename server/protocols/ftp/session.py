@@ -106,6 +106,15 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
     def data_received(self, data: bytes) -> None:
         self._input += data
         self._process_input()
+        if self.transport.pending() and not self.transport.closing:
+            # The client sends commands but does not read the replies: stop reading until
+            # it does, so replies cannot pile up without bound.
+            self.transport.pause_reading()
+            self.transport.when_sent(self._replies_sent)
+
+    def _replies_sent(self, exc: BaseException | None) -> None:
+        if exc is None and not self._held:
+            self.transport.resume_reading()
 
     def _process_input(self) -> None:
         while not self.transport.closing:
