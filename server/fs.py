@@ -44,6 +44,25 @@ class Jail:
             raise PathRefused(f"{virtual} leads outside the root")
         return real
 
+    def open(self, path: str, cwd: str = "/", flags: int = os.O_RDONLY) -> tuple[int, str]:
+        """Open a virtual path: (descriptor, real path), checked on what was actually opened.
+
+        The kernel resolves the path once, in open(); the real path is then read back from the
+        descriptor (/proc/self/fd), so a symlink swapped in between cannot lead outside the root,
+        and no lstat per path component is spent. Without /proc it falls back to realpath.
+        OSError (missing, not permitted) propagates; PathRefused if it is outside the root.
+        """
+        virtual = self.virtual(path, cwd)
+        fd = os.open(os.path.join(self.root, virtual.lstrip("/")), flags | os.O_CLOEXEC)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            real = os.path.realpath(os.path.join(self.root, virtual.lstrip("/")))
+        if not self.contains(real):
+            os.close(fd)
+            raise PathRefused(f"{virtual} leads outside the root")
+        return fd, real
+
     def entry(self, path: str, cwd: str = "/") -> str:
         """The real path of a directory entry itself: its folder resolved, its name not.
 

@@ -86,3 +86,29 @@ def test_entry_refuses_a_folder_that_leads_out(jail):
         jail.entry("/out-dir/secret.txt")
     with pytest.raises(PathRefused, match="NUL"):
         jail.entry("/docs/\0")
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/docs/a.txt", "docs/a.txt"), ("/in-link", "docs/a.txt"), ("/docs", "docs"), ("/", "")],
+)
+def test_open_returns_the_descriptor_and_its_real_path(jail, path, name):
+    fd, real = jail.open(path)
+    try:
+        assert real == os.path.join(jail.root, name).rstrip(os.sep)
+        assert os.path.samestat(os.fstat(fd), os.stat(real))
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("path", ["/out-link", "/out-dir/secret.txt", "/out-dir"])
+def test_open_refuses_what_leads_outside(jail, path):
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(PathRefused):
+        jail.open(path)
+    assert len(os.listdir("/proc/self/fd")) == before  # the descriptor was closed
+
+
+def test_open_missing_raises_oserror(jail):
+    with pytest.raises(FileNotFoundError):
+        jail.open("/docs/nothing")
