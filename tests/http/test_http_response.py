@@ -64,6 +64,8 @@ def test_hop_by_hop_headers_are_dropped():
         [("X\r\nB", "a")],
         [("X-A", "snow \u2603")],
         [("Content-Length", "12abc")],
+        [("X-A", 5)],
+        ["not a pair"],
     ],
 )
 def test_unsafe_headers_are_a_500(headers):

@@ -54,15 +54,17 @@ class TrustedProxies:
 
     def apply(self, request: Request) -> None:
         """Set request.remote_addr (and scheme) from the forwarding headers if we trust the peer."""
-        peer = request.peer
-        trusted = self.unix if peer is None else self.trusts(peer[0])
-        if not trusted:
+        headers = request.headers
+        if "x-forwarded-for" not in headers and "x-forwarded-proto" not in headers:
             return
-        forwarded = request.headers.get("x-forwarded-for")
+        peer = request.peer
+        if not (self.unix if peer is None else self.trusts(peer[0])):
+            return
+        forwarded = headers.get("x-forwarded-for")
         if forwarded:
             hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
             client = next((hop for hop in reversed(hops) if not self.trusts(hop)), None)
             request.remote_addr = client or (hops[0] if hops else request.remote_addr)
-        proto = request.headers.get("x-forwarded-proto", "").lower()
+        proto = headers.get("x-forwarded-proto", "").lower()
         if proto in ("http", "https"):
             request.scheme = proto

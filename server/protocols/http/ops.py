@@ -26,7 +26,6 @@ METRICS.counter(
     "http_requests_total", "HTTP requests answered, by status code.", "code", COUNTED_STATUSES
 )
 METRICS.gauge("http_requests_in_flight", "HTTP requests being handled now.")
-METRICS.counter("http_response_body_bytes_total", "Response body bytes sent.")
 
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -157,6 +157,13 @@ def encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> 
     dropped, a CR or LF in any header is a 500 (response splitting), and a body of unknown
     length is chunked on keep-alive connections or delimited by closing the connection.
     """
+    try:
+        return _encode_head(response, fixed, keep, head_only)
+    except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
+        raise InternalError(f"invalid response head: {exc}") from None
+
+
+def _encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> tuple:
     lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
     length = response.length
     for name, value in response.headers:
@@ -185,7 +192,4 @@ def encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> 
     if response.close:
         keep = False
     lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
-    try:
-        return "".join(lines).encode("latin-1"), keep, chunked
-    except UnicodeEncodeError:
-        raise InternalError("a response header is not latin-1 text") from None
+    return "".join(lines).encode("latin-1"), keep, chunked

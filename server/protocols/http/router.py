@@ -82,8 +82,6 @@ class Router(Application):
         if request is not None:
             METRICS.add("http_requests_in_flight", -1)
         METRICS.add("http_requests_total", 1, str(response.code))
-        if sent:
-            METRICS.add("http_response_body_bytes_total", sent)
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 

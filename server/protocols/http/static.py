@@ -31,51 +31,73 @@ INDEX = "index.html"
 _CHARSET_TYPES = ("application/javascript", "application/json", "image/svg+xml")
 
 
+class _Opened:
+    """A file or folder opened inside the jail; whoever takes `fd` must close it."""
+
+    __slots__ = ("fd", "info", "real")
+
+    def __init__(self, fd: int, real: str, info: os.stat_result):
+        self.fd, self.real, self.info = fd, real, info
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.info.st_mode)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class StaticFiles:
     def __init__(self, root: str, listing: bool = False):
         self.jail = Jail(root)
         self.listing = listing
         self._types: dict[str, str] = {}
+        self._dates: dict[int, str] = {}
 
     def respond(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(f"{request.method} is not allowed on static files")
-        real, info = self._lookup(request)
-        if stat.S_ISDIR(info.st_mode):
-            return self._directory(request, real)
-        return self._file(request, real, info)
+        opened = self._open(request.path)
+        if opened.is_dir:
+            opened.close()
+            return self._directory(request, opened.real)
+        return self._file(request, opened)
 
     def respond_if_file(self, request: Request) -> Response | None:
         """The answer when the path names a file or a folder we can show, else None."""
         try:
-            real, info = self._lookup(request)
+            opened = self._open(request.path)
         except NotFound:
             return None
-        if stat.S_ISDIR(info.st_mode):
+        if opened.is_dir:
+            opened.close()
             try:
-                return self._directory(request, real)
+                return self._directory(request, opened.real)
             except Forbidden:  # no index and no listing: the app may know the path
                 return None
-        return self._file(request, real, info)
+        return self._file(request, opened)
 
     # -- resolution ---------------------------------------------------------------------------
-    def _lookup(self, request: Request) -> tuple[str, os.stat_result]:
-        path = request.path
+    def _open(self, path: str) -> _Opened:
+        """Open a regular file or folder inside the root; Forbidden or NotFound otherwise."""
         if "\0" in path or "\\" in path or ".." in path.split("/"):
             raise Forbidden("path leads outside the root")
         try:
-            real = self.jail.real(path)
+            # O_NONBLOCK: opening a FIFO someone left in the root must not hang the server
+            fd, real = self.jail.open(path, flags=os.O_RDONLY | os.O_NONBLOCK)
         except PathRefused:
             raise Forbidden("path leads outside the root") from None
-        try:
-            info = os.stat(real)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"{path} does not exist") from None
-        except PermissionError:
-            raise Forbidden(f"{path} is not readable") from None
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        except OSError:
+            raise Forbidden(f"{path} cannot be opened") from None
+        opened = _Opened(fd, real, os.fstat(fd))
+        if not (opened.is_dir or stat.S_ISREG(opened.info.st_mode)):
+            opened.close()
             raise Forbidden(f"{path} is not a regular file")
-        return real, info
+        return opened
 
     def _directory(self, request: Request, real: str) -> Response:
         if not request.raw_path.endswith("/"):
@@ -83,30 +105,34 @@ class StaticFiles:
             if request.query_string:
                 location += "?" + request.query_string
             return Response(f"moved to {location}\n", 301, [("Location", location)])
-        index = self._index(real)
+        try:
+            index = self._open(request.path + INDEX)
+        except NotFound:
+            index = None
+        if index is not None and not index.is_dir:
+            return self._file(request, index)
         if index is not None:
-            return self._file(request, *index)
+            index.close()
         if not self.listing:
             raise Forbidden("directory listing is off")
         body = listing_page(request.path, self.jail, real)
         return Response(body, 200, [("Cache-Control", "no-cache")], "text/html; charset=utf-8")
 
-    @staticmethod
-    def _index(folder: str) -> tuple[str, os.stat_result] | None:
-        index = os.path.join(folder, INDEX)
-        try:
-            info = os.stat(index)
-        except OSError:
-            return None
-        return (index, info) if stat.S_ISREG(info.st_mode) else None
-
     # -- files --------------------------------------------------------------------------------
-    def _file(self, request: Request, real: str, info: os.stat_result) -> Response:
+    def _file(self, request: Request, opened: _Opened) -> Response:
+        """The answer for an open file; the descriptor is closed or handed to the response."""
+        try:
+            return self._answer(request, opened)
+        finally:
+            opened.close()  # a no-op once a response has taken the descriptor
+
+    def _answer(self, request: Request, opened: _Opened) -> Response:
+        info = opened.info
         etag = make_etag(info.st_mtime_ns, info.st_size)
-        validators = [("ETag", etag), ("Last-Modified", formatdate(info.st_mtime, usegmt=True))]
+        validators = [("ETag", etag), ("Last-Modified", self._http_date(info.st_mtime))]
         if not_modified(request.headers, etag, info.st_mtime):
             return Response(b"", 304, validators)
-        headers = [("Content-Type", self.content_type(real)), ("Accept-Ranges", "bytes")]
+        headers = [("Content-Type", self.content_type(opened.real)), ("Accept-Ranges", "bytes")]
         headers += validators
         size = info.st_size
         start, count, status = 0, size, 200
@@ -119,23 +145,24 @@ class StaticFiles:
             if span is not None:
                 start, count, status = span[0], span[1] - span[0] + 1, 206
                 headers.append(("Content-Range", f"bytes {span[0]}-{span[1]}/{size}"))
-        return self._body(request, real, start, count, status, headers)
-
-    def _body(self, request, real, start, count, status, headers) -> Response:
         if request.method == "HEAD":
             response = Response(b"", status, headers)
             response.length = count
             return response
-        try:
-            file = open(real, "rb")  # noqa: SIM115 -- closed once sent (Response.finish)
-        except OSError:
-            raise Forbidden(f"{request.path} cannot be opened") from None
-        if count > SMALL_FILE:
-            return Response.from_file(file, start, count, status, headers)
-        with file:
-            if start:
-                file.seek(start)
-            return Response(file.read(count), status, headers)
+        if count <= SMALL_FILE:
+            return Response(os.pread(opened.fd, count, start), status, headers)
+        file = os.fdopen(opened.fd, "rb")  # closed once sent (Response.finish)
+        opened.fd = -1
+        return Response.from_file(file, start, count, status, headers)
+
+    def _http_date(self, mtime: float) -> str:
+        second = int(mtime)
+        found = self._dates.get(second)
+        if found is None:
+            if len(self._dates) > 4096:
+                self._dates.clear()
+            found = self._dates[second] = formatdate(second, usegmt=True)
+        return found
 
     def content_type(self, path: str) -> str:
         extension = os.path.splitext(path)[1].lower()
