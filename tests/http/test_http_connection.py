@@ -279,6 +279,14 @@ def test_persistence(request_bytes, keeps):
     assert (b"Connection: keep-alive" in transport.take()) is keeps
 
 
+def test_half_close_answers_buffered_requests_first():
+    protocol, transport, app = connect(hold=True)
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert protocol.eof_received() is True  # keep writing: /2 is still to be answered
+    transport.release()
+    assert app.seen == ["/1", "/2"] and transport.closing
+
+
 def test_head_requests_get_no_body():
     protocol, transport, _ = connect()
     protocol.data_received(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
 from http.client import HTTPConnection
@@ -59,6 +60,16 @@ def test_pipelined_requests_are_answered_in_order(http):
     assert replies[5].body == b"hello from flask"
     assert json.loads(replies[6].body)["length"] == 3
     assert replies[7].body == b"hello /last\n"
+
+
+def test_half_closed_client_still_gets_every_answer(http):
+    with http.connect() as sock:
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" * 3)
+        sock.shutdown(socket.SHUT_WR)
+        reader = sock.makefile("rb")
+        replies = [read_reply(reader) for _ in range(3)]
+        assert reader.read() == b""
+    assert [len(r.body) for r in replies] == [300 * 1024 + 7] * 3
 
 
 def test_http10_closes_unless_keep_alive_is_asked(http):

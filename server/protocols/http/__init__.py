@@ -42,6 +42,10 @@ class HTTPService(ProtocolService):
     def reload(self) -> None:
         self.router.reload()
 
+    def worker_started(self) -> None:
+        """A new prefork worker (after HUP too) loads every handler module afresh."""
+        self.router.reload()
+
 
 __all__ = [
     "BadRequest",

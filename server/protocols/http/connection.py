@@ -53,6 +53,7 @@ class HTTPProtocol(Protocol):
         self.client = ""
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
+        self._eof = False  # the client has sent everything it will send
         self._continued = False  # 100 Continue sent for the body being read
         self._served = 0
         self._idle_since = time.monotonic()
@@ -78,7 +79,9 @@ class HTTPProtocol(Protocol):
             self._process()
 
     def eof_received(self) -> bool:
-        return False  # send what is queued, then close
+        """The client half-closed: answer the requests it already sent, then close."""
+        self._eof = True
+        return self._waiting  # when not waiting, every complete request is answered already
 
     def idle_timeout(self) -> None:
         if not self._waiting and self.parser.partial:
@@ -111,7 +114,10 @@ class HTTPProtocol(Protocol):
                 self._refuse(error)
                 return
             if request is None:
-                self._incomplete()
+                if self._eof:
+                    transport.close()
+                else:
+                    self._incomplete()
                 return
             self._serve(request)
             if transport.pending():
