@@ -61,6 +61,11 @@ class Load:
     Bounded twice: each client stops after `max_requests` or `seconds`, whichever comes first
     (or when the `with` block ends). Every failure -- an exception or a status other than 200 --
     is kept, with the time it happened.
+
+    Like browsers, curl and urllib3 (RFC 9112, 9.3.1), a client sends a GET again, once, on a
+    new connection when a kept-alive connection it reuses is closed before any response: the
+    server may close an idle connection (nginx does on reload) just as a request leaves. Such
+    retries are counted in `retried`; a failure on a new connection is a failure.
     """
 
     def __init__(self, path="/index.html", threads=4, seconds=30.0, max_requests=2000):
@@ -69,6 +74,7 @@ class Load:
         self.lock = threading.Lock()
         self.served: list[tuple[float, str]] = []
         self.failures: list[tuple[float, str]] = []
+        self.retried = 0
         self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(threads)]
 
     def __enter__(self) -> Load:
@@ -84,33 +90,44 @@ class Load:
 
     def _client(self) -> None:
         deadline = self.started + self.seconds
-        conn = None
+        conn: http.client.HTTPConnection | None = None
         for _ in range(self.max_requests):
             if self.stop.is_set() or time.monotonic() > deadline:
                 break
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(HOST, HTTP_PORT, timeout=15)
-                conn.request("GET", self.path)
-                response = conn.getresponse()
-                response.read()
-                outcome = (response.status, response.getheader("X-Served-By", ""))
-                if response.will_close:
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                outcome = (0, f"{type(exc).__name__}: {exc}")
-                if conn is not None:
-                    conn.close()
-                conn = None
-            with self.lock:
-                now = time.monotonic() - self.started
-                if outcome[0] == 200:
-                    self.served.append((now, outcome[1]))
-                else:
-                    self.failures.append((now, f"{outcome[0]} {outcome[1]}"))
+            reused = conn is not None
+            conn, outcome = self._get(conn)
+            if outcome[0] == 0 and reused and _closed_unanswered(outcome[1]):
+                with self.lock:
+                    self.retried += 1
+                conn, outcome = self._get(None)
+            self._record(outcome)
         if conn is not None:
             conn.close()
+
+    def _get(self, conn):
+        """One GET: (the connection to reuse or None, (status or 0, X-Served-By or error))."""
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(HOST, HTTP_PORT, timeout=15)
+            conn.request("GET", self.path)
+            response = conn.getresponse()
+            response.read()
+            outcome = (response.status, response.getheader("X-Served-By", ""))
+            if not response.will_close:
+                return conn, outcome
+        except (OSError, http.client.HTTPException) as exc:
+            outcome = (0, f"{type(exc).__name__}: {exc}")
+        if conn is not None:
+            conn.close()
+        return None, outcome
+
+    def _record(self, outcome: tuple[int, str]) -> None:
+        with self.lock:
+            now = time.monotonic() - self.started
+            if outcome[0] == 200:
+                self.served.append((now, outcome[1]))
+            else:
+                self.failures.append((now, f"{outcome[0]} {outcome[1]}"))
 
     @property
     def count(self) -> int:
@@ -131,3 +148,8 @@ class Load:
     def by_replica(self, since: float = 0.0) -> Counter:
         with self.lock:
             return Counter(name for at, name in self.served if at >= since)
+
+
+def _closed_unanswered(error: str) -> bool:
+    """The error of a request that got no response byte because the connection was closed."""
+    return error.startswith(("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"))

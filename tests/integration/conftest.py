@@ -26,12 +26,8 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark everything here `docker`; run the teardown check after every other cluster test."""
-    here = Path(__file__).parent
-    ours = [item for item in items if here in Path(str(item.fspath)).parents]
-    for item in ours:
-        item.add_marker(pytest.mark.docker)
-    last = [item for item in ours if item.get_closest_marker("cluster_teardown")]
+    """The test that takes the cluster down runs after every other test of the session."""
+    last = [item for item in items if item.get_closest_marker("cluster_teardown")]
     for item in last:
         items.remove(item)
         items.append(item)
@@ -73,6 +69,15 @@ class Cluster:
             if container.labels.get("com.docker.compose.service") == service:
                 return container
         raise LookupError(service)
+
+    def leftovers(self) -> dict[str, list]:
+        """The project's containers, networks and volumes that exist now."""
+        client, label = docker_client(), {"label": f"com.docker.compose.project={self.project}"}
+        return {
+            "containers": client.containers.list(all=True, filters=label),
+            "networks": client.networks.list(filters=label),
+            "volumes": client.volumes.list(filters=label),
+        }
 
     def health(self, service: str) -> str:
         container = self.container(service)

@@ -8,7 +8,7 @@ import socket
 import pytest
 from cluster_clients import ECHO_PORT, HOST
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 
 def test_tcp_echo(cluster):

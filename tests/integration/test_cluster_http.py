@@ -93,7 +93,7 @@ def test_stopping_a_replica_under_load_fails_no_request(cluster, service):
         time.sleep(8)
     print(
         f"\n{load.count} GETs; {service} stopped between {stop_from:.1f}s and {stopped_at:.1f}s;"
-        f" by replica: {dict(sorted(load.by_replica().items()))}"
+        f" by replica: {dict(sorted(load.by_replica().items()))}; {load.retried} resent"
     )
     assert load.failures == [], load.failures[:10]
     assert service in load.by_replica()  # it did serve before it was stopped
@@ -117,6 +117,8 @@ def test_graceful_reload_under_load_fails_no_request(cluster):
         for _ in range(2):
             cluster.compose("exec", "-T", "nginx", "nginx-entrypoint", "reload")
             load.wait_for(requests=load.count + 100)
+    print(f"\n{load.count} GETs over 2 reloads, {load.retried} resent on a new connection")
     assert load.failures == [], load.failures[:10]
+    assert load.retried <= 4 * 2  # at most each client's idle connection, once per reload
     nginx.reload()
     assert nginx.attrs["State"]["StartedAt"] == started, "nginx restarted instead of reloading"
