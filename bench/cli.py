@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -52,7 +53,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return s
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # so that every server started is stopped on the way out
+
+
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     args = parse_args(argv)
     if args.report:
         results = Results.load(args.report)

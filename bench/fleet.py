@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .context import Context
 from .procs import Proc
-from .servers import Launch, Spec, start
+from .servers import Launch, Spec, spawn
 
 PasvFor = Callable[[int], tuple[int, int]]
 
@@ -24,13 +24,22 @@ def fleet(
     procs: dict[str, Proc] = {}
     failed: dict[str, str] = {}
     try:
+        # All spawned first, then waited for: start-ups overlap instead of adding up.
         for i, spec in enumerate(specs):
             launch = Launch(ctx, case, 0, pasv(i) if pasv else (0, 0))
             try:
-                procs[spec.name] = start(spec, launch)
-            except (RuntimeError, TimeoutError, OSError) as exc:
+                procs[spec.name] = spawn(spec, launch)
+            except OSError as exc:
                 failed[spec.name] = _one_line(exc)
-                ctx.progress.say(f"{case}: {spec.name} did not start: {failed[spec.name]}")
+        for name, proc in list(procs.items()):
+            try:
+                proc.wait_ready()
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                failed[name] = _one_line(exc)
+                del procs[name]
+                proc.stop()
+        for name, error in failed.items():
+            ctx.progress.say(f"{case}: {name} did not start: {error}")
         yield procs, failed
     finally:
         stop_all(procs.values())

@@ -55,9 +55,14 @@ class Proc:
         self.name, self.argv, self.log_path, self.port = name, list(argv), log, port
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
+        self.started = 0.0
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def start(self, timeout: float = 20.0) -> Proc:
+    def start(self, timeout: float = 30.0) -> Proc:
+        return self.spawn().wait_ready(timeout)
+
+    def spawn(self) -> Proc:
+        """Start the process without waiting for it to listen (see `wait_ready`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -69,7 +74,12 @@ class Proc:
                 env=self.env,
                 preexec_fn=_child_setup,
             )
-        deadline = time.monotonic() + timeout
+        self.started = time.monotonic()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Proc:
+        """Until it accepts a connection; raises (with its log's tail) if it exits or times out."""
+        deadline = self.started + timeout
         while not self._ready():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
@@ -119,11 +129,15 @@ class Proc:
         return " | ".join(text[-lines:])
 
     def memory(self) -> dict[str, float]:
-        """RSS and PSS in MiB, summed over the process and all its descendants."""
+        """RSS and PSS in MB (10^6 bytes), summed over the process and all its descendants.
+
+        RSS counts pages shared between processes (prefork's workers) once per process; PSS
+        splits them, so it is the fairer sum for several processes.
+        """
         pids = [self.proc.pid, *descendants(self.proc.pid)]
         rss = sum(_status_kib(pid, "VmRSS:") for pid in pids)
         pss = sum(_rollup_kib(pid, "Pss:") for pid in pids)
-        return {"rss_mib": rss / 1024, "pss_mib": pss / 1024, "processes": len(pids)}
+        return {"rss_mb": rss * 1024 / 1e6, "pss_mb": pss * 1024 / 1e6, "processes": len(pids)}
 
     def __enter__(self) -> Proc:
         return self.start()

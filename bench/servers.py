@@ -69,14 +69,19 @@ def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec
     return Spec(model, OURS, model_detail(model), argv)
 
 
-def start(spec: Spec, launch: Launch) -> Proc:
-    """Start one server for one case; raises (with its log's tail) when it does not come up."""
+def spawn(spec: Spec, launch: Launch) -> Proc:
+    """Start one server for one case, not waiting for it: `Proc.wait_ready` does."""
     port = 0 if spec.ours else free_port()
     launch = Launch(launch.ctx, launch.case, port, launch.pasv)
     log = launch.ctx.logs / f"{launch.case}-{spec.name}.log"
     proc = Proc(spec.name, spec.argv(launch), log, port=port)
     proc.env["BENCH_STATIC_ROOT"] = str(launch.ctx.static)
-    return proc.start()
+    return proc.spawn()
+
+
+def start(spec: Spec, launch: Launch) -> Proc:
+    """Start one server and wait until it listens; raises, with its log's tail, if it does not."""
+    return spawn(spec, launch).wait_ready()
 
 
 def system_tool(name: str) -> str:

@@ -53,7 +53,7 @@ QUICK = replace(
     warmup=0.0,
     ftp_file_mib=64,
     sessions=100,
-    c10k=2_000,
+    c10k=10_000,
     replicas=(1, 2),
     suites=("http", "ftp", "c10k"),
 )
