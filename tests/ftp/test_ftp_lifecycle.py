@@ -18,6 +18,7 @@ from ftp_support import (
     reply,
     retr,
     start_ftp,
+    stop_clean,
     stor,
 )
 
@@ -75,11 +76,13 @@ def test_a_client_that_does_not_read_its_replies(model, tmp_path):
     root = make_tree(tmp_path / "root")
     server = start_ftp(model, "--root", str(root), "--anonymous")
     count = 100_000
-    with ftp(server) as c:
-        sender = threading.Thread(target=c.sock.sendall, args=(b"NOOP\r\n" * count,))
-        sender.start()  # 600 kB of commands, 1.6 MB of replies: both sides fill up
-        replies = [c.file.readline() for _ in range(count)]
-        sender.join()
-        assert set(replies) == {"200 NOOP okay.\n"}  # ftplib reads text: CRLF is "\\n"
-        assert reply(c, "PWD") == '257 "/" is the current directory.'
-    assert server.stop() == 0
+    try:
+        with ftp(server) as c:
+            sender = threading.Thread(target=c.sock.sendall, args=(b"NOOP\r\n" * count,))
+            sender.start()  # 600 kB of commands, 1.6 MB of replies: both sides fill up
+            replies = [c.file.readline() for _ in range(count)]
+            sender.join()
+            assert set(replies) == {"200 NOOP okay.\n"}  # ftplib reads text: CRLF is a newline
+            assert reply(c, "PWD") == '257 "/" is the current directory.'
+    finally:
+        stop_clean(server)

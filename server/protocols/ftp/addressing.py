@@ -11,14 +11,14 @@ _PROTOCOLS = {"1": 4, "2": 6}  # RFC 2428 address family numbers
 
 
 def plain_ip(host: str) -> str:
-    """An address as compared and shown: ::ffff:1.2.3.4 is 1.2.3.4, zone ids dropped."""
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if ip.version == 6 and ip.ipv4_mapped:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+    """An address as compared and shown: ::ffff:1.2.3.4 is 1.2.3.4, zone ids dropped.
+
+    Addresses here come from the socket API or from `ipaddress`, so they are canonical.
+    """
+    host = host.split("%", 1)[0]
+    if host[:7].lower() == "::ffff:" and "." in host:
+        return host[7:]
+    return host
 
 
 def is_ipv4(host: str) -> bool:

@@ -1,25 +1,24 @@
 """Connection limits that hold across every process of one server (fork, prefork, threads).
 
 A small table in an anonymous shared mapping, made before any fork, has one slot per allowed
-connection: `(pid, process start time, peer address)`. A session claims a slot when it starts
-and frees it when it ends; counting the total and the peer's share is a scan of the table under
-a lock (a thread lock inside a process, `lockf` between processes -- released by the kernel if
-the holder dies). A process killed without freeing its slots (SIGKILL) leaves stale slots: they
-are reclaimed when the table looks full, by checking that the owner is alive and is the same
-process (the start time guards against a recycled pid).
+connection: its owner's pid and start time, and the peer's address. A session claims a slot
+when it starts and frees it when it ends; counting the total and the peer's share is a scan of
+the table under a lock (a thread lock inside a process, `lockf` between processes -- released
+by the kernel if the holder dies). A process killed without freeing its slots (SIGKILL) leaves
+stale slots: they are reclaimed when the table looks full, by checking that the owner is alive
+and is the same process (the start time guards against a recycled pid).
 """
 
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import mmap
 import os
-import struct
+import socket
 import tempfile
 import threading
 
-_SLOT = struct.Struct("=qq16s")  # pid, start time (clock ticks since boot), peer address
+_KEY = 16  # bytes of a peer address (IPv4 as IPv6-mapped)
 _lock = threading.Lock()
 
 
@@ -36,12 +35,20 @@ class LimitReached(Exception):
 
 
 class ConnectionTable:
-    """At most `total` connections, and at most `per_ip` (0: any number) from one address."""
+    """At most `total` connections, and at most `per_ip` (0: any number) from one address.
+
+    Three columns in one shared mapping: owner pids, owner start times, peer addresses. A slot
+    is taken while its pid is not 0; the pid column alone answers "how many" (one C-level scan).
+    """
 
     def __init__(self, total: int, per_ip: int = 0):
         self.total = total
         self.per_ip = per_ip
-        self._map = mmap.mmap(-1, _SLOT.size * total)
+        self._map = mmap.mmap(-1, total * (8 + 8 + _KEY))
+        view = memoryview(self._map)
+        self._pids = view[: 8 * total].cast("q")
+        self._starts = view[8 * total : 16 * total].cast("q")
+        self._keys = view[16 * total :]
         fd, path = tempfile.mkstemp(prefix="server-ftp-limits-")
         os.unlink(path)  # only the descriptor is needed, for lockf between processes
         self._lockfd = fd
@@ -57,53 +64,64 @@ class ConnectionTable:
                     slot, refusal = self._find(key)
                 if refusal:
                     raise LimitReached(refusal)
-                _SLOT.pack_into(self._map, slot * _SLOT.size, os.getpid(), _start_time(), key)
+                self._keys[slot * _KEY : (slot + 1) * _KEY] = key
+                self._starts[slot] = _start_time()
+                self._pids[slot] = os.getpid()  # last: the slot counts once it is complete
                 return slot
             finally:
                 fcntl.lockf(self._lockfd, fcntl.LOCK_UN)
 
     def release(self, slot: int) -> None:
-        """Free a slot taken by `claim` (one write: no lock needed)."""
-        _SLOT.pack_into(self._map, slot * _SLOT.size, 0, 0, b"")
+        """Free a slot taken by `claim`. No lock: only the owner writes a taken slot, and the
+        address is cleared before the pid, so the slot is never reused half-cleared."""
+        self._keys[slot * _KEY : slot * _KEY + _KEY] = bytes(_KEY)
+        self._pids[slot] = 0
 
     def count(self, host: str | None = None) -> int:
         """Connections open now, in total or from one address."""
-        key = None if host is None else address_key(host)
-        return sum(1 for pid, _, k in _SLOT.iter_unpack(self._map) if pid and key in (None, k))
+        pids = self._pids.tolist()
+        if host is None:
+            return len(pids) - pids.count(0)
+        return self._same(pids, address_key(host))
+
+    def _same(self, pids: list[int], key: bytes) -> int:
+        """Taken slots whose peer is `key` (found by C-level search, checked for alignment)."""
+        keys = self._keys.tobytes()
+        count, at = 0, keys.find(key)
+        while at >= 0:
+            if at % _KEY == 0 and pids[at // _KEY]:
+                count += 1
+            at = keys.find(key, at + 1)
+        return count
 
     def _find(self, key: bytes) -> tuple[int, str]:
         """(a free slot, '') or (-1, why the connection must be refused)."""
-        free, same = -1, 0
-        for index, (pid, _, owner_key) in enumerate(_SLOT.iter_unpack(self._map)):
-            if not pid:
-                free = index if free < 0 else free
-                continue
-            same += owner_key == key
-        if self.per_ip and same >= self.per_ip:
+        pids = self._pids.tolist()
+        if self.per_ip and self._same(pids, key) >= self.per_ip:
             return -1, f"Too many connections from your address (at most {self.per_ip})."
-        if free < 0:
+        try:
+            return pids.index(0), ""
+        except ValueError:
             return -1, f"Too many connections (at most {self.total}); try again later."
-        return free, ""
 
     def _reclaim(self) -> bool:
         """Free the slots of processes that are gone; True if any was freed."""
         freed = False
-        for index, (pid, started, _) in enumerate(_SLOT.iter_unpack(self._map)):
-            if pid and not _alive(pid, started):
-                self.release(index)
+        for slot, pid in enumerate(self._pids.tolist()):
+            if pid and not _alive(pid, self._starts[slot]):
+                self.release(slot)
                 freed = True
         return freed
 
 
 def address_key(host: str) -> bytes:
     """16 bytes per address; IPv4 and its IPv6-mapped form share a key."""
+    host = host.split("%", 1)[0]
     try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host.encode()[:16].ljust(16, b"\0")  # a Unix socket peer: all share one key
-    if ip.version == 4:
-        ip = ipaddress.IPv6Address(f"::ffff:{ip}")
-    return ip.packed
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        return host.encode()[:_KEY].ljust(_KEY, b"\0")  # a Unix socket peer: all share one key
+    return packed if len(packed) == _KEY else b"\0" * 10 + b"\xff\xff" + packed
 
 
 _start: tuple[int, int] = (0, 0)
