@@ -49,6 +49,20 @@ def test_json_access_log(server_factory, tmp_path):
     assert record["duration_ms"] >= 0
 
 
+def test_unix_socket_and_forwarded_from_unix_peers(server_factory, tmp_path):
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "who.py").write_text(
+        "def handle(request):\n    return {'remote': request.remote_addr}\n"
+    )
+    server = server_factory(
+        "http", "epoll", bind=f"unix:{tmp_path}/http.sock",
+        args=["--handlers", str(tmp_path / "handlers"), "--forwarded-allow-ips", "unix"],
+    )  # fmt: skip
+    assert json.loads(get(server, "/who").body) == {"remote": ""}
+    proxied = get(server, "/who", "X-Forwarded-For: 192.0.2.44\r\n")
+    assert json.loads(proxied.body) == {"remote": "192.0.2.44"}
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_sigterm_does_not_wait_for_idle_keep_alive_clients(server_factory, tmp_path, model):
     server = server_factory(

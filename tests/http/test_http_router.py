@@ -56,6 +56,7 @@ def test_errors_become_statuses_and_tracebacks_stay_in_the_log(caplog):
     assert Router(app=Part("a", error=Forbidden("no"))).respond(request()).code == 403
     response = Router(app=Part("a", error=RuntimeError("secret"))).respond(request())
     assert response.code == 500 and b"secret" not in response.body
+    assert Router(app=Part("a", error=SystemExit(3))).respond(request()).code == 500
     assert "secret" in caplog.text and "Traceback" in caplog.text
 
 

@@ -54,7 +54,7 @@ class Router(Application):
             return self.route(request)
         except HTTPError as error:
             return error_response(error)
-        except Exception:
+        except (Exception, SystemExit):  # a handler calling sys.exit() must not stop the server
             log.exception("%s %s failed", request.method, request.target)
             return error_response(InternalError("the handler failed; see the server log"))
 
