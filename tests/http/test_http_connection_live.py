@@ -84,9 +84,10 @@ def test_http10_closes_unless_keep_alive_is_asked(http):
 
 
 def test_streamed_body_on_http10_is_delimited_by_close(http):
-    raw, closed = exchange(http, b"GET /wsgimod/stream HTTP/1.0\r\n\r\n")
-    assert closed and b"Transfer-Encoding" not in raw
-    assert raw.endswith(b"chunk 49\n")
+    for ask in (b"", b"Connection: keep-alive\r\n"):
+        raw, closed = exchange(http, b"GET /wsgimod/stream HTTP/1.0\r\n" + ask + b"\r\n")
+        assert closed and b"Transfer-Encoding" not in raw and b"Connection: close" in raw
+        assert raw.endswith(b"chunk 49\n")
 
 
 def test_chunked_request_body(http):

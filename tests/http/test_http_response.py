@@ -44,6 +44,11 @@ def test_framing(response, keep_in, head_only, expect_line, expect_keep, chunked
     assert sum(line.lower().startswith("content-length") for line in lines) <= 1
 
 
+def test_http10_clients_never_get_chunked():
+    raw, keep, chunked = encode_head(Response(iter([b"a"])), FIXED, True, False, chunkable=False)
+    assert (keep, chunked) == (False, False) and b"Transfer-Encoding" not in raw
+
+
 def test_no_length_on_204_and_304():
     for code in (204, 304):
         _, lines, _, _ = head_of(Response(b"", code))

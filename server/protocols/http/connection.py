@@ -190,8 +190,11 @@ class HTTPProtocol(Protocol):
     def _send(self, request: Request, response: Response) -> None:
         head_only = request.method == "HEAD"
         keep = request.keep_alive and not self._draining
+        chunkable = request.version == "HTTP/1.1"
         try:
-            head, keep, chunked = encode_head(response, self.config.fixed, keep, head_only)
+            head, keep, chunked = encode_head(
+                response, self.config.fixed, keep, head_only, chunkable
+            )
         except HTTPError as error:
             log.error("%s %s: %s", request.method, request.raw_path, error.message)
             response.finish()

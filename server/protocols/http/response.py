@@ -150,20 +150,23 @@ class DateHeader:
 DATE = DateHeader()
 
 
-def encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> tuple:
+def encode_head(
+    response: Response, fixed: str, keep: bool, head_only: bool, chunkable: bool = True
+) -> tuple:
     """(head bytes, keep-alive, chunked) for a response; `fixed` holds Server and friends.
 
     The response's own framing headers are checked, not trusted: hop-by-hop headers are
     dropped, a CR or LF in any header is a 500 (response splitting), and a body of unknown
-    length is chunked on keep-alive connections or delimited by closing the connection.
+    length is chunked on keep-alive connections (`chunkable`: the client speaks HTTP/1.1) or
+    delimited by closing the connection.
     """
     try:
-        return _encode_head(response, fixed, keep, head_only)
+        return _encode_head(response, fixed, keep, head_only, chunkable)
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
         raise InternalError(f"invalid response head: {exc}") from None
 
 
-def _encode_head(response: Response, fixed: str, keep: bool, head_only: bool) -> tuple:
+def _encode_head(response, fixed: str, keep: bool, head_only: bool, chunkable: bool) -> tuple:
     lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
     length = response.length
     for name, value in response.headers:
@@ -184,7 +187,7 @@ def _encode_head(response: Response, fixed: str, keep: bool, head_only: bool) ->
         length = None
     elif length is not None:
         lines += ("Content-Length: ", str(length), "\r\n")
-    elif keep and not head_only:
+    elif keep and chunkable and not head_only:
         chunked = True
         lines.append("Transfer-Encoding: chunked\r\n")
     elif not head_only:
