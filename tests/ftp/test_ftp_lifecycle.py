@@ -4,8 +4,10 @@ its replies -- under every model, each with a server of its own (SIGTERM ends it
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import time
 
 import pytest
 from ftp_support import (
@@ -15,6 +17,7 @@ from ftp_support import (
     ftp,
     make_tree,
     make_users,
+    open_data,
     reply,
     retr,
     start_ftp,
@@ -22,7 +25,7 @@ from ftp_support import (
     stor,
 )
 
-from harness import MODELS
+from harness import MODELS, wait_for
 
 
 @pytest.fixture(params=MODELS)
@@ -86,3 +89,48 @@ def test_a_client_that_does_not_read_its_replies(model, tmp_path):
             assert reply(c, "PWD") == '257 "/" is the current directory.'
     finally:
         stop_clean(server)
+
+
+def _descriptors(server) -> int:
+    """Open descriptors over the server's whole process tree."""
+    pids = [server.proc.pid] + [pid for pid, _ in server.descendants()]
+    total = 0
+    for pid in pids:
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except FileNotFoundError:
+            pass  # a fork child that just ended
+    return total
+
+
+def _steady(server) -> int:
+    """The descriptor count, once it has stopped moving (fork children come and go)."""
+    first = _descriptors(server)
+    time.sleep(0.3)
+    return first if _descriptors(server) == first else 0
+
+
+def _busy_session(server) -> None:
+    with ftp(server) as c:
+        assert retr(c, "blob.bin") == BLOB
+        c.nlst()
+        c.voidcmd("TYPE I")
+        with c.transfercmd("RETR huge.bin") as conn:
+            conn.recv(1 << 16)
+            c.abort()
+        c.voidresp()
+        with open_data(c) as conn:  # the server's side of it still waits for our FIN ...
+            c.sendcmd("RETR a.txt")
+            assert c.voidresp() == "226 Transfer complete."
+            c.sendcmd("EPSV")  # ... and a listening data socket is left open ...
+            assert c.sendcmd("QUIT") == "221 Goodbye."  # ... when the session ends
+
+
+def test_sessions_leave_no_descriptor_behind(served):
+    server, _, _ = served
+    _busy_session(server)  # warm-up: lazily opened things are not leaks
+    before = wait_for(lambda: _steady(server), what="a steady count")
+    for _ in range(5):
+        _busy_session(server)
+    wait_for(lambda: _descriptors(server) == before, timeout=15, what="descriptors to return")
+    server.stop()

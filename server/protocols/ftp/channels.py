@@ -111,8 +111,17 @@ class DataChannel:
         self.closed = True
         self._cancel_timer()
         self._close_socket()
-        if self.transport is not None and not self.transport.closed:
-            self.transport.abort() if abort else self.transport.close()
+        if not self.lingering:
+            return
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+    @property
+    def lingering(self) -> bool:
+        """True while the data socket is open (a finished transfer's waits for the peer's FIN)."""
+        return self.transport is not None and not self.transport.closed
 
     def _close_socket(self) -> None:
         """Release the listening or connecting socket, if any."""

@@ -51,6 +51,7 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self._held = ""  # why input waits: "login" (failed-login delay) or "transfer"
         self._skipping = False  # inside an over-long line: drop until its end
         self._timer = None
+        self._ended: list = []  # data channels of finished transfers, maybe still closing
 
     # -- life -----------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -72,9 +73,10 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.transfer is not None:
             self.transfer.finish(426, "Control connection closed; transfer aborted.")
-        if self.data is not None:
-            self.data.close(abort=True)
-            self.data = None
+        for channel in [self.data, *self._ended]:
+            if channel is not None:
+                channel.close(abort=True)  # nothing may outlive the session, under any model
+        self.data, self._ended = None, []
         if self._timer is not None:
             self._timer.cancel()
         if self._slot is not None:
@@ -180,6 +182,8 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self.reply(code, text)
         if transfer is self.transfer:
             self.transfer = None
+        self._ended = [channel for channel in self._ended if channel.lingering]
+        self._ended.append(transfer.channel)
         if self.draining:
             self.reply(421, "Server shutting down; closing control connection.")
             self.transport.close()
