@@ -40,11 +40,12 @@ def _build(args, settings, listener) -> HTTPService:
     for name in ("keepalive_timeout", "header_timeout"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+    if not (args.served_by.isascii() and args.served_by.isprintable()):
+        raise ConfigError("--served-by must be printable ASCII (it becomes a header)")
     config = HTTPConfig(
         limits=Limits(max_body=args.max_body),
         keepalive_timeout=args.keepalive_timeout,
         header_timeout=args.header_timeout,
-        timeout=settings.timeout,
         served_by=args.served_by,
     )
     if args.served_by:

@@ -43,6 +43,7 @@ def test_byte_size_refuses(text):
         (["--max-body", "lots"], {}, "max-body"),
         ([], {"SERVER_MAX_BODY": "lots"}, "SERVER_MAX_BODY"),
         (["--access-log", "/nonexistent/dir/log"], {}, "--access-log"),
+        ([], {"SERVER_SERVED_BY": "a\r\nX-Evil: 1"}, "--served-by"),
     ],
 )
 def test_configuration_errors_exit_2_with_one_line(tmp_path, args, env, message):

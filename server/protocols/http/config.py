@@ -16,8 +16,6 @@ class HTTPConfig:
     keepalive_timeout: float = 5.0
     #: Seconds a client has to send a whole request head once it has started (slowloris).
     header_timeout: float = 10.0
-    #: Seconds without progress while a body arrives or a response leaves.
-    timeout: float = 60.0
     served_by: str = ""
     server: str = SERVER
 
