@@ -38,7 +38,7 @@ def render(results: Results, out: Path) -> list[Path]:
             written.append(_suite_chart(plt, results, suite, cases, out / f"{suite}.png"))
     if results.get("c10k", "rss", "epoll") or results.get("c10k", "rss", "prefork"):
         written.append(_c10k_chart(plt, results, out / "c10k.png"))
-    if _measured(results.case("cluster", "hello")):
+    if _measured(results.case("cluster", "index")):
         written.append(_cluster_chart(plt, results, out / "cluster.png"))
     return written
 
@@ -111,10 +111,10 @@ def _median(fig: Figure | None) -> float:
 
 
 def _cluster_chart(plt, results: Results, path: Path) -> Path:
-    figures = _measured(results.case("cluster", "hello"))
+    figures = _measured(results.case("cluster", "index"))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar([f.server for f in figures], [f.median for f in figures], color=COLORS[OURS])
-    ax.set_ylabel("hello-world req/s through nginx")
+    ax.set_ylabel("req/s through nginx (GET /index.html)")
     ax.set_title("Compose cluster: HTTP replicas behind nginx", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cluster import PATH as CLUSTER_PATH
 from .results import LIMIT, OURS, PEER, Figure, Results, best, ratio
 from .targets import all_targets
 
@@ -105,7 +106,7 @@ def c10k_table(results: Results) -> str:
 
 
 def cluster_table(results: Results) -> str:
-    figures = results.case("cluster", "hello")
+    figures = results.case("cluster", "index")
     base = next((f for f in figures if f.server == "1 replica"), None)
     rows = [[f.server, num(f.median), times(ratio(f, base)), notes(f)] for f in figures]
     return table(["replicas", "req/s", "x 1 replica", "notes"], rows)
@@ -120,8 +121,8 @@ def sections(results: Results) -> list[tuple[str, str]]:
                 results, suite, case)))  # fmt: skip
     if any(f.suite == "c10k" for f in results.figures):
         out.append(("C10K: idle keep-alive connections held", c10k_table(results)))
-    if results.case("cluster", "hello"):
-        out.append(("Compose cluster through nginx, hello-world", cluster_table(results)))
+    if results.case("cluster", "index"):
+        out.append((f"Compose cluster through nginx: GET {CLUSTER_PATH}", cluster_table(results)))
     return out
 
 
