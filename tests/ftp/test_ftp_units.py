@@ -9,6 +9,7 @@ import time
 import pytest
 
 from server.errors import ConfigError
+from server.fs import Jail
 from server.protocols.ftp import addressing, limits
 from server.protocols.ftp.authorizer import (
     Authorizer,
@@ -17,7 +18,7 @@ from server.protocols.ftp.authorizer import (
     verify_password,
 )
 from server.protocols.ftp.commands import gate, split
-from server.protocols.ftp.listing import facts_line, ls_line
+from server.protocols.ftp.listing import entries, facts_line, ls_line
 from server.protocols.ftp.replies import FTPReply, encode_lines, quote
 from server.protocols.ftp.transfer import from_crlf, to_crlf
 from server.protocols.ftp.upload import UploadFile
@@ -226,3 +227,11 @@ def test_upload_commit_and_discard(tmp_path):
     dropped.discard()
     assert target.read_bytes() == b"0123abc"
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_listings_leave_out_uploads_in_progress_and_unlistable_names(tmp_path):
+    for name in ("kept.txt", ".ftp-upload-0123abcd", "line\nbreak"):
+        (tmp_path / name).write_bytes(b"x")
+    jail = Jail(str(tmp_path))
+    names = [name for name, _ in entries(jail, str(tmp_path), os.listdir(tmp_path))]
+    assert names == ["kept.txt"]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ...fs import Jail
 from .replies import ENCODING, ERRORS
+from .upload import TEMP_PREFIX
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 HALF_YEAR = 182 * 24 * 3600
@@ -21,10 +22,11 @@ def entries(jail: Jail, folder: str, names: Iterable[str]) -> Iterator[tuple[str
     """(name, stat) for the names in a real folder, as a client inside the jail sees them.
 
     A symlink is shown as what it points to when that is inside the jail, and not at all when
-    it leads out or nowhere; names that would break a line-based listing are left out.
+    it leads out or nowhere. Left out too: names that would break a line-based listing, and
+    uploads in progress (their temporary files), which must not be copied half-done.
     """
     for name in names:
-        if "\n" in name or "\r" in name:
+        if "\n" in name or "\r" in name or name.startswith(TEMP_PREFIX):
             continue
         path = os.path.join(folder, name)
         try:

@@ -18,6 +18,9 @@ READ_SIZE = 256 * 1024  # ASCII downloads, which cannot use sendfile
 class Transfer:
     """Base: waits for the data connection, sends 150, runs `begin`, ends with `finish`."""
 
+    kind = "transfer"
+    log_level = logging.INFO
+
     def __init__(self, session, channel, what: str):
         self.session = session
         self.channel = channel
@@ -66,6 +69,7 @@ class Transfer:
             return
         self.done = True
         ok = code < 300
+        self.log(code)
         try:
             self.release(ok)
         finally:
@@ -75,12 +79,20 @@ class Transfer:
     def release(self, ok: bool) -> None:
         """Give back files and the like. May be extended."""
 
+    def log(self, code: int) -> None:
+        """One line per file transferred (listings: debug level), like a transfer log."""
+        user = self.session.user.name if self.session.user else "-"
+        log.log(self.log_level, "%s %s %s %s: %d", self.session.peer_host, user, self.kind,
+                self.what, code)  # fmt: skip
+
     def progress(self) -> str:
         return f"{self.what} in progress"
 
 
 class Download(Transfer):
     """RETR: binary through `os.sendfile` (the transport's send_file); ASCII converted to CRLF."""
+
+    kind = "download"
 
     def __init__(self, session, channel, what: str, file, offset: int, size: int):
         super().__init__(session, channel, what)
@@ -106,6 +118,9 @@ class Download(Transfer):
 class Listing(Transfer):
     """LIST, NLST, MLSD: lines produced as the data connection drains."""
 
+    kind = "listing"
+    log_level = logging.DEBUG
+
     def __init__(self, session, channel, what: str, chunks: Iterator[bytes]):
         super().__init__(session, channel, what)
         self.chunks = chunks
@@ -116,6 +131,8 @@ class Listing(Transfer):
 
 class Receive(Transfer):
     """STOR, APPE: bytes into an UploadFile, committed on the client's end of file."""
+
+    kind = "upload"
 
     def __init__(self, session, channel, what: str, upload: UploadFile):
         super().__init__(session, channel, what)
