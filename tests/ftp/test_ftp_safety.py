@@ -228,6 +228,21 @@ def test_failed_uploads_leave_the_old_file_and_no_temporary(guarded):
     assert keep.read_bytes() == b"previous"
 
 
+def test_a_file_that_shrinks_mid_download_is_reported_not_padded(guarded):
+    shrinking = guarded.root / "shrinking.bin"
+    with open(shrinking, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    with ftp(guarded.server) as c:
+        c.voidcmd("TYPE I")
+        with c.transfercmd("RETR shrinking.bin") as conn:
+            got = len(conn.recv(1 << 16))
+            os.truncate(shrinking, 100_000)
+            got += len(recv_all(conn))
+        assert c.getmultiline() == ("451 Transfer failed: file ended before the promised length.")
+        assert got < 64 * 1024 * 1024
+        assert retr(c, "a.txt") == b"hello\n"
+
+
 # -- connection limits: their own servers --------------------------------------------------
 def _greet(server, source: str) -> tuple[socket.socket, str]:
     sock = socket.socket()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ...errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("server.ftp")
 
 ANONYMOUS_NAMES = ("anonymous", "ftp")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB and tens of milliseconds per check

@@ -21,7 +21,7 @@ from ...net.transport import StreamTransport
 from .addressing import plain_ip
 from .replies import FTPReply
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("server.ftp")
 
 
 class DataConnection(Protocol):

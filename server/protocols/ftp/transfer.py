@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from .replies import is_storage_error
 from .upload import UploadFile
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("server.ftp")
 
 READ_SIZE = 256 * 1024  # ASCII downloads, which cannot use sendfile
 
@@ -61,7 +61,8 @@ class Transfer:
         elif isinstance(exc, (ConnectionError, TimeoutError)):
             self.finish(426, "Data connection lost; transfer aborted.")
         else:
-            self.finish(451, f"Transfer failed: {exc}.")
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self.finish(451, f"Transfer failed: {reason}.")
 
     def finish(self, code: int, text: str) -> None:
         """End the transfer with this reply: release what it holds, close the data connection."""
