@@ -50,7 +50,7 @@ class HTTPProtocol(Protocol):
         self.app = app
         self.config = config
         self.parser = RequestParser(config.limits)
-        self.client = ""
+        self.client: tuple | None = None  # the TCP peer; None on Unix sockets
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
         self._eof = False  # the client has sent everything it will send
