@@ -51,9 +51,8 @@ QUICK = replace(
     runs=1,
     duration=1.0,
     warmup=0.0,
-    ftp_file_mib=64,
+    ftp_file_mib=256,
     sessions=100,
-    c10k=10_000,
     replicas=(1, 2),
     suites=("http", "ftp", "c10k"),
 )
