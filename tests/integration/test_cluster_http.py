@@ -122,3 +122,26 @@ def test_graceful_reload_under_load_fails_no_request(cluster):
     assert load.retried <= 4 * 2  # at most each client's idle connection, once per reload
     nginx.reload()
     assert nginx.attrs["State"]["StartedAt"] == started, "nginx restarted instead of reloading"
+
+
+def test_a_crashed_replica_is_restarted_and_rejoins(cluster):
+    """SIGKILL the server in http-threadpool under load: nginx retries elsewhere, Docker's
+    restart policy brings the container back, and it serves again."""
+    service = "http-threadpool"
+    container = cluster.container(service)
+    restarts = container.attrs["RestartCount"]
+    with Load(threads=4, seconds=40, max_requests=3000) as load:
+        load.wait_for(requests=100)
+        # every process of the container's user (the shell's kill: there is no /bin/kill);
+        # PID 1, docker-init, is immune, and exits when its child dies as in a crash
+        cluster.compose("exec", "-T", service, "sh", "-c", "kill -KILL -1", check=False)
+        load.wait_for(requests=load.count + 300)
+    assert load.failures == [], load.failures[:10]
+
+    deadline = time.monotonic() + 60
+    while container.attrs["RestartCount"] == restarts and time.monotonic() < deadline:
+        time.sleep(0.5)
+        container.reload()
+    assert container.attrs["RestartCount"] == restarts + 1
+    cluster.wait_healthy(service)
+    get_until(lambda replies: replies[-1].served_by == service, "/", attempts=600, pause=0.1)
