@@ -26,11 +26,15 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def pytest_collection_modifyitems(config, items):
-    """The test that takes the cluster down runs after every other test of the session."""
+    """The test that takes the cluster down runs right after the other cluster tests, so the
+    stack does not idle through the rest of the session."""
     last = [item for item in items if item.get_closest_marker("cluster_teardown")]
     for item in last:
         items.remove(item)
-        items.append(item)
+    here = Path(__file__).parent
+    ours = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
+    at = ours[-1] + 1 if ours else len(items)
+    items[at:at] = last
 
 
 def pytest_configure(config):
