@@ -48,6 +48,9 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
 
 def _metric_rows(settings: Settings) -> int:
     """Enough rows for every process that may count at once (forked children included)."""
-    forks = "fork" in (settings.model, settings.worker_model)
-    per_worker = settings.max_children + 1 if forks else 1
-    return 2 + per_worker * (2 * settings.workers + 8)
+    prefork = settings.model == "prefork"
+    inner = settings.worker_model if prefork else settings.model
+    per_worker = settings.max_children + 1 if inner == "fork" else 1
+    # HUP briefly doubles the workers, TTIN adds some: room for both.
+    workers = 2 * settings.workers + 8 if prefork else 1
+    return 2 + per_worker * workers

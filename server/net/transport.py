@@ -306,7 +306,7 @@ class StreamTransport:
                     item.pending = next(item.iterator)
                 except StopIteration:
                     return True
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:  # app code: sys.exit() is a bug too
                     raise ProducerFailed() from exc
                 continue
             try:
