@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import sys
@@ -20,6 +21,8 @@ from ..protocols.ftp.authorizer import (
 )
 from ..service import ProtocolService
 
+log = logging.getLogger("server.ftp")
+
 
 def _build(args, settings, listener) -> ProtocolService:
     if not args.anonymous and not args.users:
@@ -31,8 +34,10 @@ def _build(args, settings, listener) -> ProtocolService:
         if not os.path.isdir(args.root):
             raise ConfigError(f"--root {args.root!r} is not a folder")
         root = os.path.abspath(args.root)
+    authorizer = Authorizer(args.users, anonymous_root=root)
+    _warn_about_users(authorizer)
     ftp = FTPSettings(
-        authorizer=Authorizer(args.users, anonymous_root=root),
+        authorizer=authorizer,
         passive_ports=parse_port_range(args.passive_ports) if args.passive_ports else None,
         masquerade=resolve_ipv4(args.masquerade) if args.masquerade else None,
         limits=_limits(args),
@@ -43,6 +48,16 @@ def _build(args, settings, listener) -> ProtocolService:
     return ProtocolService(
         "ftp", stream=lambda: FTPSession(ftp), idle_timeout=settings.timeout or None
     )
+
+
+def _warn_about_users(authorizer: Authorizer) -> None:
+    """Start anyway (the file is re-read when it changes), but say what will not work."""
+    path = authorizer.users_file
+    if path and not os.path.exists(path):
+        log.warning("users file %s does not exist yet: no named user can log in", path)
+    for account in authorizer.accounts():
+        if not os.path.isdir(account.home):
+            log.warning("home folder of %s is missing: %s", account.name, account.home)
 
 
 def _limits(args) -> ConnectionTable:

@@ -59,7 +59,7 @@ class AccessCommands:
             self.reply(230, f"User {user.name} logged in.")
 
     def _login_failed(self, name: str) -> None:
-        """Answer only after a delay, reading nothing meanwhile; cut off after a few."""
+        """Answer only after a delay (commands sent meanwhile wait); cut off after a few."""
         self.failed_logins += 1
         log.warning("failed login as %r from %s (%d)", name, self.peer_host, self.failed_logins)
         self.hold("login")

@@ -175,6 +175,10 @@ class Authorizer:
     def is_anonymous(self, name: str) -> bool:
         return self.anonymous_root is not None and name.lower() in ANONYMOUS_NAMES
 
+    def accounts(self) -> list[Account]:
+        """The named users as last read."""
+        return list(self._accounts.values())
+
     def login(self, name: str, password: str) -> User | None:
         """The user for these credentials, or None."""
         if self.is_anonymous(name):
