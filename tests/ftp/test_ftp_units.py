@@ -10,6 +10,7 @@ import pytest
 
 from server.errors import ConfigError
 from server.fs import Jail
+from server.net.loop import EventLoop
 from server.protocols.ftp import addressing, limits
 from server.protocols.ftp.authorizer import (
     Authorizer,
@@ -17,6 +18,7 @@ from server.protocols.ftp.authorizer import (
     parse_line,
     verify_password,
 )
+from server.protocols.ftp.channels import PassiveChannel, passive_socket
 from server.protocols.ftp.commands import gate, split
 from server.protocols.ftp.listing import entries, facts_line, ls_line
 from server.protocols.ftp.replies import FTPReply, encode_lines, quote
@@ -235,3 +237,22 @@ def test_listings_leave_out_uploads_in_progress_and_unlistable_names(tmp_path):
     jail = Jail(str(tmp_path))
     names = [name for name, _ in entries(jail, str(tmp_path), os.listdir(tmp_path))]
     assert names == ["kept.txt"]
+
+
+class _FullLoop(EventLoop):
+    """A loop that cannot watch one more descriptor (select() past FD_SETSIZE)."""
+
+    def set_interest(self, fd, handler, mask):
+        if handler is not self.waker:
+            raise OSError(f"fd {fd} is beyond select()'s FD_SETSIZE (1024)")
+        super().set_interest(fd, handler, mask)
+
+
+def test_a_data_socket_the_loop_cannot_watch_is_refused_and_closed():
+    loop = _FullLoop()
+    sock = passive_socket("127.0.0.1", None)
+    with pytest.raises(FTPReply) as info:
+        PassiveChannel(loop, 1.0, sock, "127.0.0.1")
+    assert info.value.code == 425 and "FD_SETSIZE" in info.value.text
+    assert sock.fileno() == -1  # closed, not leaked
+    loop.close()

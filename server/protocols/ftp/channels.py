@@ -75,10 +75,16 @@ class DataChannel:
 
     def connected(self, sock: socket.socket, addr) -> None:
         self._cancel_timer()
-        self.transport = StreamTransport(
+        transport = StreamTransport(
             self.loop, sock, DataConnection(self), idle_timeout=self.timeout, peer=addr
         )
-        self.transport.start()
+        try:
+            transport.start()
+        except OSError as exc:  # e.g. select() cannot watch a descriptor this high
+            sock.close()
+            self.fail(425, f"Cannot open data connection: {exc}.")
+            return
+        self.transport = transport
         if self.transfer is not None and not self.closed:
             self.transfer.ready(self.transport)
 
@@ -139,7 +145,11 @@ class PassiveChannel(DataChannel):
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.peer_host = plain_ip(peer_host)
-        loop.set_interest(sock.fileno(), self, READ)
+        try:
+            loop.set_interest(sock.fileno(), self, READ)
+        except OSError as exc:  # e.g. select() cannot watch a descriptor this high
+            self._close_socket()
+            raise FTPReply(425, f"Cannot open passive port: {exc}.") from None
         self.arm_timer()
 
     def on_readable(self) -> None:
@@ -177,7 +187,11 @@ class ActiveChannel(DataChannel):
         if code not in (0, errno.EINPROGRESS):
             self.fail(425, f"Cannot open data connection: {os.strerror(code)}.")
             return
-        self.loop.set_interest(self.sock.fileno(), self, WRITE)
+        try:
+            self.loop.set_interest(self.sock.fileno(), self, WRITE)
+        except OSError as exc:  # e.g. select() cannot watch a descriptor this high
+            self.fail(425, f"Cannot open data connection: {exc}.")
+            return
         self.arm_timer()
 
     def on_writable(self) -> None:
