@@ -65,7 +65,7 @@ def test_replies():
 # -- addresses ------------------------------------------------------------------------------
 def test_port_and_eprt_parsing():
     assert addressing.parse_port("127,0,0,1,4,1") == ("127.0.0.1", 1025)
-    assert addressing.parse_port(" 10,1,2,3,0,80") == ("10.1.2.3", 80)
+    assert addressing.parse_port(" 192,0,2,3,0,80") == ("192.0.2.3", 80)
     assert addressing.parse_eprt("|1|132.235.1.2|6275|") == ("132.235.1.2", 6275)
     assert addressing.parse_eprt("!2!::1!5000!") == ("::1", 5000)
     for bad in ("1,2,3,4,5", "1,2,3,4,5,256", "a,b,c,d,e,f", "1,2,3,4,5,\uff16"):
@@ -88,8 +88,8 @@ def test_active_targets_must_be_the_client_on_an_unprivileged_port():
 
 
 def test_passive_replies():
-    assert addressing.pasv_text("::ffff:10.0.0.1", 30001) == (
-        "Entering Passive Mode (10,0,0,1,117,49)."
+    assert addressing.pasv_text("::ffff:198.51.100.1", 30001) == (
+        "Entering Passive Mode (198,51,100,1,117,49)."
     )
     assert addressing.epsv_text(30001) == "Entering Extended Passive Mode (|||30001|)."
     addressing.epsv_protocol("1", "127.0.0.1")
@@ -179,10 +179,10 @@ def test_connection_table_limits_total_and_per_address():
         table.claim("127.0.0.1")
     table.claim("::1")
     with pytest.raises(limits.LimitReached, match="at most 3"):
-        table.claim("10.0.0.9")
+        table.claim("192.0.2.9")
     table.release(a)
     assert table.count() == 2 and table.count("127.0.0.1") == 1
-    table.claim("10.0.0.9")
+    table.claim("192.0.2.9")
 
 
 def test_slots_of_dead_processes_are_reclaimed():
