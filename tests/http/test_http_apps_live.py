@@ -82,7 +82,8 @@ def test_wsgi_environ(http):
     assert env["wsgi.multithread"] == (http.model in ("thread", "threadpool"))
     assert env["wsgi.multiprocess"] == (http.model in ("fork", "prefork"))
     assert env["wsgi.run_once"] is False and env["SERVER_PORT"] == str(http.port)
-    assert "wsgi.errors works" in "\n".join(http.lines)
+    # the app's wsgi.errors line reaches the log through a pipe: it may trail the response
+    wait_for(lambda: "wsgi.errors works" in "\n".join(http.lines), what="the wsgi.errors line")
 
 
 def test_wsgi_input_iteration_and_chunked_body(http):
