@@ -8,12 +8,10 @@ wait until every old worker has exited. Only then may the old version of a host 
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import shlex
 import string
-import time
 from pathlib import Path
 
 from .errors import DeployError
@@ -98,10 +96,10 @@ class BalancerHost:
             return data["Image"]
         return None
 
-    def ensure(self, image: LocalImage, config: str) -> bool:
-        """Run nginx from `image` with `config`; True when something changed."""
+    def ensure(self, image: LocalImage, config: str) -> str | None:
+        """Run nginx from `image` with `config`: "started", "reloaded", or None (as it was)."""
         if self.running_image() == image.id:
-            return self.apply(config)
+            return "reloaded" if self.apply(config) else None
         self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
         self._upload(config, "nginx.conf")
         # host networking: the old container must go before the new one can listen
@@ -124,47 +122,52 @@ class BalancerHost:
                 f"{self}: the balancer did not become healthy ({verdict.reason})"
                 + (f"; its log ends: {tail[-1]}" if tail else "")
             )
-        return True
+        return "started"
 
     def apply(self, config: str) -> bool:
-        """Switch to `config` (graceful reload) and wait for the old workers; False if same."""
+        """Switch to `config` (graceful reload) and wait for the old workers; False if same.
+
+        One SSH command tests the new file, notes the workers, moves the file into place and
+        reloads; a second waits (on the host) until those workers have exited."""
         if self.config() == config:
             return False
         self._upload(config, "nginx.conf.next")
-        test = self.remote.run(
-            shlex.join(["docker", "exec", self.container, "nginx", "-t", "-q", "-c",
-                        f"{MOUNT}/nginx.conf.next"]),
+        c, d = shlex.quote(self.container), shlex.quote(self.dir)
+        switched = self.remote.run(
+            f"if ! out=$(docker exec {c} nginx -t -q -c {MOUNT}/nginx.conf.next 2>&1); then "
+            f'echo "$out" >&2; rm -f {d}/nginx.conf.next; exit 3; fi; '
+            f"old=$(docker exec {c} sh -c {shlex.quote(_WORKERS)}) && "
+            f"mv {d}/nginx.conf.next {d}/nginx.conf && "
+            f'docker exec {c} nginx -s reload && echo "$old"',
             check=False,
-        )  # fmt: skip
-        if not test.ok:
-            reason = (test.stderr.strip() or test.stdout.strip()).splitlines()[-1:] or ["?"]
-            raise DeployError(f"{self}: nginx refuses the new configuration: {reason[0]}")
-        old = self._workers()
-        self.remote.run(f"cd {shlex.quote(self.dir)} && mv nginx.conf.next nginx.conf")
-        self.remote.docker("exec", self.container, "nginx", "-s", "reload")
-        self._wait_gone(old)
+        )
+        if not switched.ok:
+            reason = (switched.stderr.strip() or "?").splitlines()[-1]
+            if switched.exited == 3:
+                raise DeployError(f"{self}: nginx refuses the new configuration: {reason}")
+            raise DeployError(f"{self}: reloading nginx failed: {reason}")
+        self._wait_gone(set(switched.stdout.split()))
         return True
 
     def _upload(self, text: str, name: str) -> None:
-        with self.remote.conn.sftp() as sftp:
-            sftp.putfo(io.BytesIO(text.encode()), f"{self.dir}/{name}")
-
-    def _workers(self) -> set[str]:
-        out = self.remote.docker("exec", self.container, "sh", "-c", _WORKERS)
-        return set(out.split())
+        self.remote.put_text(text, f"{self.dir}/{name}")
 
     def _wait_gone(self, pids: set[str]) -> None:
         """Old workers exit once their requests are done (worker_shutdown_timeout at most)."""
-        deadline = time.monotonic() + self.inv.settings.drain_timeout
-        check = " ".join(sorted(pids))
-        script = f"for p in {check}; do [ -e /proc/$p ] && echo $p; done; true"
-        while pids:
-            alive = self.remote.docker("exec", self.container, "sh", "-c", script).split()
-            if not alive:
-                return
-            if time.monotonic() >= deadline:
-                raise DeployError(
-                    f"{self}: nginx's old workers ({' '.join(alive)}) still run "
-                    f"{self.inv.settings.drain_timeout:g} s after the reload"
-                )
-            time.sleep(0.2)
+        if not pids:
+            return
+        timeout = self.inv.settings.drain_timeout
+        alive = f"for p in {' '.join(sorted(pids))}; do [ -e /proc/$p ] && echo $p; done; true"
+        waited = self.remote.run(
+            f"end=$(($(date +%s) + {int(timeout) + 1})); "
+            f"while a=$(docker exec {shlex.quote(self.container)} sh -c {shlex.quote(alive)}); "
+            '[ -n "$a" ]; do [ "$(date +%s)" -ge "$end" ] && { echo $a; exit 4; }; '
+            "sleep 0.2; done",
+            check=False,
+            timeout=timeout + 30,
+        )
+        if not waited.ok:
+            raise DeployError(
+                f"{self}: nginx's old workers ({waited.stdout.strip() or '?'}) still run "
+                f"{timeout:g} s after the reload; the old version was left running"
+            )

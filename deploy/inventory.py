@@ -106,6 +106,7 @@ class Settings:
     drain_timeout: float = 20.0
     stop_timeout: int = 15
     min_free_mb: int = 1024
+    parallel_transfers: int = 3
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def _settings(t: _Section) -> Settings:
         drain_timeout=float(t.get("drain_timeout", num, d.drain_timeout)),
         stop_timeout=t.get("stop_timeout", int, d.stop_timeout),
         min_free_mb=t.get("min_free_mb", int, d.min_free_mb),
+        parallel_transfers=t.get("parallel_transfers", int, d.parallel_transfers),
     )
 
 

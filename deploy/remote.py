@@ -10,11 +10,13 @@ State lives in Docker itself, nothing else on the host:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import shlex
 from dataclasses import dataclass
 
+import paramiko
 from fabric import Connection
 
 from .errors import DeployError
@@ -141,6 +143,13 @@ class Remote:
 
     def remove(self, name: str) -> None:
         self.run(shlex.join(["docker", "rm", "-f", name]) + " >/dev/null 2>&1", check=False)
+
+    def put_text(self, text: str, path: str) -> None:
+        """Write a file over SFTP (Fabric keeps one SFTP session per connection: not closed)."""
+        try:
+            self.conn.sftp().putfo(io.BytesIO(text.encode()), path)
+        except (OSError, paramiko.SSHException) as exc:
+            raise DeployError(f"{self.host}: cannot write {path}: {exc}") from exc
 
     def home(self) -> str:
         return self.run('printf %s "$HOME"').stdout.strip()

@@ -13,6 +13,7 @@ import logging
 import shlex
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import balancer as lb
@@ -30,26 +31,37 @@ Say = Callable[[str], None]
 
 
 class ImageCourier:
-    """Puts images on hosts that lack them, saving each image at most once."""
+    """Puts images on the hosts that lack them: each image saved once, then sent to several
+    hosts at a time (each host receives its images one after the other)."""
 
-    def __init__(self, workdir: Path, say: Say):
-        self.workdir, self.say = workdir, say
+    def __init__(self, workdir: Path, say: Say, parallel: int):
+        self.workdir, self.say, self.parallel = workdir, say, max(1, parallel)
         self.saved: dict[str, SavedImage] = {}
 
-    def ensure(self, remote: Remote, image: LocalImage) -> None:
-        if remote.image_id(image.id):
-            self.say(f"{remote}: has {image}")
-            return
-        saved = self.saved.get(image.id)
-        if saved is None:
+    def deliver(self, jobs: list[tuple[Remote, LocalImage]]) -> None:
+        missing: dict[Remote, list[LocalImage]] = {}
+        for remote, image in jobs:
+            if remote.image_id(image.id):
+                self.say(f"{remote}: has {image}")
+            elif image not in missing.setdefault(remote, []):
+                missing[remote].append(image)
+        for image in {i.id: i for images_ in missing.values() for i in images_}.values():
             self.say(f"saving {image}")
-            saved = self.saved[image.id] = images.save(image, self.workdir)
-        sent = transfer.send(remote, saved)
-        remote.tag(image.id, image.ref)
-        self.say(
-            f"{remote}: loaded {image}: {sent.layers} layer(s) sent, {sent.skipped} already "
-            f"there, {sent.bytes / 1e6:.1f} MB in {sent.seconds:.1f} s"
-        )
+            self.saved[image.id] = images.save(image, self.workdir)
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            futures = [pool.submit(self._send, r, imgs) for r, imgs in missing.items() if imgs]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def _send(self, remote: Remote, wanted: list[LocalImage]) -> None:
+        for image in wanted:
+            sent = transfer.send(remote, self.saved[image.id])
+            remote.tag(image.id, image.ref)
+            self.say(
+                f"{remote}: loaded {image}: {sent.layers} layer(s) sent, {sent.skipped} "
+                f"already there, {sent.bytes / 1e6:.1f} MB in {sent.seconds:.1f} s"
+            )
 
 
 def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalImage,
@@ -57,13 +69,14 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
     """Roll `targets` (service -> image) onto `hosts`, one host at a time."""
     inv = fleet.inv
     app_hosts = [h for h in hosts if inv.services_on(h)]
+    jobs = [
+        (fleet.state(host).remote, targets[service.name])
+        for host in app_hosts
+        for service in inv.services_on(host)
+    ]
+    jobs += [(bal.remote, balancer_image) for bal in fleet.balancers()]
     with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
-        courier = ImageCourier(Path(tmp), say)
-        for host in app_hosts:
-            for service in inv.services_on(host):
-                courier.ensure(fleet.state(host).remote, targets[service.name])
-        for bal in fleet.balancers():
-            courier.ensure(bal.remote, balancer_image)
+        ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
     ensure_balancers(fleet, balancer_image, say)
     for host in app_hosts:
         for service in inv.services_on(host):
@@ -101,8 +114,9 @@ def remote_image(remote: Remote, ref: str) -> LocalImage | None:
 def ensure_balancers(fleet: Fleet, image: LocalImage, say: Say) -> None:
     config = lb.render(fleet.inv, fleet.upstreams())
     for bal in fleet.balancers():
-        if bal.ensure(image, config):
-            say(f"{bal}: balancer {image.version} up with {_rotation(fleet)}")
+        done = bal.ensure(image, config)
+        if done:
+            say(f"{bal}: balancer {image.version} {done}: {_rotation(fleet)}")
 
 
 def switch(fleet: Fleet, say: Say) -> None:
@@ -147,9 +161,9 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     state.read(inv)
     switch(fleet, say)
     if old:
-        remote.docker("stop", "-t", str(inv.settings.stop_timeout), old.name,
-                      timeout=inv.settings.stop_timeout + 30)  # fmt: skip
-        remote.remove(old.name)
+        stop = shlex.join(["docker", "stop", "-t", str(inv.settings.stop_timeout), old.name])
+        remote.run(f"{stop} >/dev/null && docker rm {shlex.quote(old.name)} >/dev/null",
+                   timeout=inv.settings.stop_timeout + 60)  # fmt: skip
         say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
     state.read(inv)
     _retag(remote, service, image, old.image_id if old else None, inv)

@@ -21,6 +21,26 @@ chmod 0600 /home/deploy/.ssh/authorized_keys
 
 ssh-keygen -A >/dev/null # fresh host keys for every container
 
+# Without --privileged, Docker mounts the cgroup hierarchies read-only; the engine in here
+# needs to create its containers' cgroups below ours. (CAP_SYS_ADMIN allows the remount.)
+writable_cgroups() {
+    local d
+    if [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; then
+        mount -o remount,rw /sys/fs/cgroup
+        # cgroup v2: processes may not sit in a cgroup whose controllers are delegated, so
+        # move ours into a leaf first (as docker:dind does)
+        mkdir -p /sys/fs/cgroup/init
+        xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null || true
+        sed 's/\b\(\w\)/+\1/g' /sys/fs/cgroup/cgroup.controllers \
+            >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        return
+    fi
+    for d in /sys/fs/cgroup/*/; do
+        mountpoint -q "$d" && mount -o remount,bind,rw "$d"
+    done
+}
+writable_cgroups || log "cannot make the cgroups writable: containers may fail to start"
+
 # shellcheck disable=SC2086 # DOCKERD_FLAGS is a list of flags
 dockerd --storage-driver vfs --bridge none --iptables=false --ip6tables=false \
     --log-level warn ${DOCKERD_FLAGS:-} >/var/log/dockerd.log 2>&1 &

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import paramiko
 from fabric import Config
 from invoke import Context
 from invoke.exceptions import Exit
@@ -46,20 +47,28 @@ def open_fleet(c: Context, inv: Inventory, accept_new: bool, strict: bool = True
     return Fleet.connect(inv, accept_new=accept, config=config, strict=strict)
 
 
+_started = time.monotonic()
+
+
 def say(line: str) -> None:
-    print(line, flush=True)
+    """A progress line, stamped with the seconds since the task started."""
+    print(f"{time.monotonic() - _started:6.1f}s  {line}", flush=True)
 
 
 @contextmanager
 def reporting(what: str) -> Iterator[None]:
     """Time the task; a DeployError becomes Exit with its one line."""
+    global _started
     _setup_logging()
-    started = time.monotonic()
+    _started = time.monotonic()
     try:
         yield
     except DeployError as exc:
         raise Exit(f"{what} failed: {exc}", code=1) from None
-    say(f"{what} done in {time.monotonic() - started:.1f} s")
+    except (OSError, paramiko.SSHException) as exc:  # a connection lost mid-way
+        logging.getLogger("deploy").debug("%s failed", what, exc_info=True)
+        raise Exit(f"{what} failed: {type(exc).__name__}: {exc}", code=1) from None
+    say(f"{what} done in {time.monotonic() - _started:.1f} s")
 
 
 def _setup_logging() -> None:

@@ -27,11 +27,12 @@ def deploy(c, inventory=None, image=None, hosts=None, build=True, accept_new_hos
     with reporting("deploy"):
         inv = load_inventory(c, inventory)
         selected = inv.select(hosts)
-        targets = _service_images(inv, image or [], build)
-        balancer_image = _image(inv.balancer.image, inv.balancer.build, inv, build)
-        for name, img in targets.items():
-            say(f"{name}: {img}")
+        # every host must answer before anything is built or changed
         with open_fleet(c, inv, accept_new_host_keys) as fleet:
+            targets = _service_images(inv, image or [], build)
+            balancer_image = _image(inv.balancer.image, inv.balancer.build, inv, build)
+            for name, img in targets.items():
+                say(f"{name}: {img}")
             rollout.deploy(fleet, targets, balancer_image, selected, say)
 
 

@@ -1,0 +1,195 @@
+"""The deploy tests' world, set up once per session: three app hosts and a balancer host (bare
+hosts: sshd + Docker, nothing else), a key pair and known_hosts made for this run, the server
+image in three versions, and an inventory naming them. Torn down whatever happens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from deploy_hosts import BARE_HOST_IMAGE, PREFIX, REPO, BareHosts, build, make_key, remove_leftovers
+
+import docker
+
+APP_HOSTS = ["app1", "app2", "app3"]
+LB_HOST = "lb"
+LB_PORT = 8080
+SERVER_BASE = f"{PREFIX}/server:base"
+NGINX_IMAGE = f"{PREFIX}/nginx:latest"
+HEALTH_TIMEOUT = 20  # how long the failing v3 gets before the deploy gives up on it
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything here is a `deploy` test, with room for a cold build of every image."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.deploy)
+            item.add_marker(pytest.mark.timeout(900))
+
+
+def version_image(version: str) -> str:
+    return f"{PREFIX}/server:{version}"
+
+
+INVENTORY = """\
+root = "{root}"
+
+[deploy]
+project = "dt"
+health_timeout = {health_timeout}
+health_interval = 1
+drain_timeout = 20
+stop_timeout = 10
+min_free_mb = 512
+
+[ssh]
+user = "deploy"
+key = "{key}"
+known_hosts = "{known_hosts}"
+connect_timeout = 5
+
+{hosts}
+[services.http]
+roles = ["app"]
+image = "{image}"
+command = ["http"]
+ports = [8081, 8082]
+listen = {lb_port}
+
+[services.http.env]
+SERVER_MODEL = "thread"
+SERVER_BIND = "0.0.0.0:{{port}}"
+SERVER_ROOT = "/srv/library"
+SERVER_PROBE_URL = "http://127.0.0.1:{{port}}/-/health"
+SERVER_SERVED_BY = "{{host}}/{{version}}"
+SERVER_GRACEFUL_TIMEOUT = "8"
+SERVER_LOG_LEVEL = "warning"
+
+[balancer]
+roles = ["lb"]
+image = "{nginx}"
+build = {{ context = ".", dockerfile = "docker/nginx.Dockerfile" }}
+status_port = 8079
+"""
+
+HOST = """\
+[hosts.{name}]
+ssh = "127.0.0.1"
+port = {port}
+address = "{name}"
+roles = ["{role}"]
+"""
+
+
+@dataclass
+class Cluster:
+    hosts: BareHosts
+    workdir: Path
+    key: Path
+    known_hosts: Path
+    lb_port: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def inventory(self) -> Path:
+        return self.workdir / "inventory.toml"
+
+    def write_inventory(self, path: Path, known_hosts: Path | None = None) -> Path:
+        hosts = "\n".join(
+            HOST.format(name=h.name, port=h.ssh_port, role="lb" if h.name == LB_HOST else "app")
+            for h in self.hosts.hosts.values()
+        )
+        path.write_text(
+            INVENTORY.format(
+                root=REPO,
+                health_timeout=HEALTH_TIMEOUT,
+                key=self.key,
+                known_hosts=known_hosts or self.known_hosts,
+                hosts=hosts,
+                image=version_image("v1"),
+                lb_port=LB_PORT,
+                nginx=NGINX_IMAGE,
+            )
+        )
+        return path
+
+    def fab(self, *args: str, inventory: Path | None = None, timeout: float = 600):
+        """`fab TASK ...` from the repository root, as a user runs it; the result has
+        .seconds and .output (stdout + stderr)."""
+        env = dict(os.environ, DEPLOY_INVENTORY=str(inventory or self.inventory))
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "fabric", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        result.seconds = time.monotonic() - started
+        result.output = result.stdout + result.stderr
+        print(f"$ fab {' '.join(args)}  ({result.seconds:.1f} s, exit {result.returncode})")
+        print(result.output)
+        return result
+
+    def app(self, name: str):
+        return self.hosts.hosts[name]
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def images(docker_client):
+    """The bare-host image and the server in versions v1, v2 (healthy) and v3 (never healthy)."""
+    build(BARE_HOST_IMAGE, "docker/bare-host.Dockerfile")
+    build(SERVER_BASE, "docker/server.Dockerfile")
+    dockerfile = "tests/deploy/version.Dockerfile"
+    base = f"BASE={SERVER_BASE}"
+    build(version_image("v1"), dockerfile, "--build-arg", base, "--build-arg", "VERSION=v1")
+    build(version_image("v2"), dockerfile, "--build-arg", base, "--build-arg", "VERSION=v2")
+    build(
+        version_image("v3"),
+        dockerfile,
+        *("--build-arg", base, "--build-arg", "VERSION=v3", "--target", "unhealthy"),
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster(docker_client, images, tmp_path_factory):
+    remove_leftovers(docker_client)
+    workdir = tmp_path_factory.mktemp("deploy")
+    key, public = make_key(workdir)
+    hosts = BareHosts(docker_client)
+    try:
+        hosts.start([*APP_HOSTS, LB_HOST], public, {LB_HOST: [LB_PORT]})
+        known_hosts = workdir / "known_hosts"
+        known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
+        c = Cluster(hosts, workdir, key, known_hosts, hosts.hosts[LB_HOST].published[LB_PORT])
+        c.write_inventory(c.inventory)
+        yield c
+    finally:
+        hosts.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    timings = getattr(pytest, "deploy_timings", None)
+    if timings:
+        terminalreporter.section("deploy timings")
+        for what, seconds in timings.items():
+            terminalreporter.write_line(f"{what}: {seconds:.1f} s")

@@ -1,0 +1,174 @@
+"""Bare hosts for the deploy tests: containers from docker/bare-host.Dockerfile, each with sshd
+and its own Docker engine, in a network made for this run. The tests reach them only through
+ports published on 127.0.0.1; the balancer reaches the app hosts by name inside the network.
+
+Everything made here carries the label LABEL_RUN (this run) and LABEL_PID (this process):
+`BareHosts.close` removes this run's containers, network and volumes, and `remove_leftovers`
+those of runs whose process is gone (a run that was killed before it could clean up).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import docker
+
+PREFIX = "server-deploy-test"
+LABEL_RUN = f"{PREFIX}.run"
+LABEL_PID = f"{PREFIX}.pid"
+BARE_HOST_IMAGE = f"{PREFIX}/bare-host:latest"
+REPO = Path(__file__).resolve().parents[2]
+SSH_PORT = "22/tcp"
+
+
+def build(tag: str, dockerfile: str, *args: str) -> None:
+    """docker build from the repository root; a failure shows the build's last lines."""
+    result = subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-f", dockerfile, *args, "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.splitlines()[-15:])
+        raise RuntimeError(f"docker build {tag} failed:\n{tail}")
+
+
+def make_key(directory: Path) -> tuple[Path, str]:
+    """A fresh ed25519 key pair: (private key file, public key line)."""
+    key = Ed25519PrivateKey.generate()
+    private = directory / "id_ed25519"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private, public.decode() + " deploy-tests"
+
+
+@dataclass
+class BareHost:
+    name: str  # the inventory's name and the network alias
+    container: docker.models.containers.Container
+    ssh_port: int = 0
+    published: dict[int, int] = field(default_factory=dict)  # container port -> 127.0.0.1 port
+    host_key: str = ""  # "ssh-ed25519 AAAA..."
+
+    def known_hosts_line(self) -> str:
+        return f"[127.0.0.1]:{self.ssh_port} {self.host_key}"
+
+    def docker(self, *args: str) -> str:
+        """Run docker inside this host (for assertions; the deploy itself uses SSH)."""
+        code, out = self.container.exec_run(["docker", *args])
+        if code != 0:
+            raise RuntimeError(f"{self.name}: docker {' '.join(args)}: {out.decode()[-300:]}")
+        return out.decode()
+
+
+class BareHosts:
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+        self.run_id = secrets.token_hex(4)
+        self.labels = {LABEL_RUN: self.run_id, LABEL_PID: str(os.getpid())}
+        self.network = None
+        self.volumes: list = []
+        self.hosts: dict[str, BareHost] = {}
+
+    def start(self, names: list[str], public_key: str, extra_ports: dict[str, list[int]]) -> None:
+        self.network = self.client.networks.create(
+            f"{PREFIX}-{self.run_id}", driver="bridge", labels=self.labels
+        )
+        for name in names:
+            volume = self.client.volumes.create(
+                f"{PREFIX}-{self.run_id}-{name}-docker", labels=self.labels
+            )
+            self.volumes.append(volume)
+            ports = {SSH_PORT: ("127.0.0.1", None)}
+            ports.update({f"{p}/tcp": ("127.0.0.1", None) for p in extra_ports.get(name, [])})
+            container = self.client.containers.create(
+                BARE_HOST_IMAGE,
+                name=f"{PREFIX}-{self.run_id}-{name}",
+                hostname=name,
+                labels=self.labels,
+                environment={"AUTHORIZED_KEY": public_key},
+                # a nested engine without --privileged (which this machine refuses)
+                cap_add=["ALL"],
+                cap_drop=["SYS_RESOURCE"],
+                security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+                init=True,
+                volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}},
+                ports=ports,
+                network=self.network.name,
+                networking_config={
+                    self.network.name: self.client.api.create_endpoint_config(aliases=[name])
+                },
+            )
+            self.hosts[name] = BareHost(name, container)
+            container.start()
+        for host in self.hosts.values():
+            self._wait_ready(host)
+
+    def _wait_ready(self, host: BareHost, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            host.container.reload()
+            if host.container.status != "running":
+                break
+            if b"Server listening" in host.container.logs():
+                break
+            time.sleep(0.5)
+        logs = host.container.logs().decode(errors="replace")
+        if host.container.status != "running" or "Server listening" not in logs:
+            raise RuntimeError(f"bare host {host.name} did not come up:\n{logs[-2000:]}")
+        ports = host.container.attrs["NetworkSettings"]["Ports"]
+        for spec, bindings in ports.items():
+            if bindings:
+                host.published[int(spec.split("/")[0])] = int(bindings[0]["HostPort"])
+        host.ssh_port = host.published[22]
+        code, out = host.container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+        assert code == 0, out
+        host.host_key = " ".join(out.decode().split()[:2])
+
+    def close(self) -> None:
+        remove_run(self.client, LABEL_RUN, self.run_id)
+
+
+def remove_run(client: docker.DockerClient, label: str, value: str) -> None:
+    """Remove the containers, then the networks and volumes, labelled label=value."""
+    selector = {"label": f"{label}={value}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True, v=True)
+    for network in client.networks.list(filters=selector):
+        network.remove()
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
+
+
+def remove_leftovers(client: docker.DockerClient) -> None:
+    """What earlier runs left behind because they were killed: their process is gone."""
+    pids = set()
+    for container in client.containers.list(all=True, filters={"label": LABEL_PID}):
+        pids.add(container.labels.get(LABEL_PID, ""))
+    for network in client.networks.list(filters={"label": LABEL_PID}):
+        pids.add(network.attrs.get("Labels", {}).get(LABEL_PID, ""))
+    for volume in client.volumes.list(filters={"label": LABEL_PID}):
+        pids.add((volume.attrs.get("Labels") or {}).get(LABEL_PID, ""))
+    for pid in pids:
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_run(client, LABEL_PID, pid)

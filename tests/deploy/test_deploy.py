@@ -1,0 +1,169 @@
+"""`fab deploy` end to end against bare hosts (conftest.py): from nothing to v1, v2 under load
+with zero failures, a v3 that never becomes healthy, rollback, refused host keys, a host that is
+down. The tests share one cluster and run in this order, each starting from the state the one
+before left (as a cluster's life goes)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import APP_HOSTS, HEALTH_TIMEOUT, version_image
+from deploy_load import Load, get, served_by
+
+V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
+TIMINGS: dict[str, float] = {}
+pytest.deploy_timings = TIMINGS  # printed at the end of the session (conftest)
+
+
+def live_versions(cluster) -> dict[str, str]:
+    """host -> version label of the running dt-http container, read inside each bare host."""
+    out = {}
+    for name in APP_HOSTS:
+        lines = cluster.app(name).docker(
+            "ps", "--filter", "label=deploy.service=http", "--format",
+            '{{.Label "deploy.version"}}',
+        ).split()  # fmt: skip
+        out[name] = ",".join(sorted(lines)) or "-"
+    return out
+
+
+def assert_all_serve(cluster, version: str) -> None:
+    want = {f"{h}/{version}" for h in APP_HOSTS}
+    seen = served_by(cluster.lb_port, want)
+    answered = {k.split(" ", 1)[1] for k in seen if k.startswith("200 ")}
+    assert want <= answered, f"through the balancer: {dict(seen)}"
+    assert answered <= want, f"another version answers too: {dict(seen)}"
+
+
+def test_check_sees_every_host(cluster):
+    result = cluster.fab("check")
+    assert result.returncode == 0, result.output
+    for name in [*APP_HOSTS, "lb"]:
+        assert f"\n{name} " in result.output
+
+
+def test_unknown_host_key_is_refused(cluster, tmp_path):
+    app2 = f"[127.0.0.1]:{cluster.app('app2').ssh_port} "
+    lines = cluster.known_hosts.read_text().splitlines(keepends=True)
+    partial = tmp_path / "known_hosts"
+    partial.write_text("".join(line for line in lines if not line.startswith(app2)))
+    inventory = cluster.write_inventory(tmp_path / "inventory.toml", known_hosts=partial)
+
+    refused = cluster.fab("deploy", "--image", V1, inventory=inventory)
+    assert refused.returncode == 1
+    assert "app2" in refused.stderr and "unknown host key ssh-ed25519 SHA256:" in refused.stderr
+    assert "--accept-new-host-keys" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert live_versions(cluster) == {h: "-" for h in APP_HOSTS}, "nothing may have started"
+
+    accepted = cluster.fab("check", "--accept-new-host-keys", inventory=inventory)
+    assert accepted.returncode == 0, accepted.output
+    assert cluster.app("app2").host_key in partial.read_text()
+
+    # a key that differs from the recorded one is refused, even with the opt-in
+    swapped = tmp_path / "known_hosts_swapped"
+    wrong = f"{app2}{cluster.app('app1').host_key}\n"
+    swapped.write_text("".join(wrong if line.startswith(app2) else line for line in lines))
+    inventory = cluster.write_inventory(tmp_path / "swapped.toml", known_hosts=swapped)
+    changed = cluster.fab("check", "--accept-new-host-keys", inventory=inventory)
+    assert changed.returncode == 1
+    assert "app2" in changed.stderr and "host key CHANGED" in changed.stderr
+
+
+def test_deploy_from_nothing(cluster):
+    result = cluster.fab("deploy", "--image", V1)
+    TIMINGS["first deploy (full images) to 3 app hosts + balancer"] = result.seconds
+    assert result.returncode == 0, result.output
+    assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
+    assert_all_serve(cluster, "v1")
+
+
+def test_unchanged_image_is_a_fast_no_op(cluster):
+    result = cluster.fab("deploy", "--image", V1)
+    TIMINGS["no-op deploy to 3 app hosts"] = result.seconds
+    assert result.returncode == 0, result.output
+    assert result.output.count("is already live") == len(APP_HOSTS)
+    assert "starting" not in result.output and "loaded" not in result.output
+    assert result.seconds < 10
+    assert_all_serve(cluster, "v1")
+
+
+def test_v2_under_load_loses_no_request(cluster):
+    with Load(cluster.lb_port) as load:
+        result = cluster.fab("deploy", "--image", V2)
+    TIMINGS["new image (v2) to 3 app hosts, under load"] = result.seconds
+    assert result.returncode == 0, result.output
+    assert load.failures == [], f"{len(load.failures)} of {load.sent}: {load.failures[:5]}"
+    assert load.sent >= 100, f"the load sent only {load.sent} requests"
+    assert any(k.endswith("/v1") for k in load.ok) and any(k.endswith("/v2") for k in load.ok)
+    assert live_versions(cluster) == {h: "v2" for h in APP_HOSTS}
+    assert_all_serve(cluster, "v2")
+    assert result.seconds < 120
+    # the previous version stays on every host, for rollback
+    for name in APP_HOSTS:
+        label = '{{index .Config.Labels "org.opencontainers.image.version"}}'
+        previous = cluster.app(name).docker(
+            "image", "inspect", "--format", label, "dt-deploy/http:previous"
+        )
+        assert previous.strip() == "v1"
+
+
+def test_unhealthy_v3_stops_the_deploy_and_traffic_stays_on_v2(cluster):
+    result = cluster.fab("deploy", "--image", V3)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "app1: http v3 never became healthy" in line, line
+    assert "app1 stays on v2" in line and "deploy stopped" in line
+    assert "Traceback" not in result.output
+    assert result.seconds < HEALTH_TIMEOUT + 40
+    assert live_versions(cluster) == {h: "v2" for h in APP_HOSTS}
+    assert_all_serve(cluster, "v2")
+    status = cluster.fab("status")
+    assert status.returncode == 0, status.output
+
+
+def test_rollback_returns_every_host_to_the_previous_version(cluster):
+    result = cluster.fab("rollback")
+    assert result.returncode == 0, result.output
+    assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
+    assert_all_serve(cluster, "v1")
+
+
+def test_a_host_that_is_down_stops_the_deploy_before_any_change(cluster):
+    before = {h: cluster.app(h).docker("ps", "-q").split() for h in APP_HOSTS}
+    down = cluster.app("app3").container
+    down.pause()
+    try:
+        result = cluster.fab("deploy", "--image", V2)
+    finally:
+        down.unpause()
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "app3 (" in line and "nothing was changed" in line, line
+    assert "app1" not in line and "app2" not in line
+    assert {h: cluster.app(h).docker("ps", "-q").split() for h in APP_HOSTS} == before
+    assert_all_serve(cluster, "v1")
+
+
+def test_status_and_logs(cluster):
+    status = cluster.fab("status")
+    assert status.returncode == 0, status.output
+    for name in APP_HOSTS:
+        assert any(
+            row.split()[:3] == [name, "http", "v1"] and "healthy" in row and " yes " in row
+            for row in status.stdout.splitlines()
+        ), status.stdout
+    logs = cluster.fab("logs", "--lines", "5", "--balancer")
+    assert logs.returncode == 0 and "== lb: dt-balancer" in logs.stdout
+
+
+def test_teardown(cluster):
+    refused = cluster.fab("teardown")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    result = cluster.fab("teardown", "--yes")
+    assert result.returncode == 0, result.output
+    for name in [*APP_HOSTS, "lb"]:
+        assert cluster.app(name).docker("ps", "-aq").split() == []
+    status = cluster.fab("status")
+    assert status.returncode == 1 and "not running" in status.stderr
+    with pytest.raises(OSError):
+        get(cluster.lb_port, timeout=2)

@@ -1,0 +1,17 @@
+# The versions the deploy tests roll out: the server image (docker/server.Dockerfile, built as
+# BASE) with a version label and one small layer of its own, as a code change would add.
+#   --build-arg VERSION=v2                       a healthy version
+#   --build-arg VERSION=v3 --target unhealthy    one whose health check can never pass
+ARG BASE=server-deploy-test/server:base
+FROM ${BASE} AS healthy
+ARG VERSION=dev
+LABEL org.opencontainers.image.version=${VERSION}
+USER root
+RUN echo "${VERSION}" > /etc/server-version
+USER server
+
+FROM healthy AS unhealthy
+HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 CMD ["false"]
+
+# The last stage is what a build without --target makes: the healthy one.
+FROM healthy
