@@ -144,7 +144,9 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     port = service.ports[1] if old and old.port == service.ports[0] else service.ports[0]
     name = f"{inv.settings.project}-{service.name}-{port}"
     say(f"{host}: starting {service.name} {image.version} on port {port}")
-    remote.remove(name)  # a leftover of an earlier attempt on this slot
+    for stale in state.stale.get(service.name, []):  # stopped leftovers (a crash, an attempt)
+        remote.remove(stale.name)
+    remote.remove(name)
     _start(remote, host, service, image, name, port, inv)
     settings = inv.settings
     verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval / 2)

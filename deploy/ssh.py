@@ -91,6 +91,13 @@ def connect(host: Host, *, accept_new: bool = False, config: Config | None = Non
     return conn
 
 
+def _no_handshake(message: str) -> bool:
+    # paramiko's words for "the server never finished the handshake": the banner did not come,
+    # or start_client gave up waiting and authentication found no session
+    words = ("banner", "no existing session", "negotiation failed")
+    return any(w in message.lower() for w in words)
+
+
 def describe(exc: Exception, host: Host, known_hosts: Path) -> str:
     """One line for why an SSH connection failed."""
     timeout = f"{host.ssh.connect_timeout:g} s"
@@ -115,8 +122,8 @@ def describe(exc: Exception, host: Host, known_hosts: Path) -> str:
         return "connection refused: host down, or no sshd on that port"
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"no answer within {timeout}: host down or unreachable"
-    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
-        return f"no SSH greeting within {timeout}: host down or hung"
+    if isinstance(exc, paramiko.SSHException) and _no_handshake(str(exc)):
+        return f"no SSH handshake within {timeout}: host down or hung"
     if isinstance(exc, FileNotFoundError | PermissionError):
         return f"cannot read the key: {exc}"
     if isinstance(exc, OSError):

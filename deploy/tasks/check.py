@@ -6,7 +6,7 @@ from invoke import Collection, task
 
 from ..errors import DeployError
 from ..remote import Remote
-from .common import helps, load_inventory, open_fleet, reporting, say, table
+from .common import helps, load_inventory, open_fleet, reporting, table
 
 
 @task(help=helps("inventory", "accept-new-host-keys"))
@@ -30,7 +30,7 @@ def check(c, inventory=None, accept_new_host_keys=False):
                     verdict = f"low disk (< {inv.settings.min_free_mb} MB)"
                     problems.append(f"{host}: {free} MB free for Docker, want {verdict[10:-1]}")
                 rows.append([host.name, roles, "ok", state.docker_version, str(free), verdict])
-        say(table(rows))
+        print(table(rows), flush=True)
         if problems:
             raise DeployError("; ".join(problems))
 

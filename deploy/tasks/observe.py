@@ -22,7 +22,7 @@ def status(c, inventory=None, accept_new_host_keys=False):
         inv = load_inventory(c, inventory)
         with open_fleet(c, inv, accept_new_host_keys, strict=False) as fleet:
             rows, problems = _status_rows(fleet)
-        say(table(rows))
+        print(table(rows), flush=True)
         if problems:
             raise DeployError("; ".join(problems))
 
@@ -115,8 +115,8 @@ def logs(c, inventory=None, hosts=None, service=None, lines=50, balancer=False,
 
 
 def _show(host: str, container: str, text: str) -> None:
-    say(f"== {host}: {container}")
-    say(text.rstrip() or "(empty)")
+    print(f"== {host}: {container}")
+    print(text.rstrip() or "(empty)", flush=True)
 
 
 ns = Collection(status, logs)
