@@ -25,10 +25,11 @@ HEALTH_TIMEOUT = 20  # how long the failing v3 gets before the deploy gives up o
 
 
 def pytest_collection_modifyitems(config, items):
-    """Everything here is a `deploy` test, with room for a cold build of every image."""
+    """The tests on bare hosts are `deploy` tests, with room for a cold build of every image
+    (the unit tests beside them need no Docker)."""
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
+        if Path(str(item.fspath)).is_relative_to(here) and "cluster" in item.fixturenames:
             item.add_marker(pytest.mark.deploy)
             item.add_marker(pytest.mark.timeout(900))
 
