@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from deploy_hosts import make_key
 
 from deploy import balancer, inventory, ssh, transfer
 from deploy.errors import InventoryError
@@ -180,9 +181,7 @@ def test_unknown_host_keys_are_refused_or_recorded(tmp_path):
 
 
 def _keyfile(tmp_path: Path) -> Path:
-    path = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
+    return make_key(tmp_path)[0]
 
 
 @pytest.mark.parametrize(
