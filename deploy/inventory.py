@@ -72,6 +72,7 @@ class Service:
     command: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     health_cmd: str | None = None
+    env_file: str | None = None  # on the host: where secrets go, never in this file
 
     def environment(self, **values: Any) -> dict[str, str]:
         """The env table with {host}, {port}, {version}, ... filled in."""
@@ -223,7 +224,7 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
 
 
 def _service(name: str, t: _Section) -> Service:
-    t.only("image", "roles", "ports", "listen", "build", "command", "env", "health_cmd")
+    t.only("image", "roles", "ports", "listen", "build", "command", "env", "env_file", "health_cmd")
     _check_name(name, t)
     ports = t.require("ports", list)
     if len(ports) != 2 or len(set(ports)) != 2 or not all(isinstance(p, int) for p in ports):
@@ -239,6 +240,7 @@ def _service(name: str, t: _Section) -> Service:
         command=tuple(t.get("command", list, [])),
         env={str(k): str(v) for k, v in env.items()},
         health_cmd=t.get("health_cmd", str, None),
+        env_file=t.get("env_file", str, None),
     )
 
 

@@ -78,9 +78,20 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
     with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
         ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
     ensure_balancers(fleet, balancer_image, say)
-    for host in app_hosts:
-        for service in inv.services_on(host):
-            roll(fleet, host, service, targets[service.name], say)
+    _roll_all(fleet, [(h, s, targets[s.name]) for h in app_hosts for s in inv.services_on(h)], say)
+
+
+def _roll_all(fleet: Fleet, plan: list[tuple[Host, Service, LocalImage]], say: Say) -> None:
+    """One host at a time; a failure names the hosts this run had already moved."""
+    moved: list[str] = []
+    for host, service, image in plan:
+        try:
+            if roll(fleet, host, service, image, say):
+                moved.append(f"{host} ({service.name} {image.version})")
+        except DeployError as exc:
+            if not moved:
+                raise
+            raise DeployError(f"{exc}; already moved by this run: {', '.join(moved)}") from exc
 
 
 def rollback(fleet: Fleet, hosts: list[Host], say: Say) -> None:
@@ -97,8 +108,7 @@ def rollback(fleet: Fleet, hosts: list[Host], say: Say) -> None:
                     "-- nothing was changed"
                 )
             plan.append((host, service, previous))
-    for host, service, previous in plan:
-        roll(fleet, host, service, previous, say)
+    _roll_all(fleet, plan, say)
 
 
 def remote_image(remote: Remote, ref: str) -> LocalImage | None:
@@ -188,6 +198,8 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
     ]  # fmt: skip
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
+    if service.env_file:
+        args += ["--env-file", service.env_file]
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
     remote.docker(*args, image.id, *service.command)

@@ -88,6 +88,7 @@ def connect(host: Host, *, accept_new: bool = False, config: Config | None = Non
     except Exception as exc:
         conn.close()
         raise DeployError(f"{host} ({host.endpoint}): {describe(exc, host, known_hosts)}") from exc
+    conn.transport.set_keepalive(30)  # the connection idles while images build
     return conn
 
 
