@@ -61,11 +61,9 @@ def measure_model(ctx: Context, model: str, proc: Proc) -> None:
     try:
         took = time.monotonic() - started
         ctx.progress.step(f"c10k {model}: {len(conns):,} connections open in {took:.1f}s")
-        mem = proc.memory()
-        _fig(ctx, model, "rss", "MB", higher_is_better=False).samples.append(mem["rss_mb"])
-        _fig(ctx, model, "pss", "MB", higher_is_better=False).samples.append(mem["pss_mb"])
-        _rates(ctx, model, url, "loaded")
+        _rates(ctx, model, url, "loaded", lambda: _memory(ctx, model, proc))
         held = count_open(conns)
+        mem = proc.memory()
         _fig(ctx, model, "held", "connections").samples.append(held)
         ctx.progress.step(
             f"c10k {model}: {held:,} of {ctx.settings.c10k:,} held, RSS {mem['rss_mb']:.1f} MB"
@@ -76,7 +74,14 @@ def measure_model(ctx: Context, model: str, proc: Proc) -> None:
             sock.close()
 
 
-def _rates(ctx: Context, model: str, url: str, case: str) -> None:
+def _memory(ctx: Context, model: str, proc: Proc) -> None:
+    """RSS and PSS while holding the connections, after each loaded round."""
+    mem = proc.memory()
+    _fig(ctx, model, "rss", "MB", higher_is_better=False).samples.append(mem["rss_mb"])
+    _fig(ctx, model, "pss", "MB", higher_is_better=False).samples.append(mem["pss_mb"])
+
+
+def _rates(ctx: Context, model: str, url: str, case: str, after=None) -> None:
     s = ctx.settings
     fig = _fig(ctx, model, case, "req/s")
     for rnd in range(s.runs):
@@ -87,6 +92,8 @@ def _rates(ctx: Context, model: str, url: str, case: str) -> None:
             ctx.progress.step(f"c10k {model} {case}: wrk failed")
             continue
         fig.samples.append(result.rate)
+        if after:
+            after()
         if result.errors:
             fig.notes.append(f"{case} round {rnd + 1}: {result.error_note()}")
         ctx.progress.step(f"c10k {model} {case} {rnd + 1}/{s.runs}: {result.rate:,.0f} req/s")

@@ -58,8 +58,8 @@ def _bars(ax, figures: list[Figure], title: str) -> None:
     ax.invert_yaxis()
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(figures[0].unit if figures else "")
-    for y, v in enumerate(values):
-        ax.text(v, y, f" {v:,.0f}", va="center", fontsize=7)
+    for y, fig in enumerate(figures):
+        ax.text(fig.spread[1], y, f"  {fig.median:,.0f}", va="center", fontsize=7)
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -76,9 +76,12 @@ def _suite_chart(plt, results: Results, suite: str, cases: list[str], path: Path
 
 def _subtitle(results: Results, suite: str) -> str:
     m = results.meta
-    what = {"http": "HTTP throughput", "ftp": "FTP throughput"}.get(suite, suite)
-    return f"{what} -- blue: ours, orange: peers, grey: nginx -- {m.get('date', '')}, " \
-           f"{m.get('cores', '?')} cores, {m.get('mode', '')} mode"  # fmt: skip
+    what = {
+        "http": "HTTP throughput -- blue: ours, orange: Python peers, grey: nginx",
+        "ftp": "FTP throughput -- blue: ours, orange: peers",
+    }.get(suite, suite)
+    when = f"{m.get('date', '')}, {m.get('cores', '?')} cores, {m.get('mode', '')} mode"
+    return f"{what} -- median and min-max of the runs -- {when}"
 
 
 def _c10k_chart(plt, results: Results, path: Path) -> Path:
@@ -86,6 +89,8 @@ def _c10k_chart(plt, results: Results, path: Path) -> Path:
     names = [n for n in ("epoll", "prefork") if results.get("c10k", "rss", n)]
     rss = [results.get("c10k", "rss", n).median for n in names]
     mem.bar(names, rss, color=COLORS[OURS])
+    for x, value in enumerate(rss):
+        mem.text(x, value, f"{value:.0f} MB", ha="center", va="bottom", fontsize=8)
     mem.axhline(100, color="red", linestyle="--", label="target: 100 MB (epoll)")
     mem.set_ylabel("RSS, MB (all processes)")
     held = results.meta.get("settings", {}).get("c10k", 0)
@@ -113,7 +118,11 @@ def _median(fig: Figure | None) -> float:
 def _cluster_chart(plt, results: Results, path: Path) -> Path:
     figures = _measured(results.case("cluster", "index"))
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar([f.server for f in figures], [f.median for f in figures], color=COLORS[OURS])
+    names, values = [f.server for f in figures], [f.median for f in figures]
+    errors = [[f.median - f.spread[0] for f in figures], [f.spread[1] - f.median for f in figures]]
+    ax.bar(names, values, yerr=errors, color=COLORS[OURS], capsize=3)
+    for x, value in enumerate(values):
+        ax.text(x, value, f"{value:,.0f}  ", ha="right", va="bottom", fontsize=8)
     ax.set_ylabel("req/s through nginx (GET /index.html)")
     ax.set_title("Compose cluster: HTTP replicas behind nginx", fontsize=10)
     fig.tight_layout()

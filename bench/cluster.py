@@ -4,8 +4,10 @@ The cluster runs as shipped (compose.yaml: its images, CPU limits, logging), und
 project name, with one change made by an override file in the run's temporary folder: nginx's
 HTTP upstream is one service, `http-prefork`, scaled to N replicas, so the replicas are alike
 and N is the only thing that changes. nginx is restarted after each scaling, since it resolves
-the service name (to N addresses) when it starts. The load is wrk on a small static file of the
-cluster's library, published on 127.0.0.1:8080. Everything is taken down at the end.
+the service name (to N addresses) when it starts; its entrypoint's re-resolving watcher is
+slowed to once a day, since it would reload nginx over and over for a scaled service. The load
+is wrk on a small static file of the cluster's library, published on 127.0.0.1:8080.
+Everything is taken down at the end.
 """
 
 from __future__ import annotations
@@ -44,8 +46,13 @@ def write_override(ctx: Context) -> str | None:
     if not found:
         return "nginx/http.conf has no `upstream http_replicas` block to scale"
     (ctx.work / "cluster-http.conf").write_text(new)
+    # The entrypoint's watcher compares each name's *first* address; a scaled service's
+    # addresses come back in varying order, so it would reload nginx every few seconds. nginx
+    # is restarted after each scaling instead, which resolves all N addresses.
     (ctx.work / "cluster-override.yaml").write_text(
-        "services:\n  nginx:\n    volumes:\n"
+        "services:\n  nginx:\n"
+        '    environment: { NGINX_WATCH_INTERVAL: "86400" }\n'
+        "    volumes:\n"
         f"      - {ctx.work / 'cluster-http.conf'}:/etc/nginx/cluster/http.conf:ro\n"
     )
     return None

@@ -74,7 +74,7 @@ def case_table(results: Results, suite: str, case: str) -> str:
     rows = []
     for fig in figures:
         spread = fig.spread
-        cells = [fig.server, fig.kind, details.get(fig.server, ""), num(fig.median, 1)]
+        cells = [fig.server, fig.kind, details.get(fig.server, ""), num(fig.median)]
         cells += [f"{num(spread[0])}-{num(spread[1])}" if spread else "-"]
         cells += [times(ratio(fig, peer))]
         if limit:
