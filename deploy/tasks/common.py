@@ -72,13 +72,19 @@ def reporting(what: str) -> Iterator[None]:
 
 
 def _setup_logging() -> None:
+    """Our warnings on stderr; Paramiko's only at DEPLOY_LOG_LEVEL=DEBUG (its transport thread
+    logs a failed handshake on its own, after our one-line message has said it better)."""
     logger = logging.getLogger("deploy")
     if logger.handlers or logging.getLogger().handlers:
         return
+    level = os.environ.get("DEPLOY_LOG_LEVEL", "WARNING").upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(os.environ.get("DEPLOY_LOG_LEVEL", "WARNING").upper())
+    for name in ("deploy", "paramiko"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(level)
+    if level != "DEBUG":
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
 def table(rows: list[list[str]]) -> str:
