@@ -26,6 +26,13 @@ def live_versions(cluster) -> dict[str, str]:
     return out
 
 
+def failure_line(result) -> str:
+    """The task's one-line verdict on stderr (warnings may come before it)."""
+    lines = [line for line in result.stderr.splitlines() if " failed: " in line]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def assert_all_serve(cluster, version: str) -> None:
     want = {f"{h}/{version}" for h in APP_HOSTS}
     seen = served_by(cluster.lb_port, want)
@@ -111,7 +118,7 @@ def test_v2_under_load_loses_no_request(cluster):
 def test_unhealthy_v3_stops_the_deploy_and_traffic_stays_on_v2(cluster):
     result = cluster.fab("deploy", "--image", V3)
     assert result.returncode == 1
-    line = result.stderr.strip().splitlines()[-1]
+    line = failure_line(result)
     assert "app1: http v3 never became healthy" in line, line
     assert "app1 stays on v2" in line and "deploy stopped" in line
     assert "Traceback" not in result.output
@@ -138,7 +145,7 @@ def test_a_host_that_is_down_stops_the_deploy_before_any_change(cluster):
     finally:
         down.unpause()
     assert result.returncode == 1
-    line = result.stderr.strip().splitlines()[-1]
+    line = failure_line(result)
     assert "app3 (" in line and "host down" in line and "nothing was changed" in line, line
     assert "app1" not in line and "app2" not in line
     assert {h: cluster.app(h).docker("ps", "-q").split() for h in APP_HOSTS} == before
