@@ -56,6 +56,8 @@ def _fig(ctx: Context, model: str, case: str, unit: str, **kw):
 def measure_model(ctx: Context, model: str, proc: Proc) -> None:
     url = f"http://127.0.0.1:{proc.port}/"
     _rates(ctx, model, url, "unloaded")
+    base = proc.memory()["rss_mb"]
+    _fig(ctx, model, "rss-before", "MB", higher_is_better=False).samples.append(base)
     started = time.monotonic()
     conns = open_idle(proc.port, ctx.settings.c10k)
     try:

@@ -87,21 +87,13 @@ def _subtitle(results: Results, suite: str) -> str:
 def _c10k_chart(plt, results: Results, path: Path) -> Path:
     fig, (mem, rate) = plt.subplots(1, 2, figsize=(10, 4))
     names = [n for n in ("epoll", "prefork") if results.get("c10k", "rss", n)]
-    rss = [results.get("c10k", "rss", n).median for n in names]
-    mem.bar(names, rss, color=COLORS[OURS])
-    for x, value in enumerate(rss):
-        mem.text(x, value, f"{value:.0f} MB", ha="center", va="bottom", fontsize=8)
+    _pairs(mem, results, names, {"rss-before": "before", "rss": "holding them"}, "{:.0f}")
     mem.axhline(100, color="red", linestyle="--", label="target: 100 MB (epoll)")
     mem.set_ylabel("RSS, MB (all processes)")
     held = results.meta.get("settings", {}).get("c10k", 0)
     mem.set_title(f"RSS holding {held:,} idle keep-alive connections", fontsize=10)
     mem.legend(fontsize=8)
-    width = 0.38
-    for i, (case, label) in enumerate((("unloaded", "unloaded"), ("loaded", "with C10K held"))):
-        values = [_median(results.get("c10k", case, n)) for n in names]
-        xs = [x + (i - 0.5) * width for x in range(len(names))]
-        rate.bar(xs, values, width, label=label, color=["#9ecae1", COLORS[OURS]][i])
-    rate.set_xticks(range(len(names)), names)
+    _pairs(rate, results, names, {"unloaded": "unloaded", "loaded": "with them held"}, "{:,.0f}")
     rate.set_ylabel("hello-world req/s")
     rate.set_title("hello-world rate, alone and while holding them", fontsize=10)
     rate.legend(fontsize=8)
@@ -109,6 +101,18 @@ def _c10k_chart(plt, results: Results, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _pairs(ax, results: Results, names: list[str], cases: dict[str, str], fmt: str) -> None:
+    """Two bars per model (light: the first case, dark: the second), each labelled."""
+    width = 0.38
+    for i, (case, label) in enumerate(cases.items()):
+        values = [_median(results.get("c10k", case, n)) for n in names]
+        xs = [x + (i - 0.5) * width for x in range(len(names))]
+        ax.bar(xs, values, width, label=label, color=["#9ecae1", COLORS[OURS]][i])
+        for x, value in zip(xs, values, strict=True):
+            ax.text(x, value, fmt.format(value), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)), names)
 
 
 def _median(fig: Figure | None) -> float:

@@ -94,15 +94,25 @@ def c10k_table(results: Results) -> str:
         get = lambda case, n=name: results.get("c10k", case, n)  # noqa: E731
         loaded, unloaded = get("loaded"), get("unloaded")
         cells = [name]
-        cells += [num(get(c).median if get(c) else None) for c in ("held", "rss", "pss")]
+        medians = {c: get(c).median if get(c) else None for c in ("held", "rss-before", "rss")}
+        cells += [num(medians[c]) for c in ("held", "rss-before", "rss")]
+        cells += [num(get("pss").median if get("pss") else None), _per_conn(medians)]
         cells += [num(unloaded.median if unloaded else None)]
         cells += [num(loaded.median if loaded else None), times(ratio(loaded, unloaded))]
-        notes_ = "; ".join(notes(f) for f in results.figures if f.suite == "c10k" and
-                           f.server == name and f.notes)  # fmt: skip
+        mine = [f for f in results.figures if f.suite == "c10k" and f.server == name]
+        notes_ = "; ".join(notes(f) for f in mine if f.notes)
         rows.append([*cells, notes_])
-    head = ["model", "connections held", "RSS MB", "PSS MB", "req/s unloaded", "req/s loaded",
-            "loaded / unloaded", "notes"]  # fmt: skip
+    head = ["model", "connections held", "RSS MB before", "RSS MB holding", "PSS MB holding"]
+    head += ["KB per connection", "req/s unloaded", "req/s loaded", "loaded / unloaded", "notes"]
     return table(head, rows)
+
+
+def _per_conn(medians: dict) -> str:
+    """What each held connection costs: (RSS holding - RSS before) / held, in KB."""
+    held, before, holding = medians["held"], medians["rss-before"], medians["rss"]
+    if not held or before is None or holding is None:
+        return "-"
+    return num((holding - before) * 1000 / held, 1)
 
 
 def cluster_table(results: Results) -> str:
