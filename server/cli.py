@@ -1,8 +1,9 @@
 """Command line: `python -m server SERVICE [flags]`, every flag with an environment twin.
 
 Each service is a `Command` (server/commands/): its flags, its default model, and how to build
-its `Service`. This module is the composition root -- the one place that knows both models and
-protocols -- and turns any ServerError into one line on stderr and its exit status.
+its `Service`; other commands are `Tool`s. Only the command being run is imported. This module
+is the composition root -- the one place that knows both models and protocols -- and turns any
+ServerError into one line on stderr and its exit status.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import api
 from . import log as logsetup
 from .config import Settings
 from .errors import ConfigError, ServerError
-from .models import MODELS
-from .net.sockets import Listener
-from .service import Service
+
+if TYPE_CHECKING:
+    from .net.sockets import Listener
+    from .service import Service
 
 ENV_PREFIX = "SERVER_"
 log = logging.getLogger("server")
@@ -29,16 +30,22 @@ log = logging.getLogger("server")
 
 @dataclass
 class Command:
-    """A service the CLI can run."""
+    """A service the CLI can run under any model."""
 
-    name: str
-    help: str
     default_model: str
     default_bind: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     #: Builds the service once the listener is bound (socketserver handlers need the socket).
     build: Callable[[argparse.Namespace, Settings, Listener], Service]
     datagram: bool = False  # offers --udp
+
+
+@dataclass
+class Tool:
+    """A command that is not a service (probe, ftp-user, models)."""
+
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,6 +78,8 @@ def add_option(parser, flag: str, *, type: Callable = str, default: Any = None, 
 
 def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
     """The flags every service shares: model, address, bounds, timeouts, logging."""
+    from .models import MODELS
+
     d = Settings()
     core = parser.add_argument_group("serving")
     add_option(
@@ -141,42 +150,40 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def serve(command: Command, args: argparse.Namespace) -> int:
     """Run a command's service with the settings its flags describe."""
+    from . import api
+
     settings = settings_from(args)
     return api.serve(lambda listener: command.build(args, settings, listener), settings)
 
 
-def list_models(_args: argparse.Namespace) -> int:
-    width = max(map(len, MODELS))
-    for name, cls in MODELS.items():
-        print(f"{name:<{width}}  {cls.summary}")
-    return 0
+def build_parser(chosen: str | None) -> Parser:
+    """Every command's name and help; the flags of the chosen one only (its module loads)."""
+    from .commands import ENTRIES
 
-
-def build_parser(commands: Sequence[Command]) -> Parser:
     parser = Parser(prog="server", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in commands:
-        p = sub.add_parser(command.name, help=command.help, description=command.help)
-        add_core_options(p, command)
-        command.add_arguments(p)
-        p.set_defaults(run=lambda args, c=command: serve(c, args))
-    models = sub.add_parser("models", help="list the models and when to use each")
-    models.set_defaults(run=list_models)
-    from .commands import extra_commands
-
-    for name, help_text, add_arguments, run in extra_commands():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(p)
-        p.set_defaults(run=run)
+    for name, entry in ENTRIES.items():
+        p = sub.add_parser(name, help=entry.help, description=entry.help)
+        if name == chosen:
+            _configure(p, entry.load())
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .commands import COMMANDS
+def _configure(parser: argparse.ArgumentParser, command: Command | Tool) -> None:
+    if isinstance(command, Tool):
+        command.add_arguments(parser)
+        parser.set_defaults(run=command.run)
+        return
+    add_core_options(parser, command)
+    command.add_arguments(parser)
+    parser.set_defaults(run=lambda args: serve(command, args))
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     try:
-        parser = build_parser(COMMANDS)
-        args = parser.parse_args(argv)
+        args = build_parser(chosen).parse_args(argv)
         logsetup.configure(getattr(args, "log_level", "info"))
         return args.run(args)
     except ServerError as exc:

@@ -12,14 +12,11 @@ import pytest
 
 from harness import ROOT, ServerProcess
 
-PROBE_FILE = str(ROOT / "server" / "commands" / "probe.py")
 
-
-def probe(*args: str, env: dict[str, str] | None = None, lone: bool = False):
-    """Run the probe as the CLI command, or (lone) as the file the HEALTHCHECKs run."""
-    command = [sys.executable, "-I", PROBE_FILE] if lone else [sys.executable, "-m", "server"]
+def probe(*args: str, env: dict[str, str] | None = None):
+    """Run the probe as the HEALTHCHECKs run it."""
     return subprocess.run(
-        [*command, *([] if lone else ["probe"]), *args],
+        [sys.executable, "-m", "server", "probe", *args],
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
         text=True,
@@ -42,22 +39,33 @@ def test_echo_is_healthy(server_factory, model, scheme):
     assert result.stdout.startswith(f"healthy: {scheme}://{server.address}: echoed")
 
 
-@pytest.mark.parametrize("lone", [False, True], ids=["cli", "file"])
-def test_url_from_environment(server_factory, lone):
+def test_url_from_environment(server_factory):
     server = server_factory("echo", "select")
     env = {"SERVER_PROBE_URL": f"tcp://{server.address}", "SERVER_PROBE_TIMEOUT": "2"}
-    result = probe(env=env, lone=lone)
+    result = probe(env=env)
     assert result.returncode == 0, result.stderr
 
 
-def test_lone_file_answers_like_the_command():
-    """The HEALTHCHECK's way: the same exit statuses, no package import."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-        assert_unhealthy(probe(url, lone=True), "refused")
-    result = probe("gopher://h:1", lone=True)
+def test_bad_scheme_is_a_usage_error():
+    result = probe("gopher://h:1")
     assert result.returncode == 2 and "scheme must be one of" in result.stderr, result
+
+
+LOADED_AFTER_A_PROBE = """
+import sys
+from server.cli import main
+main(["probe", "--timeout", "1", "tcp://127.0.0.1:1"])
+print(sorted(m for m in sys.modules if m.startswith(("server.protocols", "server.models"))))
+"""
+
+
+def test_probe_loads_no_service():
+    """It runs every few seconds in every container: no protocol or model is imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER_A_PROBE], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=30,
+    )  # fmt: skip
+    assert result.stdout.strip() == "[]", result
 
 
 @pytest.mark.parametrize("scheme", ["tcp", "udp", "http", "ftp"])
@@ -147,5 +155,5 @@ class one_shot_server:
 def test_ftp_service_greets(tmp_path, model):
     args = ["--anonymous", "--root", str(tmp_path)]
     with ServerProcess("ftp", model, args=args) as server:
-        result = probe(f"ftp://{server.address}", lone=True)
+        result = probe(f"ftp://{server.address}")
         assert result.returncode == 0 and "220" in result.stdout, result

@@ -17,8 +17,6 @@ def _build(args, settings, listener) -> ProtocolService:
 
 
 ECHO = Command(
-    name="echo",
-    help="echo every byte (TCP, Unix) or datagram (UDP, Unix datagram) back",
     default_model="epoll",
     default_bind="127.0.0.1:7000",
     add_arguments=lambda parser: None,

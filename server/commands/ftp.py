@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 
-from ..cli import Command, add_option
+from ..cli import Command, Tool, add_option
 from ..errors import ConfigError
 from ..protocols.ftp import Authorizer, ConnectionTable, FTPSession, FTPSettings
 from ..protocols.ftp.authorizer import (
@@ -131,8 +131,6 @@ def _arguments(parser) -> None:
 
 
 FTP = Command(
-    name="ftp",
-    help="FTP server (RFC 959/2428/3659): anonymous or named users, passive and active data",
     default_model="fork",
     default_bind="127.0.0.1:2121",
     add_arguments=_arguments,
@@ -206,4 +204,4 @@ def _read_password(args) -> str:
     return password
 
 
-FTP_USER = ("ftp-user", "manage the FTP users file", _user_arguments, _user_command)
+FTP_USER = Tool(add_arguments=_user_arguments, run=_user_command)

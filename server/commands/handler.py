@@ -43,8 +43,6 @@ def _arguments(parser) -> None:
 
 
 HANDLER = Command(
-    name="handler",
-    help="run your own socketserver.BaseRequestHandler subclass under a blocking model",
     default_model="thread",
     default_bind="127.0.0.1:7000",
     add_arguments=_arguments,

@@ -119,8 +119,6 @@ def _arguments(parser) -> None:
 
 
 HTTP = Command(
-    name="http",
-    help="HTTP/1.1: static files, handler modules, a WSGI app, health and metrics",
     default_model="prefork",
     default_bind="127.0.0.1:8000",
     add_arguments=_arguments,

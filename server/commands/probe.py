@@ -9,17 +9,11 @@ Exit status 0 when healthy, 1 with a one-line reason on stderr when not, 2 for a
 use. The URL and timeout default to SERVER_PROBE_URL and SERVER_PROBE_TIMEOUT, so one image
 HEALTHCHECK line serves every service: each container sets the URL that fits it. (The twins
 are not SERVER_URL/SERVER_TIMEOUT because SERVER_TIMEOUT is the service's idle timeout.)
-
-This file also runs on its own, `python3 -I server/commands/probe.py URL`, importing nothing
-of the package: that is what the images' HEALTHCHECK runs, every few seconds in every
-container, at a fraction of the CPU that importing every service through `python -m server`
-costs. (-I, isolated mode, keeps this folder, whose http.py would shadow the standard
-library's, off sys.path.)
+It runs every few seconds in every container, so it imports nothing it does not need.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import socket
@@ -27,13 +21,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-if __package__:
-    from ..errors import ConfigError
-else:  # run as a file
-
-    class ConfigError(Exception):
-        exit_status = 2
-
+from ..cli import Tool
+from ..errors import ConfigError
 
 DEFAULT_PORTS = {"http": 80, "ftp": 21}
 URL_ENV = "SERVER_PROBE_URL"
@@ -242,25 +231,4 @@ def run(args) -> int:
     return 0
 
 
-PROBE = (
-    "probe",
-    "check once that a server answers (http, ftp, tcp or udp URL): exit 0 healthy, 1 not",
-    add_arguments,
-    run,
-)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The file run on its own: the same arguments and exit statuses as `server probe`."""
-    parser = argparse.ArgumentParser(prog="probe", description=PROBE[1])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+PROBE = Tool(add_arguments=add_arguments, run=run)
