@@ -38,7 +38,9 @@ def render(inv: Inventory, upstreams: Upstreams) -> str:
     blocks = []
     for service in inv.services.values():
         members = upstreams.get(service.name) or []
-        lines = [f"server {addr}:{port} max_fails=1 fail_timeout=5s;" for addr, port in members]
+        # three failures in a row (not one slow connect on a busy host) take a host out of the
+        # rotation for 5 s; a switch never needs this: the old version stops only after it
+        lines = [f"server {addr}:{port} max_fails=3 fail_timeout=5s;" for addr, port in members]
         blocks.append(
             _template("nginx-service.conf.in").substitute(
                 name=service.name,

@@ -83,9 +83,6 @@ class Remote:
     def docker(self, *args: str, check: bool = True, timeout: float | None = None) -> str:
         return self.run(shlex.join(["docker", *args]), check=check, timeout=timeout).stdout
 
-    def docker_ok(self, *args: str) -> bool:
-        return self.run(shlex.join(["docker", *args]) + " >/dev/null 2>&1", check=False).ok
-
     # -- images ---------------------------------------------------------------------------
 
     def image_id(self, ref: str) -> str | None:

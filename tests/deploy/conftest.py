@@ -21,7 +21,8 @@ LB_HOST = "lb"
 LB_PORT = 8080
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX_IMAGE = f"{PREFIX}/nginx:latest"
-HEALTH_TIMEOUT = 20  # how long the failing v3 gets before the deploy gives up on it
+HEALTH_TIMEOUT = 90  # generous: on a loaded 2-core machine a healthy start can take 15 s
+V3_HEALTH_TIMEOUT = 15  # how long the failing v3 gets before the deploy gives up on it
 
 
 def pytest_collection_modifyitems(config, items):
@@ -101,7 +102,9 @@ class Cluster:
     def inventory(self) -> Path:
         return self.workdir / "inventory.toml"
 
-    def write_inventory(self, path: Path, known_hosts: Path | None = None) -> Path:
+    def write_inventory(
+        self, path: Path, known_hosts: Path | None = None, health_timeout: int = HEALTH_TIMEOUT
+    ) -> Path:
         hosts = "\n".join(
             HOST.format(name=h.name, port=h.ssh_port, role="lb" if h.name == LB_HOST else "app")
             for h in self.hosts.hosts.values()
@@ -109,7 +112,7 @@ class Cluster:
         path.write_text(
             INVENTORY.format(
                 root=REPO,
-                health_timeout=HEALTH_TIMEOUT,
+                health_timeout=health_timeout,
                 key=self.key,
                 known_hosts=known_hosts or self.known_hosts,
                 hosts=hosts,
@@ -142,6 +145,12 @@ class Cluster:
 
     def app(self, name: str):
         return self.hosts.hosts[name]
+
+    def balancer_errors(self, limit: int = 40) -> str:
+        """nginx's lines that are not a 200 (its errors, and requests that failed)."""
+        out = self.app(LB_HOST).docker("logs", "--tail", "5000", "dt-balancer")
+        lines = [line for line in out.splitlines() if '" 200 ' not in line]
+        return "\n".join(lines[-limit:])
 
 
 @pytest.fixture(scope="session")

@@ -111,7 +111,7 @@ def test_missing_inventory_and_bad_placeholder(tmp_path):
 def test_render_lists_live_hosts_and_parses_back(tmp_path):
     inv = parse(MINIMAL, tmp_path)
     config = balancer.render(inv, {"web": [("a.example.org", 8082)]})
-    assert "server a.example.org:8082 max_fails=1" in config
+    assert "server a.example.org:8082 max_fails=3" in config
     assert "listen 80;" in config and "proxy_pass http://web;" in config
     assert "listen 127.0.0.1:8079;" in config  # the image's HEALTHCHECK reads stub_status here
     assert "$http_host" in config  # nginx variables survive the template
