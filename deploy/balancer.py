@@ -113,11 +113,13 @@ class BalancerHost:
             "--label", f"{LABEL_PROJECT}={self.inv.settings.project}",
             "--label", "deploy.role=balancer",
             "--env", f"NGINX_STATUS_PORT={self.inv.balancer.status_port}",
-            "--health-interval", f"{self.inv.settings.health_interval:g}s",
             "--volume", f"{self.dir}:{MOUNT}:ro",
             image.id,
         )  # fmt: skip
-        verdict = wait_healthy(self.remote, self.container, self.inv.settings.health_timeout)
+        settings = self.inv.settings
+        verdict = wait_healthy(
+            self.remote, self.container, settings.health_timeout, settings.health_interval
+        )
         if not verdict.healthy:
             tail = self.remote.logs(self.container, 5).strip().splitlines()
             raise DeployError(

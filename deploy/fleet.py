@@ -131,6 +131,6 @@ class Fleet:
                 continue
             for service in self.inv.services_on(host):
                 c = state.live.get(service.name)
-                if c and c.port and c.health in ("healthy", ""):
+                if c and c.port and c.serving:
                     out[service.name].append((host.address, c.port))
         return out

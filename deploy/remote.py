@@ -41,6 +41,12 @@ class Container:
     version: str
     labels: dict
 
+    @property
+    def serving(self) -> bool:
+        """Running and not declared unhealthy: only containers that passed the deploy's gate
+        run, so Docker's "starting" (its first check not yet due) counts as serving."""
+        return self.running and self.health != "unhealthy"
+
     @classmethod
     def from_inspect(cls, data: dict) -> Container:
         labels = data["Config"].get("Labels") or {}

@@ -148,7 +148,7 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     """Move one host's service to `image`; False when it already runs it."""
     inv, state = fleet.inv, fleet.state(host)
     remote, old = state.remote, state.live.get(service.name)
-    if old and old.image_id == image.id and old.health in ("healthy", ""):
+    if old and old.image_id == image.id and old.serving:
         say(f"{host}: {service.name} {image.version} is already live on port {old.port}")
         return False
     port = service.ports[1] if old and old.port == service.ports[0] else service.ports[0]
@@ -159,7 +159,7 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     remote.remove(name)
     _start(remote, host, service, image, name, port, inv)
     settings = inv.settings
-    verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval / 2)
+    verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval)
     if not verdict.healthy:
         for line in remote.logs(name, 10).splitlines():
             log.warning("%s: %s: %s", host, name, line)
@@ -194,7 +194,6 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
         "--label", f"{LABEL_SERVICE}={service.name}",
         "--label", f"{LABEL_PORT}={port}",
         "--label", f"{LABEL_VERSION}={image.version}",
-        "--health-interval", f"{inv.settings.health_interval:g}s",
     ]  # fmt: skip
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]

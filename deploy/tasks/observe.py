@@ -50,7 +50,7 @@ def _status_rows(fleet: Fleet) -> tuple[list[list[str]], list[str]]:
                 host.name, service.name, live.version, live.image_id[7:19], str(live.port),
                 live.health or "-", "yes" if served else "NO", _v(prev),
             ])  # fmt: skip
-            if live.health not in ("healthy", ""):
+            if not live.serving:
                 problems.append(f"{host}: {service.name} is {live.health}")
             if not served:
                 problems.append(f"{host}: the balancer sends {service.name} no traffic")
@@ -72,8 +72,8 @@ def _balancer_rows(fleet: Fleet, problems: list[str]):
         rows.append([str(bal), "balancer", "nginx", data["Image"][7:19], listens, health, "-", "-"])
         for service in fleet.inv.services:
             in_lb.setdefault(service, set()).update(lb.members(config))
-        if health != "healthy":
-            problems.append(f"{bal}: the balancer is {health}")
+        if health == "unhealthy":
+            problems.append(f"{bal}: the balancer is unhealthy")
     return in_lb, rows
 
 
