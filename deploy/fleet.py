@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from fabric import Config
 
+from . import balancer as lb
 from . import ssh
 from .balancer import BalancerHost, Upstreams
 from .errors import DeployError
@@ -35,17 +36,27 @@ class HostState:
     live: dict[str, Container] = field(default_factory=dict)  # service -> running container
     stale: dict[str, list[Container]] = field(default_factory=dict)  # stopped ones
 
-    def read(self, inv: Inventory) -> None:
+    def read(self, inv: Inventory, in_rotation: set[tuple[str, int]] | None = None) -> None:
+        """Sort the project's containers into live (one running per service) and stale.
+
+        Two running containers of one service mean an earlier run was interrupted between
+        starting a new version and stopping the old: the live one is the one the balancer
+        sends traffic to (`in_rotation`), else the newest."""
         self.live.clear()
         self.stale.clear()
-        for c in self.remote.containers(inv.settings.project):
+        running: dict[str, list[Container]] = {}
+        for c in self.remote.containers(inv.settings.project):  # newest first
             service = c.labels.get(LABEL_SERVICE)
-            if not service:
-                continue
-            if c.running and service not in self.live:
-                self.live[service] = c
-            else:
-                self.stale.setdefault(service, []).append(c)
+            if service:
+                (running if c.running else self.stale).setdefault(service, []).append(c)
+        address = self.remote.host.address
+        for service, found in running.items():
+            found.sort(key=lambda c: (address, c.port) not in (in_rotation or set()))
+            self.live[service] = found[0]
+            self.stale.setdefault(service, []).extend(found[1:])
+
+    def ambiguous(self) -> bool:
+        return any(c.running for cs in self.stale.values() for c in cs)
 
 
 class Fleet:
@@ -78,6 +89,11 @@ class Fleet:
             fleet.close()
             reasons = "; ".join(fleet.down.values())
             raise DeployError(f"{reasons} -- nothing was changed on any host")
+        if any(state.ambiguous() for state in fleet.hosts.values()):
+            rotation = fleet.rotation()
+            for state in fleet.hosts.values():
+                if state.ambiguous():
+                    state.read(inv, rotation)
         return fleet
 
     def _open(self, host: Host, accept_new: bool, config: Config | None) -> HostState | str:
@@ -121,6 +137,13 @@ class Fleet:
             for h in self.inv.balancer_hosts
             if h.name in self.hosts
         ]
+
+    def rotation(self) -> set[tuple[str, int]]:
+        """The (address, port) pairs the balancers' current configuration sends traffic to."""
+        members: set[tuple[str, int]] = set()
+        for bal in self.balancers():
+            members |= lb.members(bal.config() or "")
+        return members
 
     def upstreams(self) -> Upstreams:
         """Per service, the hosts whose live container is healthy, on its port."""

@@ -23,7 +23,15 @@ from .fleet import Fleet, tag
 from .health import wait_healthy
 from .images import LocalImage, SavedImage
 from .inventory import Host, Service
-from .remote import LABEL_PORT, LABEL_PROJECT, LABEL_SERVICE, LABEL_VERSION, VERSION_LABEL, Remote
+from .remote import (
+    LABEL_PORT,
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    LABEL_VERSION,
+    VERSION_LABEL,
+    Container,
+    Remote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,20 +165,27 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     for stale in state.stale.get(service.name, []):  # stopped leftovers (a crash, an attempt)
         remote.remove(stale.name)
     remote.remove(name)
-    _start(remote, host, service, image, name, port, inv)
+    stays = f"{old.version or old.image_id[7:19]}" if old else "no version"
+    try:
+        _start(remote, host, service, image, name, port, inv)
+    except DeployError as exc:
+        remote.remove(name)
+        raise DeployError(f"{exc}; {host} stays on {stays}; deploy stopped") from exc
     settings = inv.settings
     verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval)
     if not verdict.healthy:
         for line in remote.logs(name, 10).splitlines():
             log.warning("%s: %s: %s", host, name, line)
         remote.remove(name)
-        stays = f"{old.version or old.image_id[7:19]}" if old else "no version"
         raise DeployError(
             f"{host}: {service.name} {image.version} never became healthy ({verdict.reason}); "
             f"{host} stays on {stays}, traffic unchanged; deploy stopped"
         )
     say(f"{host}: {service.name} {image.version} healthy after {verdict.seconds:.1f} s")
-    state.read(inv)
+    data = remote.inspect(name)
+    if data is None:
+        raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
+    state.live[service.name] = Container.from_inspect(data)
     switch(fleet, say)
     if old:
         stop = shlex.join(["docker", "stop", "-t", str(inv.settings.stop_timeout), old.name])

@@ -18,7 +18,8 @@ from deploy_hosts import make_key
 
 from deploy import balancer, inventory, ssh, transfer
 from deploy.errors import InventoryError
-from deploy.remote import chain_ids
+from deploy.fleet import HostState
+from deploy.remote import Container, chain_ids
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "inventory.example.toml"
@@ -221,3 +222,31 @@ def test_fab_lists_the_tasks_and_fails_cleanly_without_an_inventory(tmp_path):
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("deploy failed: no inventory at ")
     assert "Traceback" not in missing.stderr
+
+
+def _container(name: str, port: int, running: bool = True) -> Container:
+    labels = {"deploy.service": "web", "deploy.port": str(port)}
+    return Container(name, "sha256:" + "0" * 64, running, "healthy", port, "v", labels)
+
+
+class _FakeRemote:
+    def __init__(self, host, found):
+        self.host, self.found = host, found
+
+    def containers(self, project):
+        return self.found
+
+
+def test_two_running_versions_resolve_to_the_one_in_rotation(tmp_path):
+    inv = parse(MINIMAL, tmp_path)
+    newest, older, dead = (
+        _container("new", 8082),
+        _container("old", 8081),
+        _container("x", 1, False),
+    )
+    state = HostState(_FakeRemote(inv.hosts["a"], [newest, older, dead]))
+    state.read(inv)  # nothing known about the balancer: the newest
+    assert state.live["web"] is newest and state.ambiguous()
+    state.read(inv, {("a.example.org", 8081)})  # an interrupted run: the balancer has the old
+    assert state.live["web"] is older
+    assert [c.name for c in state.stale["web"]] == ["x", "new"]
