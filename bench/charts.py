@@ -107,7 +107,10 @@ def _pairs(ax, results: Results, names: list[str], cases: dict[str, str], fmt: s
     """Two bars per model (light: the first case, dark: the second), each labelled."""
     width = 0.38
     for i, (case, label) in enumerate(cases.items()):
-        values = [_median(results.get("c10k", case, n)) for n in names]
+        figures = [results.get("c10k", case, n) for n in names]
+        if not any(f and f.median is not None for f in figures):
+            continue  # not measured in this run (an older results.json)
+        values = [_median(f) for f in figures]
         xs = [x + (i - 0.5) * width for x in range(len(names))]
         ax.bar(xs, values, width, label=label, color=["#9ecae1", COLORS[OURS]][i])
         for x, value in zip(xs, values, strict=True):

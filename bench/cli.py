@@ -34,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results folder (default bench/results/STAMP)")
     p.add_argument("--publish", action="store_true", help="copy the results to docs/")
     p.add_argument("--report", type=Path, metavar="JSON", help="only re-render a results.json")
+    p.add_argument("--note", help="a caveat printed with the results (e.g. the machine's load)")
     return p.parse_args(argv)
 
 
@@ -62,6 +63,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report:
         results = Results.load(args.report)
+        if args.note:
+            results.meta["note"] = args.note
         return finish(results, args.report.parent, args.publish)
     settings = settings_from(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -69,6 +72,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(settings, out, make_work_dir(), progress=Progress())
     ctx.results.meta = {**machine.describe(), "mode": settings.mode, "settings": vars(settings)}
+    if args.note:
+        ctx.results.meta["note"] = args.note
     print(f"bench: {settings.mode} mode, results in {out}", file=sys.stderr)
     try:
         run_suites(ctx)

@@ -21,7 +21,7 @@ def charts(results: Results, out: Path) -> list[Path]:
 
 
 def markdown(results: Results, chart_names: list[str], prefix: str = "") -> str:
-    parts = [header(results), "## Targets", targets_section(results)]
+    parts = [header(results), "## Targets in this run", targets_section(results)]
     for title, body in sections(results):
         parts += [f"## {title}", body]
     if chart_names:

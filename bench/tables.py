@@ -41,7 +41,7 @@ def header(results: Results) -> str:
     m, s = results.meta, results.meta.get("settings", {})
     v = m.get("versions", {})
     peers = ", ".join(f"{k} {val}" for k, val in v.items())
-    return "\n".join([
+    return "\n\n".join([
         f"Measured {m.get('date', '?')} on {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
         f"{m.get('memory_gib', '?')} GiB, Linux {m.get('kernel', '?')}, "
         f"Python {m.get('python', '?')}, commit {m.get('commit', '?')}.",
@@ -51,6 +51,7 @@ def header(results: Results) -> str:
         f"{num(m.get('elapsed_s', 0) / 60, 1)} min. "
         f"Load average before {m.get('load_before', '?')}, after {m.get('load_after', '?')}.",
         f"Versions: {peers}.",
+        *([f"**Note:** {m['note']}"] if m.get("note") else []),
     ])  # fmt: skip
 
 
