@@ -50,76 +50,72 @@ class SelectPoller:
         self._writers.clear()
 
 
-class PollPoller:
+class _KernelPoller:
+    """What poll(2) and epoll(7) share: a kernel object told about each descriptor once."""
+
+    IN = OUT = ERRORS = 0  # the system call's own event bits
+
+    def __init__(self, impl) -> None:
+        self._impl = impl
+
+    def register(self, fd: int, mask: int) -> None:
+        self._impl.register(fd, self._events(mask))
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._impl.modify(fd, self._events(mask))
+
+    def unregister(self, fd: int) -> None:
+        self._impl.unregister(fd)
+
+    def _events(self, mask: int) -> int:
+        return (self.IN if mask & READ else 0) | (self.OUT if mask & WRITE else 0)
+
+    def _masks(self, events) -> list[tuple[int, int]]:
+        bits_in, bits_out, errors = self.IN, self.OUT, self.ERRORS
+        masks = []
+        for fd, ev in events:
+            if ev & errors:  # let the handler's read or write discover the error itself
+                masks.append((fd, READ | WRITE))
+            else:
+                masks.append((fd, (READ if ev & bits_in else 0) | (WRITE if ev & bits_out else 0)))
+        return masks
+
+
+class PollPoller(_KernelPoller):
     """poll(2): no descriptor limit, but the kernel scans the whole list on every call."""
 
     syscall = "poll"
-    _ERRORS = select.POLLERR | select.POLLHUP | select.POLLNVAL if hasattr(select, "poll") else 0
+    if hasattr(select, "poll"):
+        IN, OUT = select.POLLIN, select.POLLOUT
+        ERRORS = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
     def __init__(self) -> None:
-        self._poll = select.poll()
-
-    def register(self, fd: int, mask: int) -> None:
-        self._poll.register(fd, self._events(mask))
-
-    def modify(self, fd: int, mask: int) -> None:
-        self._poll.modify(fd, self._events(mask))
-
-    def unregister(self, fd: int) -> None:
-        self._poll.unregister(fd)
+        super().__init__(select.poll())
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        return [(fd, self._mask(ev)) for fd, ev in self._poll.poll(ms)]
+        return self._masks(self._impl.poll(ms))
 
     def close(self) -> None:
-        self._poll = None
-
-    @staticmethod
-    def _events(mask: int) -> int:
-        return (select.POLLIN if mask & READ else 0) | (select.POLLOUT if mask & WRITE else 0)
-
-    @classmethod
-    def _mask(cls, ev: int) -> int:
-        if ev & cls._ERRORS:  # let the handler's read or write discover the error itself
-            return READ | WRITE
-        return (READ if ev & select.POLLIN else 0) | (WRITE if ev & select.POLLOUT else 0)
+        self._impl = None
 
 
-class EpollPoller:
+class EpollPoller(_KernelPoller):
     """epoll(7): Linux only; cost grows with ready descriptors, not with watched ones."""
 
     syscall = "epoll"
-    _ERRORS = select.EPOLLERR | select.EPOLLHUP if hasattr(select, "epoll") else 0
+    if hasattr(select, "epoll"):
+        IN, OUT = select.EPOLLIN, select.EPOLLOUT
+        ERRORS = select.EPOLLERR | select.EPOLLHUP
 
     def __init__(self) -> None:
-        self._epoll = select.epoll()
-
-    def register(self, fd: int, mask: int) -> None:
-        self._epoll.register(fd, self._events(mask))
-
-    def modify(self, fd: int, mask: int) -> None:
-        self._epoll.modify(fd, self._events(mask))
-
-    def unregister(self, fd: int) -> None:
-        self._epoll.unregister(fd)
+        super().__init__(select.epoll())
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        events = self._epoll.poll(-1 if timeout is None else max(timeout, 0.0))
-        return [(fd, self._mask(ev)) for fd, ev in events]
+        return self._masks(self._impl.poll(-1 if timeout is None else max(timeout, 0.0)))
 
     def close(self) -> None:
-        self._epoll.close()
-
-    @staticmethod
-    def _events(mask: int) -> int:
-        return (select.EPOLLIN if mask & READ else 0) | (select.EPOLLOUT if mask & WRITE else 0)
-
-    @classmethod
-    def _mask(cls, ev: int) -> int:
-        if ev & cls._ERRORS:
-            return READ | WRITE
-        return (READ if ev & select.EPOLLIN else 0) | (WRITE if ev & select.EPOLLOUT else 0)
+        self._impl.close()
 
 
 POLLERS = {"select": SelectPoller, "poll": PollPoller, "epoll": EpollPoller}
