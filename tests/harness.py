@@ -200,3 +200,23 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def run_concurrently(client, count: int, timeout: float = 60.0) -> None:
+    """Run `client(n)` for n in range(count) on threads; re-raise the first failure."""
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            client(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a client did not finish in time"
+    if errors:
+        raise errors[0]

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from harness import MODELS, recv_exactly
+from harness import MODELS, recv_exactly, run_concurrently
 
 TRANSPORTS = {
     "tcp4": ("127.0.0.1:0", []),
@@ -37,24 +37,15 @@ def datagram_client(server, tmp_path, name="client"):
 @pytest.mark.parametrize("model", MODELS)
 def test_stream_echo(server_factory, tmp_path, model, transport):
     server = start_echo(server_factory, tmp_path, model, transport)
-    errors: list[BaseException] = []
 
     def client(n: int) -> None:
-        try:
-            with server.connect() as sock:
-                for i in range(5):
-                    line = f"client {n} line {i}\n".encode()
-                    sock.sendall(line)
-                    assert recv_exactly(sock, len(line)) == line
-        except BaseException as exc:
-            errors.append(exc)
+        with server.connect() as sock:
+            for i in range(5):
+                line = f"client {n} line {i}\n".encode()
+                sock.sendall(line)
+                assert recv_exactly(sock, len(line)) == line
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
+    run_concurrently(client, 8)
     assert server.stop() == 0, server.log()
 
 
@@ -75,24 +66,15 @@ def test_large_payload_is_echoed_intact(server_factory, tmp_path, model):
 @pytest.mark.parametrize("model", MODELS)
 def test_datagram_echo(server_factory, tmp_path, model, transport):
     server = start_echo(server_factory, tmp_path, model, transport)
-    errors: list[BaseException] = []
 
     def client(n: int) -> None:
-        try:
-            with datagram_client(server, tmp_path, f"c{n}") as sock:
-                for i in range(5):
-                    message = f"datagram {n}.{i}".encode()
-                    sock.sendto(message, server.sockaddr)
-                    assert sock.recvfrom(65535)[0] == message
-        except BaseException as exc:
-            errors.append(exc)
+        with datagram_client(server, tmp_path, f"c{n}") as sock:
+            for i in range(5):
+                message = f"datagram {n}.{i}".encode()
+                sock.sendto(message, server.sockaddr)
+                assert sock.recvfrom(65535)[0] == message
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
+    run_concurrently(client, 4)
     assert server.stop() == 0, server.log()
 
 

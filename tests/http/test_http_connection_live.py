@@ -8,13 +8,14 @@ import json
 import os
 import select
 import socket
-import threading
 import time
 from http.client import HTTPConnection
 
 import requests
 from client import exchange, read_reply, status_of
 from conftest import HEADER_TIMEOUT, KEEPALIVE_TIMEOUT
+
+from harness import run_concurrently
 
 
 def url(http, path: str) -> str:
@@ -178,20 +179,10 @@ def test_http_client_and_requests_session(http):
 
 
 def test_concurrent_clients(http):
-    errors: list[BaseException] = []
-
     def client(n: int) -> None:
-        try:
-            with requests.Session() as session:
-                for i in range(5):
-                    reply = session.get(url(http, f"/hello/{n}-{i}"))
-                    assert reply.text == f"hello /{n}-{i}\n"
-        except BaseException as exc:
-            errors.append(exc)
+        with requests.Session() as session:
+            for i in range(5):
+                reply = session.get(url(http, f"/hello/{n}-{i}"))
+                assert reply.text == f"hello /{n}-{i}\n"
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    run_concurrently(client, 6)
