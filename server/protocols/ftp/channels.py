@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Iterator
 
 from ...net.loop import EventLoop, Timer
 from ...net.pollers import READ, WRITE
@@ -210,11 +211,7 @@ class ActiveChannel(DataChannel):
 def passive_socket(host: str, ports: range | None) -> socket.socket:
     """A listening socket on `host`, on a free port of `ports` (any port when None)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    candidates = [0]
-    if ports:
-        start = random.randrange(len(ports))  # spread sessions over the range
-        candidates = [ports[(start + i) % len(ports)] for i in range(len(ports))]
-    for port in candidates:
+    for port in _candidates(ports):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             # Reuse ports whose old data connections sit in TIME_WAIT (we close those first).
@@ -228,6 +225,17 @@ def passive_socket(host: str, ports: range | None) -> socket.socket:
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise FTPReply(425, f"Cannot open passive port: {exc.strerror}.") from None
     raise FTPReply(425, "No passive port free; try again later.")
+
+
+def _candidates(ports: range | None) -> Iterator[int]:
+    """Every port of the range once, from a random start (spreads sessions); lazily, since
+    the first is nearly always free and a range may hold thousands."""
+    if not ports:
+        yield 0
+        return
+    start = random.randrange(len(ports))
+    yield from ports[start:]
+    yield from ports[:start]
 
 
 def active_family(control_sock: socket.socket, host: str) -> tuple[int, str]:
