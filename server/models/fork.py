@@ -15,7 +15,7 @@ import signal
 from ..service import Session
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
-from .signals import reset_to_defaults
+from .signals import accept_signals, fork
 
 log = logging.getLogger("server.model")
 
@@ -34,7 +34,7 @@ class Fork(Model):
     def process_request(self, request, addr) -> None:
         session = self.begin(request, addr)
         try:
-            pid = os.fork()
+            pid = fork()
         except OSError as exc:  # EAGAIN/ENOMEM: refuse this one, keep serving
             log.error("fork failed: %s; dropping %s", exc.strerror, addr)
             self._close(request)
@@ -51,7 +51,6 @@ class Fork(Model):
         """Serve one request in the child and exit, never returning into the parent's code."""
         status = 0
         try:
-            reset_to_defaults()
             self.loop.close()  # our copies only: the parent's poller is untouched
             if not self.listener.datagram:
                 self.listener.sock.close()
@@ -59,6 +58,7 @@ class Fork(Model):
             signal.signal(signal.SIGTERM, lambda *_: session.drain())
             signal.signal(signal.SIGINT, lambda *_: session.abort())
             signal.signal(signal.SIGQUIT, lambda *_: session.abort())
+            accept_signals()
             self.serve_blocking(request, addr, session)
         except BaseException:
             log.exception("child serving %s failed", addr)

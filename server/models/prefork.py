@@ -21,7 +21,7 @@ import time
 from ..errors import ModelUnavailable
 from .base import DRAINING, RUNNING, WORKER_BOOT_ERROR, Model
 from .children import kill, kill_and_reap, reap_exited
-from .signals import reset_to_defaults
+from .signals import fork
 
 log = logging.getLogger("server.model")
 
@@ -68,7 +68,7 @@ class Prefork(Model):
 
     def spawn(self) -> None:
         try:
-            pid = os.fork()
+            pid = fork()
         except OSError as exc:
             log.error("cannot fork a worker: %s", exc.strerror)
             return
@@ -81,7 +81,6 @@ class Prefork(Model):
         """The worker process: run the inner model on the inherited socket, then exit."""
         status = WORKER_BOOT_ERROR
         try:
-            reset_to_defaults()
             self.loop.close()
             self.service.worker_started()
             model = self.inner(self.service, self.listener, self.settings)

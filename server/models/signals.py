@@ -7,6 +7,7 @@ on the loop's queue and wake the loop (gunicorn does the same). `Model.handle_si
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ class SignalQueue:
     def install(self) -> None:
         for signum in HANDLED:
             self._previous[signum] = signal.signal(signum, self._queue)
+        accept_signals()  # a forked child's held signals now reach the queue
 
     def _queue(self, signum: int, frame) -> None:
         self._loop.call_soon_threadsafe(self._dispatch, signum)
@@ -40,10 +42,32 @@ class SignalQueue:
         self._previous.clear()
 
 
-def reset_to_defaults() -> None:
-    """For a freshly forked child: drop the parent's handlers before anything else."""
-    for signum in HANDLED:
-        signal.signal(signum, signal.SIG_DFL)
+def fork() -> int:
+    """os.fork, with HANDLED signals held until the child has handlers of its own.
+
+    A signal reaching a new child before it replaces the parent's handlers would run the
+    parent's handler there -- queued on a loop the child never runs, so lost (a worker told to
+    drain right after it was forked would serve on). So the parent blocks them around the fork;
+    the child gets the default handlers, keeps them blocked, and calls `accept_signals` (or
+    `SignalQueue.install`) once its own are in place: a pending signal is delivered then.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    if pid == 0:
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_DFL)
+    else:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return pid
+
+
+def accept_signals() -> None:
+    """Unblock HANDLED (held by `fork` in a child until its handlers are installed)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
 
 
 def signal_name(signum: int) -> str:
