@@ -1,12 +1,14 @@
-"""Forking with signals held: a signal sent to a new child before it has handlers is not lost."""
+"""Signals are never lost or left waiting: not by a new child, nor by a loop about to poll."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
-from server.models.signals import accept_signals, fork
+from server.models.signals import SignalQueue, accept_signals, fork
+from server.net.loop import EventLoop
 
 
 def test_a_signal_sent_before_the_childs_handlers_reaches_them():
@@ -43,3 +45,27 @@ def test_the_parent_gets_its_signal_mask_back():
         os._exit(0)
     os.waitpid(pid, 0)
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+def test_a_signal_wakes_a_loop_whose_poll_it_did_not_interrupt():
+    """The race between computing the poll's timeout and entering it, made certain: the signal
+    is taken by another thread, so the main thread's poll is never interrupted by it."""
+    loop = EventLoop()
+    got: list[int] = []
+    queue = SignalQueue(loop, lambda signum: (got.append(signum), loop.stop()))
+    queue.install()
+    sender = threading.Thread(target=lambda: (time.sleep(0.3), os.kill(os.getpid(), signal.SIGHUP)))
+    sender.start()  # made while the main thread takes signals: so does the sender
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        loop.call_later(10, loop.stop)
+        started = time.monotonic()
+        loop.run()
+        waited = time.monotonic() - started
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        sender.join()
+        queue.restore()
+        loop.close()
+    assert got == [signal.SIGHUP]
+    assert waited < 5, f"the loop slept {waited:.1f}s with a signal queued"
