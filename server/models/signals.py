@@ -3,11 +3,6 @@
 A handler runs at an arbitrary point of the main thread, so it does nothing but put the signal
 on the loop's queue and wake the loop (gunicorn does the same). `Model.handle_signal` then calls
 `handle_term`, `handle_hup`, ... from the loop, where any work is safe.
-
-Python runs a handler only between bytecodes: a signal landing after the loop computed its
-timeout but before the poller's system call would wait for that whole timeout (forever when no
-timer is set). So the loop's waker is also the C-level wake-up descriptor (`set_wakeup_fd`):
-the signal itself makes the poller return, and the handler runs right after.
 """
 
 from __future__ import annotations
@@ -32,12 +27,8 @@ class SignalQueue:
         self._loop = loop
         self._dispatch = dispatch
         self._previous: dict[int, object] = {}
-        self._previous_wakeup = -1
 
     def install(self) -> None:
-        self._previous_wakeup = signal.set_wakeup_fd(
-            self._loop.waker.write_fd, warn_on_full_buffer=False
-        )
         for signum in HANDLED:
             self._previous[signum] = signal.signal(signum, self._queue)
         accept_signals()  # a forked child's held signals now reach the queue
@@ -49,7 +40,6 @@ class SignalQueue:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
-        signal.set_wakeup_fd(self._previous_wakeup)  # before the loop closes its waker
 
 
 def fork() -> int:
@@ -68,8 +58,8 @@ def fork() -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     if pid == 0:
-        # The parent's wake-up descriptor is closed with the loop the child drops; its number
-        # may then name a file the child writes, which a signal must not scribble a byte into.
+        # The parent's wake-up descriptor (see EventLoop.run) is closed with the loop the child
+        # drops; its number may then name a file the child writes: no signal byte may land there.
         signal.set_wakeup_fd(-1)
         for signum in HANDLED:
             signal.signal(signum, signal.SIG_DFL)

@@ -7,12 +7,15 @@ protocols run everywhere. Handlers are objects with `on_readable()` / `on_writab
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
+import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from .pollers import READ, WRITE, best_poller
@@ -153,8 +156,26 @@ class EventLoop:
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run turns until `stop()` is called or `until()` becomes true."""
         self._stopping = False
-        while not self._stopping and not (until and until()):
-            self.run_once()
+        with self._woken_by_signals():
+            while not self._stopping and not (until and until()):
+                self.run_once()
+
+    @contextlib.contextmanager
+    def _woken_by_signals(self) -> Iterator[None]:
+        """On the main thread, a signal also writes to this loop's waker (`set_wakeup_fd`).
+
+        Python runs a handler only between bytecodes: a signal landing after `_timeout()` but
+        before the poller's system call would otherwise wait out that whole timeout (forever
+        with no timer set). Handlers that queue work with `call_soon_threadsafe` rely on this.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.set_wakeup_fd(self.waker.write_fd, warn_on_full_buffer=False)
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous)
 
     def run_once(self) -> None:
         for fd, events in self.poller.poll(self._timeout()):
