@@ -110,6 +110,23 @@ class StreamTransport:
         self._out.append(data)
         self._update_interest()
 
+    def write_through(self, data: bytes) -> None:
+        """Send bytes, and all queued before them, before returning: the caller blocks while
+        the socket is full (a WSGI app's write() must not hold data back while the app runs).
+        ConnectionError if the peer is gone or takes nothing for the idle timeout."""
+        self.write(data)
+        if self._out and not self.closed:
+            waiting = select.poll()
+            waiting.register(self.fd, select.POLLOUT)
+            timeout = self._idle_timeout * 1000 if self._idle_timeout else None
+            while self._out and not self.closed:
+                if not waiting.poll(timeout):
+                    self.abort(TimeoutError(f"the peer took nothing for {self._idle_timeout}s"))
+                    break
+                self.on_writable()
+        if self.closed:
+            raise ConnectionAbortedError("the connection closed before the data was sent")
+
     def send_file(self, file, offset: int, count: int, on_done: Done | None = None) -> None:
         """Send `count` bytes of an open file from `offset` (os.sendfile where possible)."""
         self._enqueue(_File(file, offset, count, on_done))

@@ -106,6 +106,27 @@ def test_wsgi_streaming_write_and_close(http):
     wait_for(lambda: "/closing" in closed_log(http), what="close() after HEAD")
 
 
+def test_wsgi_write_reaches_the_client_while_the_app_runs(http):
+    flag = f"read-{uuid.uuid4().hex[:8]}"
+    with http.connect() as sock:
+        sock.settimeout(5)  # the app waits 10 s for the flag: data held back would time out
+        sock.sendall(f"GET /wsgimod/write-live?{flag} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        got = b""
+        while b"sent before the app returns" not in got:
+            data = sock.recv(4096)
+            assert data, got
+            got += data
+        (http.site / "handlers" / flag).touch()
+        while not got.endswith(b"0\r\n\r\n"):
+            data = sock.recv(4096)
+            assert data, got
+            got += data
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    first, then = b"sent before the app returns\n", b"the client had it: yes\n"
+    assert body == b"1c\r\n%s\r\n17\r\n%s\r\n0\r\n\r\n" % (first, then)
+
+
 def test_wsgi_file_wrapper(http):
     data = (http.site / "root" / "big.bin").read_bytes()
     reply = get(http, "/wsgimod/file")

@@ -59,6 +59,9 @@ class FakeTransport:
     def write(self, data):
         self.out += data
 
+    def write_through(self, data):
+        self.out += data
+
     def send_file(self, file, offset, count, on_done):
         file.seek(offset)
         self.out += file.read(count)
@@ -292,3 +295,55 @@ def test_head_requests_get_no_body():
     protocol.data_received(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n")
     raw = transport.take()
     assert raw.endswith(b"\r\n\r\n") and b"Content-Length: 11" in raw
+
+
+def early_app(app, transport, rest, status=200, fail=False):
+    """An app like a WSGI one calling write(b"now "): what was on the wire then is kept."""
+    on_the_wire = []
+
+    def respond(request):
+        response = Response(iter(()), status)
+        request.start_early(response)(b"now ")
+        on_the_wire.append(transport.take())
+        if fail:
+            return error_response(NotFound("the app failed after writing"))
+        response.iterable = iter(rest)
+        return response
+
+    app.respond = respond
+    return on_the_wire
+
+
+def test_early_write_goes_out_before_the_app_returns_and_the_rest_follows():
+    protocol, transport, app = connect()
+    on_the_wire = early_app(app, transport, [b"later"])
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    head, _, body = on_the_wire[0].partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head and body == b"4\r\nnow \r\n"
+    assert transport.take() == b"5\r\nlater\r\n0\r\n\r\n"
+    assert app.finished_with == [("/x", 200, 9)] and not transport.closing
+
+
+def test_early_write_to_a_head_request_sends_only_the_head():
+    protocol, transport, app = connect()
+    on_the_wire = early_app(app, transport, [b"later"])
+    protocol.data_received(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert on_the_wire[0].endswith(b"\r\n\r\n") and transport.take() == b""
+    assert app.finished_with == [("/x", 200, 0)]
+
+
+def test_an_app_failing_after_an_early_write_cuts_the_connection():
+    protocol, transport, app = connect()
+    early_app(app, transport, [], fail=True)
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\nGET /y HTTP/1.1\r\n\r\n")
+    assert transport.aborted and transport.take() == b""  # no second head, no /y
+    assert app.finished_with == [("/x", 200, 4)]
+
+
+def test_a_streamed_body_is_held_to_its_declared_length():
+    protocol, transport, app = connect()
+    app.respond = lambda request: Response(
+        iter([b"hello", b" world"]), headers={"Content-Length": "7"}
+    )
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert transport.take().endswith(b"Content-Length: 7\r\nConnection: keep-alive\r\n\r\nhello w")

@@ -69,6 +69,7 @@ def test_hop_by_hop_headers_are_dropped():
         [("X\r\nB", "a")],
         [("X-A", "snow \u2603")],
         [("Content-Length", "12abc")],
+        [("Content-Length", "2")],  # the body is 1 byte: the head would desync the stream
         [("X-A", 5)],
         ["not a pair"],
     ],

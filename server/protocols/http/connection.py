@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 from ...net.loop import Timer
 from ...net.protocol import Protocol
@@ -59,6 +60,7 @@ class HTTPProtocol(Protocol):
         self._idle_since = time.monotonic()
         self._keepalive: Timer | None = None
         self._head_timer: Timer | None = None
+        self._early: _Early | None = None  # set while a WSGI app streams through write()
 
     # -- transport callbacks -----------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -175,7 +177,19 @@ class HTTPProtocol(Protocol):
         self._served += 1
         self._continued = False
         request.peer = self.client
-        self._send(request, self.app.respond(request))
+        request.start_early = lambda response: self._start_early(request, response)
+        response = self.app.respond(request)
+        early, self._early = self._early, None
+        if early is None:
+            self._send(request, response)
+        elif response is early.response:  # the rest of the body, after what write() sent
+            self._produce(request, response, early.framer, response.iterable or ())
+            if not early.keep:
+                self.transport.close()
+        else:  # the app failed after its head went out: no honest answer can follow
+            response.finish()
+            self.transport.abort()
+            self._done(request, early.response, early.framer.sent)
 
     # -- answers ------------------------------------------------------------------------------
     def _refuse(self, error: HTTPError) -> None:
@@ -187,21 +201,24 @@ class HTTPProtocol(Protocol):
         self.transport.close()
         self.app.finished(None, response, len(response.body))
 
-    def _send(self, request: Request, response: Response) -> None:
-        head_only = request.method == "HEAD"
+    def _head(self, request: Request, response: Response) -> tuple[bytes, bool, bool]:
+        """(head, keep-alive, chunked); raises InternalError for a head we must not send."""
         keep = request.keep_alive and not self._draining
-        chunkable = request.version == "HTTP/1.1"
+        return encode_head(
+            response, self.config.fixed, keep, request.method == "HEAD",
+            request.version == "HTTP/1.1",
+        )  # fmt: skip
+
+    def _send(self, request: Request, response: Response) -> None:
         try:
-            head, keep, chunked = encode_head(
-                response, self.config.fixed, keep, head_only, chunkable
-            )
+            head, keep, chunked = self._head(request, response)
         except HTTPError as error:
             log.error("%s %s: %s", request.method, request.raw_path, error.message)
             response.finish()
             response = error_response(InternalError("the response was invalid"))
-            head, keep, chunked = encode_head(response, self.config.fixed, keep, head_only)
+            head, keep, chunked = self._head(request, response)
         transport = self.transport
-        if head_only or response.code in NO_BODY or response.code < 200:
+        if _bodyless(request, response):
             transport.write(head)
             self._done(request, response, 0)
         elif response.body is not None:
@@ -219,14 +236,24 @@ class HTTPProtocol(Protocol):
             transport.close()
 
     def _stream(self, request: Request, response: Response, head: bytes, chunked: bool) -> None:
-        sent = [0]
-        body = _counted(response.iterable, sent)
-        if chunked:
-            body = _chunked(body)
-        elif response.length is not None:
-            body = _limited(body, response.length)
         self.transport.write(head)
-        self.transport.send_producer(body, lambda exc: self._done(request, response, sent[0]))
+        self._produce(request, response, _Framer(chunked, response.length), response.iterable)
+
+    def _produce(self, request, response, framer: _Framer, chunks: Iterable[bytes]) -> None:
+        """Send the body as the socket drains, then finish the response."""
+        self.transport.send_producer(
+            _framed(chunks, framer), lambda exc: self._done(request, response, framer.sent)
+        )
+
+    def _start_early(self, request: Request, response: Response) -> Callable[[bytes], None]:
+        """For a WSGI app's write(): send the head now; the returned callable sends a chunk
+        before it returns (PEP 3333: write() may not hold data back while the app runs on).
+        The body the app returns afterwards continues the same framing."""
+        head, keep, chunked = self._head(request, response)
+        framer = _Framer(chunked, 0 if _bodyless(request, response) else response.length)
+        self.transport.write(head)
+        self._early = _Early(response, framer, keep)
+        return lambda chunk: self.transport.write_through(framer.frame(chunk))
 
     def _done(self, request: Request, response: Response, sent: int) -> None:
         try:
@@ -237,27 +264,54 @@ class HTTPProtocol(Protocol):
         self.app.finished(request, response, sent)
 
 
-def _counted(iterable: Iterable[bytes], sent: list[int]) -> Iterator[bytes]:
-    for chunk in iterable:
-        if chunk:
-            sent[0] += len(chunk)
-            yield chunk
+def _bodyless(request: Request, response: Response) -> bool:
+    return request.method == "HEAD" or response.code in NO_BODY or response.code < 200
 
 
-def _chunked(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    for chunk in chunks:
-        yield b"%x\r\n%s\r\n" % (len(chunk), chunk)
-    yield b"0\r\n\r\n"
+class _Framer:
+    """Puts body chunks on the wire: chunked, or held to a declared length (`left`): at most
+    that many bytes, and fewer is an error that cuts the connection (never a hang)."""
+
+    __slots__ = ("chunked", "left", "sent")
+
+    def __init__(self, chunked: bool, length: int | None):
+        self.chunked = chunked
+        self.left = None if chunked else length
+        self.sent = 0  # body bytes, for the access log
+
+    @property
+    def full(self) -> bool:
+        return self.left == 0
+
+    def frame(self, chunk: bytes) -> bytes:
+        if self.left is not None:
+            chunk = chunk[: self.left]
+            self.left -= len(chunk)
+        if not chunk:  # an empty chunk would end a chunked body
+            return b""
+        self.sent += len(chunk)
+        return b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk
+
+    def end(self) -> bytes:
+        if self.left:
+            raise InternalError(f"the body ended {self.left} bytes short of its Content-Length")
+        return b"0\r\n\r\n" if self.chunked else b""
 
 
-def _limited(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
-    """At most `length` bytes; fewer is an error that cuts the connection (never a hang)."""
-    left = length
-    for chunk in chunks:
-        if len(chunk) >= left:
-            yield chunk[:left]
-            return
-        left -= len(chunk)
-        yield chunk
-    if left:
-        raise InternalError(f"the body ended {left} bytes short of its Content-Length")
+class _Early(NamedTuple):
+    """A response whose head went out while the app was still running (WSGI write())."""
+
+    response: Response
+    framer: _Framer
+    keep: bool
+
+
+def _framed(chunks: Iterable[bytes], framer: _Framer) -> Iterator[bytes]:
+    if not framer.full:
+        for chunk in chunks:
+            if chunk:
+                yield framer.frame(chunk)
+            if framer.full:  # the declared length is out: pull nothing more
+                break
+    if end := framer.end():
+        yield end

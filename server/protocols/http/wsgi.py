@@ -12,8 +12,11 @@ Headers are not sent before the first non-empty body chunk, so `start_response(.
 can still replace them until then. `close()` of the iterable is called in every case: after
 the last byte, after an error, and when the client goes away.
 
-`write()` (the legacy imperative interface) is buffered: its data goes out ahead of the
-iterable's, once the app returns.
+`write()` (the legacy imperative interface) sends: its first call puts the head on the wire,
+and every call returns only once its data is in the socket (the app blocks while the client
+reads, as PEP 3333 requires: data may not wait for the app to return). What the app then
+returns continues the same body. Without a connection (`request.start_early` unset, as in
+unit tests) write() data is kept and goes out ahead of the returned body.
 """
 
 from __future__ import annotations
@@ -59,13 +62,16 @@ class FileWrapper:
 class _StartResponse:
     """The start_response callable of one request, and what the app told it."""
 
-    __slots__ = ("headers", "sent", "status", "writes")
+    __slots__ = ("early", "headers", "send", "sent", "start_early", "status", "writes")
 
-    def __init__(self) -> None:
+    def __init__(self, start_early: Callable | None = None) -> None:
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
-        self.writes: list[bytes] = []
+        self.writes: list[bytes] = []  # write() data kept when there is no connection
         self.sent = False  # true once body data exists: the head can no longer change
+        self.start_early = start_early
+        self.early: Response | None = None  # the response whose head write() sent
+        self.send: Callable[[bytes], None] | None = None
 
     def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
         if exc_info is not None:
@@ -88,9 +94,16 @@ class _StartResponse:
             raise AssertionError("write() before start_response()")
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
-        if data:
-            self.sent = True
+        if not data:
+            return
+        self.sent = True
+        if self.start_early is None:
             self.writes.append(bytes(data))
+            return
+        if self.send is None:
+            self.early = _response(self, iterable=())
+            self.send = self.start_early(self.early)
+        self.send(bytes(data))
 
 
 class WSGIApp:
@@ -121,7 +134,7 @@ class WSGIApp:
         }
 
     def respond(self, request: Request) -> Response:
-        start = _StartResponse()
+        start = _StartResponse(request.start_early)
         result = self.app(self.environ(request), start)
         try:
             return self._answer(start, result)
@@ -154,6 +167,10 @@ class WSGIApp:
         return env
 
     def _answer(self, start: _StartResponse, result: Iterable[bytes]) -> Response:
+        if start.early is not None:  # write() sent the head: the result is the body's rest
+            start.early.iterable = result
+            start.early.on_close = getattr(result, "close", None)
+            return start.early
         if type(result) in (list, tuple) and not start.writes:
             _require(start)
             body = result[0] if len(result) == 1 else b"".join(result)

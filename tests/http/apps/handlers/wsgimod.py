@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIG = os.path.join(HERE, "..", "root", "big.bin")
@@ -97,6 +98,18 @@ def write(environ, start_response):
     return [b"then returned"]
 
 
+def write_live(environ, start_response):
+    """write() must reach the client while the app runs: this app waits (at most 10 s) for the
+    client to create the file named by the query string, which it does once it has read it."""
+    out = start_response("200 OK", [("Content-Type", "text/plain")])
+    out(b"sent before the app returns\n")
+    flag = os.path.join(HERE, os.path.basename(environ["QUERY_STRING"]))
+    deadline = time.monotonic() + 10
+    while not os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return [b"the client had it: %s\n" % (b"yes" if os.path.exists(flag) else b"no")]
+
+
 def file(environ, start_response):
     f = open(BIG, "rb")  # noqa: SIM115 -- the server closes it (close())
     f.seek(100)
@@ -150,6 +163,7 @@ ROUTES = {
     "/iterate": iterate_input,
     "/stream": stream,
     "/write": write,
+    "/write-live": write_live,
     "/file": file,
     "/excinfo": exc_info,
     "/closing": closing,
