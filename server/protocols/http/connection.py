@@ -60,6 +60,7 @@ class HTTPProtocol(Protocol):
         self._idle_since = time.monotonic()
         self._keepalive: Timer | None = None
         self._head_timer: Timer | None = None
+        self._serving: Request | None = None  # the request the app is answering
         self._early: _Early | None = None  # set while a WSGI app streams through write()
 
     # -- transport callbacks -----------------------------------------------------------------
@@ -177,7 +178,8 @@ class HTTPProtocol(Protocol):
         self._served += 1
         self._continued = False
         request.peer = self.client
-        request.start_early = lambda response: self._start_early(request, response)
+        self._serving = request
+        request.start_early = self._start_early
         response = self.app.respond(request)
         early, self._early = self._early, None
         if early is None:
@@ -245,10 +247,11 @@ class HTTPProtocol(Protocol):
             _framed(chunks, framer), lambda exc: self._done(request, response, framer.sent)
         )
 
-    def _start_early(self, request: Request, response: Response) -> Callable[[bytes], None]:
+    def _start_early(self, response: Response) -> Callable[[bytes], None]:
         """For a WSGI app's write(): send the head now; the returned callable sends a chunk
         before it returns (PEP 3333: write() may not hold data back while the app runs on).
         The body the app returns afterwards continues the same framing."""
+        request = self._serving
         head, keep, chunked = self._head(request, response)
         framer = _Framer(chunked, 0 if _bodyless(request, response) else response.length)
         self.transport.write(head)
