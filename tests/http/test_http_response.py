@@ -80,6 +80,11 @@ def test_unsafe_headers_are_a_500(headers):
     assert raised.value.code == 500
 
 
+def test_a_head_answer_may_declare_the_get_length_without_a_body():
+    _, lines, _, _ = head_of(Response(b"", headers=[("Content-Length", "6")]), head_only=True)
+    assert "Content-Length: 6" in lines
+
+
 @pytest.mark.parametrize(
     ("result", "status", "body", "content_type"),
     [
