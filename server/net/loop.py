@@ -56,12 +56,20 @@ class Waker:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self.write_fd, False)
+        # Another thread may wake a loop that is closing: once closed, the descriptor number
+        # may name someone else's file, so a late wake must not write to it. Re-entrant: a
+        # signal handler may wake the loop from inside a wake on the same thread.
+        self._lock = threading.RLock()
+        self._closed = False
 
     def wake(self) -> None:
-        try:
-            os.write(self.write_fd, b"\0")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full (a wake-up is pending anyway) or already closed
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self.write_fd, b"\0")
+            except OSError:
+                pass  # the pipe is full: a wake-up is pending anyway
 
     def on_readable(self) -> None:
         try:
@@ -74,11 +82,12 @@ class Waker:
         pass
 
     def close(self) -> None:
-        for fd in (self.read_fd, self.write_fd):
-            try:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for fd in (self.read_fd, self.write_fd):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class EventLoop:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import ftplib
+import hashlib
 import os
 import stat
+import time
 
 import pytest
 from ftp_support import ftp, make_tree, run_cli, start_ftp, stop_clean
+
+from server.protocols.ftp.authorizer import Account, write_users
 
 
 def test_add_list_replace_and_remove_users(tmp_path):
@@ -108,3 +113,32 @@ def test_a_user_added_while_serving_can_log_in(model, tmp_path):
             assert c.nlst("sub") == ["b.txt", "deeper"]
     finally:
         stop_clean(server)
+
+
+@pytest.mark.parametrize("model", ["select", "poll", "epoll"])  # one loop serves every client
+def test_a_password_check_does_not_stall_other_clients(model, tmp_path):
+    """A password check costs CPU on purpose; it runs beside the loop, not on it."""
+    home = make_tree(tmp_path / "home")
+    salt, iterations = os.urandom(16), 5_000_000  # about a second here: a deliberately slow hash
+    key = hashlib.pbkdf2_hmac("sha256", b"slow-secret", salt, iterations)
+    encoded = f"pbkdf2_sha256${iterations}${_b64(salt)}${_b64(key)}"
+    write_users(str(tmp_path / "users"), {"slow": Account("slow", encoded, False, str(home))})
+    server = start_ftp(
+        model, "--root", str(home), "--anonymous", "--users", str(tmp_path / "users")
+    )
+    try:
+        with ftp(server, user=None) as slow, ftp(server) as other:
+            slow.sendcmd("USER slow")
+            slow.putcmd("PASS slow-secret")
+            started = time.monotonic()
+            assert other.voidcmd("NOOP") == "200 NOOP okay."
+            answered_meanwhile = time.monotonic() - started
+            assert slow.getresp() == "230 User slow logged in."
+            checked = time.monotonic() - started
+            assert answered_meanwhile < checked / 2, (answered_meanwhile, checked)
+    finally:
+        stop_clean(server)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

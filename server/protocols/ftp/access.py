@@ -4,6 +4,8 @@ STRU ALLO. A mixin of FTPSession."""
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...fs import Jail, PathRefused
 from .commands import VERBS, lookup
@@ -24,6 +26,21 @@ FEATURES = (
 )
 
 
+_checks: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def password_checks() -> ThreadPoolExecutor:
+    """Threads for password checks, made on first use in each process (a forked child cannot
+    use its parent's threads). A check costs tens of milliseconds of CPU by design; hashlib's
+    scrypt and pbkdf2 release the GIL, so the session's loop -- under select/poll/epoll every
+    other client -- keeps serving meanwhile."""
+    global _checks
+    if _checks is None or _checks[0] != os.getpid():
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="ftp-login")
+        _checks = (os.getpid(), pool)
+    return _checks[1]
+
+
 class AccessCommands:
     # -- logging in ---------------------------------------------------------------------
     def ftp_USER(self, arg: str) -> None:
@@ -41,7 +58,25 @@ class AccessCommands:
         if self.pending_user is None:
             raise FTPReply(503, "Bad sequence of commands: send USER first.")
         name, self.pending_user = self.pending_user, None
-        user = self.settings.authorizer.login(name, arg)
+        authorizer = self.settings.authorizer
+        if authorizer.is_anonymous(name):
+            self._log_in(name, authorizer.login(name, arg))
+            return
+        self.hold("login")  # commands sent meanwhile wait for the answer
+        checking = password_checks().submit(authorizer.login, name, arg)
+        loop = self.loop
+        checking.add_done_callback(
+            lambda done: loop.call_soon_threadsafe(self._password_checked, name, done)
+        )
+
+    def _password_checked(self, name: str, done: Future) -> None:
+        if self.transport.closing:
+            return  # the client left while its password was checked
+        self.answering(lambda: self._log_in(name, done.result()))
+        if self._timer is None:  # a failed login is answered, and input released, after a delay
+            self.release_input()
+
+    def _log_in(self, name: str, user) -> None:
         if user is None:
             self._login_failed(name)
             return

@@ -163,12 +163,19 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
 
     def handle_line(self, line: str) -> None:
         """Pass one command through the gate to its handler; errors become replies."""
-        word, arg = split(line)
+        self.answering(self._dispatch, *split(line))
+
+    def _dispatch(self, word: str, arg: str) -> None:
+        verb = gate(word, arg, self.user is not None, bool(self.user and self.user.write))
+        if verb.name != "RNTO":
+            self.rename_from = None  # RNTO must come right after RNFR
+        getattr(self, f"ftp_{verb.name}")(arg)
+
+    def answering(self, action, *args) -> None:
+        """Run a command's work; what it raises (FTPReply, refused paths, OS errors) is
+        answered as a reply."""
         try:
-            verb = gate(word, arg, self.user is not None, bool(self.user and self.user.write))
-            if verb.name != "RNTO":
-                self.rename_from = None  # RNTO must come right after RNFR
-            getattr(self, f"ftp_{verb.name}")(arg)
+            action(*args)
         except FTPReply as answer:
             self.reply(answer.code, answer.text)
         except PathRefused as refused:
