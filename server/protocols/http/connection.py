@@ -181,6 +181,7 @@ class HTTPProtocol(Protocol):
         self._serving = request
         request.start_early = self._start_early
         response = self.app.respond(request)
+        self._serving = None  # an idle keep-alive connection holds no request
         early, self._early = self._early, None
         if early is None:
             self._send(request, response)
