@@ -26,17 +26,24 @@ def request_from(peer, forwarded=None, proto=None) -> Request:
     ("spec", "peer", "forwarded", "proto", "remote", "scheme"),
     [
         ("127.0.0.1", ("127.0.0.1", 1), "203.0.113.5", "https", "203.0.113.5", "https"),
-        ("127.0.0.1", ("10.1.2.3", 1), "203.0.113.5", "https", "10.1.2.3", "http"),
-        ("10.0.0.0/8", ("10.1.2.3", 1), "1.1.1.1, 10.9.9.9", None, "1.1.1.1", "http"),
-        ("10.0.0.0/8", ("10.1.2.3", 1), "1.1.1.1, 2.2.2.2", None, "2.2.2.2", "http"),
-        ("10.0.0.0/8", ("10.1.2.3", 1), "10.5.5.5", None, "10.5.5.5", "http"),
-        ("*", ("8.8.8.8", 1), "9.9.9.9", "HTTPS", "9.9.9.9", "https"),
-        ("*", ("8.8.8.8", 1), None, "gopher", "8.8.8.8", "http"),
+        ("127.0.0.1", ("198.51.100.3", 1), "203.0.113.5", "https", "198.51.100.3", "http"),
+        (
+            "198.51.100.0/24",
+            ("198.51.100.3", 1),
+            "192.0.2.1, 198.51.100.9",
+            None,
+            "192.0.2.1",
+            "http",
+        ),
+        ("198.51.100.0/24", ("198.51.100.3", 1), "192.0.2.1, 192.0.2.2", None, "192.0.2.2", "http"),
+        ("198.51.100.0/24", ("198.51.100.3", 1), "198.51.100.5", None, "198.51.100.5", "http"),
+        ("*", ("192.0.2.8", 1), "192.0.2.9", "HTTPS", "192.0.2.9", "https"),
+        ("*", ("192.0.2.8", 1), None, "gopher", "192.0.2.8", "http"),
         ("::1", ("::1", 1, 0, 0), "2001:db8::1", None, "2001:db8::1", "http"),
-        ("127.0.0.0/8", ("::ffff:127.0.0.1", 1, 0, 0), "5.5.5.5", None, "5.5.5.5", "http"),
-        ("unix", None, "5.5.5.5", None, "5.5.5.5", "http"),
-        ("127.0.0.1", None, "5.5.5.5", None, "", "http"),
-        ("", ("127.0.0.1", 1), "5.5.5.5", None, "127.0.0.1", "http"),
+        ("127.0.0.0/8", ("::ffff:127.0.0.1", 1, 0, 0), "192.0.2.5", None, "192.0.2.5", "http"),
+        ("unix", None, "192.0.2.5", None, "192.0.2.5", "http"),
+        ("127.0.0.1", None, "192.0.2.5", None, "", "http"),
+        ("", ("127.0.0.1", 1), "192.0.2.5", None, "127.0.0.1", "http"),
     ],
 )
 def test_trust(spec, peer, forwarded, proto, remote, scheme):
@@ -45,7 +52,7 @@ def test_trust(spec, peer, forwarded, proto, remote, scheme):
     assert (request.remote_addr, request.scheme) == (remote, scheme)
 
 
-@pytest.mark.parametrize("spec", ["not-an-ip", "10.0.0.0/99", "1.2.3.4.5"])
+@pytest.mark.parametrize("spec", ["not-an-ip", "198.51.100.0/99", "1.2.3.4.5"])
 def test_bad_specs_are_config_errors(spec):
     with pytest.raises(ConfigError, match="forwarded-allow-ips"):
         TrustedProxies(spec)

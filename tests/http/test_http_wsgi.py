@@ -102,14 +102,24 @@ def test_generator_body_streams_and_close_is_called():
     assert closed == [True]
 
 
-def test_write_callable_goes_first():
+def connected(request: Request) -> list:
+    """What a connection does for write(): record the head's response and each chunk sent."""
+    sent: list = []
+    request.start_early = lambda response: sent.append(response) or sent.append
+    return sent
+
+
+def test_write_sends_at_once_and_the_returned_body_follows():
     def app(environ, start_response):
         write = start_response("200 OK", [])
         write(b"one ")
+        assert sent[1:] == [b"one "]  # out before the app returns
         return iter([b"two"])
 
-    response = run(app)
-    assert b"".join(response.iterable) == b"one two"
+    request = make_request()
+    sent = connected(request)
+    response = run(app, request)
+    assert response is sent[0] and list(response.iterable) == [b"two"]
 
 
 def test_exc_info_replaces_the_head_before_any_body():
@@ -135,8 +145,10 @@ def test_exc_info_after_body_reraises():
             start_response("500 Oops", [], sys.exc_info())
         return []
 
+    request = make_request()
+    connected(request)
     with pytest.raises(ValueError, match="late"):
-        run(app)
+        run(app, request)
 
 
 @pytest.mark.parametrize(

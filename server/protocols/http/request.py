@@ -73,7 +73,7 @@ class Request:
         self.script_name = ""
         self.started = 0.0
         # Set by the connection: send a response's head now, get a callable that sends body
-        # chunks at once (a WSGI app's write()). None outside a connection (tests).
+        # chunks at once (a WSGI app's write()).
         self.start_early: Callable[[Any], Callable[[bytes], None]] | None = None
 
     # -- for handler modules ------------------------------------------------------------

@@ -15,8 +15,7 @@ the last byte, after an error, and when the client goes away.
 `write()` (the legacy imperative interface) sends: its first call puts the head on the wire,
 and every call returns only once its data is in the socket (the app blocks while the client
 reads, as PEP 3333 requires: data may not wait for the app to return). What the app then
-returns continues the same body. Without a connection (`request.start_early` unset, as in
-unit tests) write() data is kept and goes out ahead of the returned body.
+returns continues the same body.
 """
 
 from __future__ import annotations
@@ -62,12 +61,11 @@ class FileWrapper:
 class _StartResponse:
     """The start_response callable of one request, and what the app told it."""
 
-    __slots__ = ("early", "headers", "send", "sent", "start_early", "status", "writes")
+    __slots__ = ("early", "headers", "send", "sent", "start_early", "status")
 
-    def __init__(self, start_early: Callable | None = None) -> None:
+    def __init__(self, start_early: Callable) -> None:
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
-        self.writes: list[bytes] = []  # write() data kept when there is no connection
         self.sent = False  # true once body data exists: the head can no longer change
         self.start_early = start_early
         self.early: Response | None = None  # the response whose head write() sent
@@ -97,9 +95,6 @@ class _StartResponse:
         if not data:
             return
         self.sent = True
-        if self.start_early is None:
-            self.writes.append(bytes(data))
-            return
         if self.send is None:
             self.early = _response(self, iterable=())
             self.send = self.start_early(self.early)
@@ -171,21 +166,21 @@ class WSGIApp:
             start.early.iterable = result
             start.early.on_close = getattr(result, "close", None)
             return start.early
-        if type(result) in (list, tuple) and not start.writes:
+        if type(result) in (list, tuple):
             _require(start)
             body = result[0] if len(result) == 1 else b"".join(result)
             return _response(start, body=body)
-        if isinstance(result, FileWrapper) and not start.writes:
+        if isinstance(result, FileWrapper):
             response = _file_response(start, result)
             if response is not None:
                 return response
         iterator = iter(result)
         first = _first_chunk(iterator)
         _require(start)
-        if first is None:  # the whole body was in write() calls, or empty
+        if first is None:  # an empty body
             _close(result)
-            return _response(start, body=b"".join(start.writes))
-        response = _response(start, iterable=itertools.chain(start.writes, (first,), iterator))
+            return _response(start, body=b"")
+        response = _response(start, iterable=itertools.chain((first,), iterator))
         response.on_close = getattr(result, "close", None)
         return response
 
