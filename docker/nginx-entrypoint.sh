@@ -7,13 +7,16 @@
 #   nginx-entrypoint reload                   test the configuration, then reload gracefully
 #
 # nginx 1.22 resolves an upstream's `server NAME:PORT` once, when it loads its configuration
-# (`resolve` is not in the free version). A replica that is stopped and started again may come
-# back on another address, so a watcher re-resolves the names every few seconds and, once every
-# name resolves again and an address has changed, reloads nginx gracefully: new workers use the
-# new addresses while the old ones finish what they are serving.
+# (`resolve` is not in the free version), and refuses to start if a name does not resolve. So
+# nginx never reads the names: the configuration in CONF_DIR is rendered into LIVE_DIR with each
+# name replaced by its current address, or by a `down` placeholder while its container is gone
+# (nginx then starts and serves with the replicas it has). A watcher renders again every few
+# seconds and, when the result differs, reloads nginx gracefully: new workers use the new
+# addresses while the old ones finish what they are serving.
 set -euo pipefail
 
 CONF_DIR=/etc/nginx/cluster
+LIVE_DIR=/etc/nginx/live
 STATUS_PORT=${NGINX_STATUS_PORT:-8081}
 WATCH_INTERVAL=${NGINX_WATCH_INTERVAL:-3}
 
@@ -25,34 +28,40 @@ upstream_names() {
         "$CONF_DIR"/*.conf | sort -u
 }
 
-addresses() {
-    # "NAME ADDRESS" per line, "NAME -" while a name does not resolve (its container is down)
+substitutions() {
+    # one sed expression per upstream name: its address now, or a placeholder marked down
     local name addr
     for name in $(upstream_names); do
         addr=$(getent ahostsv4 "$name" 2>/dev/null | awk 'NR == 1 { print $1 }') || true
-        echo "$name ${addr:--}"
+        if [[ -n $addr ]]; then
+            echo "s/^\([[:space:]]*server[[:space:]]\{1,\}\)$name:\([0-9]*\)/\1$addr:\2/"
+        else
+            echo "s/^\([[:space:]]*server[[:space:]]\{1,\}\)$name:\([0-9]*\)\([^;]*\);/\1127.0.0.1:\2\3 down; # $name: not running/"
+        fi
     done
 }
 
-wait_for_names() {
-    local deadline=$((SECONDS + ${NGINX_WAIT_SECONDS:-30}))
-    while addresses | grep -q ' -$'; do
-        if ((SECONDS > deadline)); then
-            log "not resolvable, starting anyway: $(addresses | awk '$2 == "-" { print $1 }' | xargs)"
-            return
-        fi
-        sleep 1
+render() {
+    # CONF_DIR -> LIVE_DIR with the current addresses; prints the rendered text (for comparing)
+    local script conf
+    script=$(substitutions)
+    mkdir -p "$LIVE_DIR"
+    for conf in "$CONF_DIR"/*.conf; do
+        sed -e "$script" "$conf" >"$LIVE_DIR/$(basename "$conf").new"
     done
+    for conf in "$LIVE_DIR"/*.new; do
+        mv "$conf" "${conf%.new}"
+    done
+    cat "$LIVE_DIR"/*.conf
 }
 
 watch_upstreams() {
     local loaded=$1 now
     while sleep "$WATCH_INTERVAL"; do
-        now=$(addresses)
+        now=$(render)
         [[ $now == "$loaded" ]] && continue
-        grep -q ' -$' <<<"$now" && continue # a replica is down: nginx -t would fail on it
         if nginx -t -q && nginx -s reload; then
-            log "upstream addresses changed; reloaded:" $now
+            log "upstream addresses changed; reloaded:" $(grep -o '# [a-z0-9.-]*: not running' <<<"$now" | cut -c3- | xargs)
             loaded=$now
         fi
     done
@@ -78,10 +87,10 @@ health() {
 case "${1:-}" in
 health) health ;;
 status) stub_status ;;
-reload) nginx -t -q && exec nginx -s reload ;;
+reload) render >/dev/null && nginx -t -q && exec nginx -s reload ;;
 nginx)
-    wait_for_names
-    watch_upstreams "$(addresses)" &
+    rendered=$(render) # before nginx starts (inside `... &` it would run in the background)
+    watch_upstreams "$rendered" &
     exec "$@"
     ;;
 *) exec "$@" ;;

@@ -153,6 +153,7 @@ def serve(command: Command, args: argparse.Namespace) -> int:
     from . import api
 
     settings = settings_from(args)
+    logsetup.configure(settings.log_level, nonblocking=True)
     return api.serve(lambda listener: command.build(args, settings, listener), settings)
 
 

@@ -9,9 +9,9 @@ in the listen backlog instead of fork-bombing the host.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 
+from ..logsink import exit_process
 from ..service import Session
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
@@ -64,7 +64,7 @@ class Fork(Model):
             log.exception("child serving %s failed", addr)
             status = 1
         finally:
-            os._exit(status)
+            exit_process(status)
 
     def handle_chld(self) -> None:
         """Reap every child that has exited; each one frees a place."""

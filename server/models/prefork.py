@@ -19,6 +19,7 @@ import signal
 import time
 
 from ..errors import ModelUnavailable
+from ..logsink import exit_process
 from .base import DRAINING, RUNNING, WORKER_BOOT_ERROR, Model
 from .children import kill, kill_and_reap, reap_exited
 from .signals import fork
@@ -89,7 +90,7 @@ class Prefork(Model):
         except BaseException:
             log.exception("worker failed")
         finally:
-            os._exit(status)
+            exit_process(status)
 
     def retire(self, pid: int, signum: int = signal.SIGTERM) -> None:
         self.retiring.add(pid)

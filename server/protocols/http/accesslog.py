@@ -2,7 +2,8 @@
 
 `--access-log -` writes to standard output, `--access-log PATH` appends to a file; with neither
 there is no access log and the request path does no logging work at all. Each line is one
-`os.write` on an O_APPEND descriptor, so the lines of several workers never interleave.
+`os.write` on an O_APPEND descriptor, so the lines of several workers never interleave, through
+a LineSink: standard output that is a full pipe drops lines (counted) instead of blocking.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import time
 
 from ...errors import ConfigError
+from ...logsink import LineSink
 from .request import Request
 from .response import Response
 
@@ -32,14 +34,12 @@ class AccessLog:
                 self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise ConfigError(f"--access-log {target!r}: {exc.strerror}") from None
+        self.sink = LineSink(self.fd, "access")
         self._second = -1
         self._stamp = ""
 
     def write(self, request: Request | None, response: Response, sent: int) -> None:
-        try:
-            os.write(self.fd, self.format(request, response, sent).encode("utf-8", "replace"))
-        except OSError:
-            pass  # a full disk must not fail requests
+        self.sink.write(self.format(request, response, sent).encode("utf-8", "replace"))
 
     def _clf_time(self) -> str:
         now = int(time.time())
@@ -77,5 +77,6 @@ class AccessLog:
         return json.dumps(record, ensure_ascii=False) + "\n"
 
     def close(self) -> None:
+        self.sink.flush()
         if self.fd > 2:
             os.close(self.fd)
