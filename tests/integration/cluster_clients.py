@@ -40,11 +40,13 @@ def get(path: str, headers: dict[str, str] | None = None, timeout: float = 10) -
         conn.close()
 
 
-def get_until(predicate, path: str, attempts: int, pause: float = 0.05) -> list[Reply]:
+def get_until(
+    predicate, path: str, attempts: int, pause: float = 0.05, headers: dict | None = None
+) -> list[Reply]:
     """GET `path` until predicate(replies so far) holds; at most `attempts` requests."""
     replies: list[Reply] = []
     for _ in range(attempts):
-        replies.append(get(path))
+        replies.append(get(path, headers))
         if predicate(replies):
             return replies
         time.sleep(pause)

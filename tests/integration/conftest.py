@@ -48,16 +48,30 @@ class Cluster:
     project: str
     files: list[str]
 
-    def compose(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+    def compose(
+        self, *args: str, timeout: float = 120, check: bool = True, env: dict | None = None
+    ) -> str:
         command = ["docker", "compose", "-p", self.project]
         for path in self.files:
             command += ["-f", path]
         result = subprocess.run(
-            [*command, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"docker compose {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
+
+    def recreate(self, service: str, **variables: str) -> None:
+        """Run `service` again with compose.yaml's ${VARIABLES} set (none: the defaults)."""
+        self.compose(
+            "up", "--detach", "--no-deps", "--force-recreate", "--wait", service,
+            env=variables, timeout=180,
+        )  # fmt: skip
 
     def logs(self, *services: str, tail: int = 400) -> str:
         return self.compose("logs", "--no-color", "--tail", str(tail), *services, check=False)

@@ -20,7 +20,9 @@ def test_every_container_is_healthy_restartable_and_bounded(cluster):
         host = container.attrs["HostConfig"]
         assert cluster.health(service) == "healthy", service
         assert host["RestartPolicy"]["Name"] == "unless-stopped", service
-        assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0, service
+        # CPU by weight, not by quota (a quota throttled bursts: docs/cluster.md)
+        assert host["Memory"] > 0 and host["CpuShares"] > 0 and host["PidsLimit"] > 0, service
+        assert host["NanoCpus"] == 0 and host["CpuQuota"] == 0, service
 
 
 def test_only_nginx_publishes_and_only_on_loopback(cluster):
