@@ -65,7 +65,7 @@ class ProxyHeaderGate(Protocol):
         if not self.policy.trusted.trusts_peer(transport.peer):
             self._refuse("untrusted", "not in --forwarded-allow-ips")
             return
-        self._deadline = transport.loop.call_later(self.policy.timeout, self.idle_timeout)
+        self._deadline = transport.loop.call_later(self.policy.timeout, self._deadline_passed)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -94,8 +94,12 @@ class ProxyHeaderGate(Protocol):
         return False
 
     def idle_timeout(self) -> None:
-        self._deadline = None
+        self._stop_deadline()
         self._refuse("timeout", f"no complete PROXY header within {self.policy.timeout:g}s")
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None  # fired: nothing to cancel
+        self.idle_timeout()
 
     def drain_requested(self) -> None:
         self.transport.abort()  # nothing in flight yet
@@ -104,6 +108,8 @@ class ProxyHeaderGate(Protocol):
         self._stop_deadline()
 
     def _refuse(self, reason: str, why: str) -> None:
+        if self.transport.closing:
+            return
         log.warning("closed a connection from %s: %s", describe_peer(self.transport.peer), why)
         METRICS.add(REFUSED, 1, reason)
         self.transport.abort()
