@@ -38,6 +38,11 @@ VALID = {
         1,
         ("2001:db8::7", 1),
     ),
+    "v1 tcp6 ipv4-mapped": (
+        b"PROXY TCP6 ::ffff:203.0.113.7 ::ffff:192.0.2.1 1 21\r\n",
+        1,
+        ("::ffff:203.0.113.7", 1),
+    ),
     "v1 port 0 and 65535": (b"PROXY TCP4 203.0.113.7 192.0.2.1 0 65535\r\n", 1, ("203.0.113.7", 0)),
     "v1 unknown": (b"PROXY UNKNOWN\r\n", 1, None),
     "v1 unknown with addresses": (b"PROXY UNKNOWN 203.0.113.7 192.0.2.1 1 2\r\n", 1, None),
@@ -52,6 +57,11 @@ VALID = {
         v2(family=0x21, body=inet("2001:db8::7", "2001:db8::1")),
         2,
         ("2001:db8::7", 5555),
+    ),
+    "v2 inet6 ipv4-mapped": (
+        v2(family=0x21, body=inet("::ffff:203.0.113.7", "::1")),
+        2,
+        ("::ffff:203.0.113.7", 5555),
     ),
     "v2 inet with tlvs": (v2(body=inet() + TLVS), 2, ("203.0.113.7", 5555)),
     "v2 unix": (v2(family=0x31, body=unix_body()), 2, "/run/client.sock"),

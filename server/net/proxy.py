@@ -110,7 +110,7 @@ def _v1_address(text: str, version: int, which: str) -> str:
     try:
         if "%" in text:
             raise ValueError("zone ids are not addresses")
-        return str(kind(text))
+        return _as_socket_api_shows(kind(text))
     except ValueError:
         raise ProxyHeaderError(f"v1 {which} address {text[:46]!r} is not IPv{version}") from None
 
@@ -159,4 +159,11 @@ def _v2_source(family_transport: int, body: bytes) -> Any:
     source, _destination, *ports = struct.unpack_from(layout, body)
     if family == 0x3:
         return os.fsdecode(source.split(b"\0", 1)[0])
-    return str(ipaddress.ip_address(source)), ports[0]
+    return _as_socket_api_shows(ipaddress.ip_address(source)), ports[0]
+
+
+def _as_socket_api_shows(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """'::ffff:192.0.2.1' for an IPv4-mapped address, as getpeername() shows it (str() of an
+    IPv6Address gives '::ffff:c000:201' on Python before 3.13)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return f"::ffff:{mapped}" if mapped else str(address)
