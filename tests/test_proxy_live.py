@@ -15,6 +15,7 @@ import pytest
 
 from harness import MODELS, ServerProcess, recv_exactly, wait_for
 from server.net.proxy import V2_SIGNATURE
+from server.protocols.ftp.authorizer import Account, hash_password, write_users
 
 CLIENT = "203.0.113.7"
 HEADER_TIMEOUT = 2.0  # --timeout, which bounds the wait for a header
@@ -102,6 +103,18 @@ def test_echo_refuses(echo, case):
     refuse(echo, case)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_a_list_without_the_peer_trusts_no_header_from_it(server_factory, model):
+    args = ["--proxy-protocol", "--forwarded-allow-ips", "192.0.2.1"]
+    server = server_factory("echo", model, args=args)
+    sock = connect(server)
+    port = sock.getsockname()[1]
+    sock.sendall(v1())
+    assert closed_without_a_byte(sock)
+    line = logged(server, f"closed a connection from 127.0.0.1 port {port}")
+    assert "not in --forwarded-allow-ips" in line
+
+
 def test_echo_header_in_pieces(echo):
     header = v2(port=7777)
     with connect(echo) as sock:
@@ -164,11 +177,18 @@ def refused_count(server: ServerProcess, reason: str) -> int:
 # -- FTP --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module", params=MODELS)
 def ftp(request, tmp_path_factory):
-    root = tmp_path_factory.mktemp("proxy-ftp")
+    base = tmp_path_factory.mktemp("proxy-ftp")
+    root, home = base / "root", base / "alice"
+    root.mkdir()
+    home.mkdir()
     (root / "file.txt").write_bytes(b"through the proxy\n")
-    args = [*TRUST, "--root", str(root), "--anonymous", "--max-per-ip", "2", "--data-timeout", "5"]
+    users = base / "users"
+    write_users(str(users), {"alice": Account("alice", hash_password("pw"), True, str(home))})
+    args = [*TRUST, "--root", str(root), "--anonymous", "--users", str(users)]
+    args += ["--max-per-ip", "2", "--data-timeout", "5"]
     with ServerProcess("ftp", request.param, args=args) as server:
         server.model = request.param
+        server.home = home
         yield server
 
 
@@ -193,10 +213,10 @@ class Control:
         self.sock.sendall(f"{line}\r\n".encode())
         return self.reply()
 
-    def login(self) -> None:
+    def login(self, user: str = "anonymous", password: str = "guest@") -> None:
         assert self.reply().startswith("220 ")
-        assert self.command("USER anonymous").startswith("331 ")
-        assert self.command("PASS guest@").startswith("230 ")
+        assert self.command(f"USER {user}").startswith("331 ")
+        assert self.command(f"PASS {password}").startswith("230 ")
 
     def close(self) -> None:
         self.sock.close()
@@ -246,6 +266,24 @@ def test_ftp_passive_data_connection_carries_the_header_too(ftp):
                 received += chunk
         assert received == b"through the proxy\n"
         assert control.reply().startswith("226 ")
+    finally:
+        control.close()
+
+
+def test_ftp_upload_bytes_sent_with_the_data_header_are_kept(ftp):
+    """The payload arrives with the header, before STOR: held until the upload reads."""
+    client = "203.0.113.10"
+    control = Control(ftp, v1(client))
+    try:
+        control.login("alice", "pw")
+        assert control.command("TYPE I").startswith("200 ")
+        port = int(re.search(r"\|\|\|(\d+)\|", control.command("EPSV")).group(1))
+        with connect(ftp, port=port) as data:
+            data.sendall(v2(client, 4002) + b"uploaded through the proxy")
+            data.shutdown(socket.SHUT_WR)
+            assert control.command("STOR up.txt").startswith("150 ")
+            assert control.reply().startswith("226 ")
+        assert (ftp.home / "up.txt").read_bytes() == b"uploaded through the proxy"
     finally:
         control.close()
 
