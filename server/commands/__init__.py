@@ -7,11 +7,10 @@ fork-model echo server copy their memory into every child, so the registry names
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     help: str
     module: str  # a module of this package
     attribute: str  # a cli.Command (a service) or a cli.Tool in it
