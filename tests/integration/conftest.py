@@ -9,6 +9,7 @@ used only to stop, start and inspect containers.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -23,6 +24,7 @@ from cluster_clients import HOST, PUBLISHED_TCP
 ROOT = Path(__file__).resolve().parents[2]
 UP_TIMEOUT = 300  # a cold build of both images takes about a minute on 2 cores
 IN_CI = os.environ.get("CI") == "true"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -75,6 +77,23 @@ class Cluster:
 
     def logs(self, *services: str, tail: int = 400) -> str:
         return self.compose("logs", "--no-color", "--tail", str(tail), *services, check=False)
+
+    def log_line(self, services: str | list[str], *parts: str, timeout: float = 10) -> str:
+        """The first recent log line of the service(s) that holds every one of `parts`."""
+        names = [services] if isinstance(services, str) else services
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logs = self.compose("logs", "--no-log-prefix", "--no-color", "--tail", "300", *names)
+            for line in _ANSI.sub("", logs).splitlines():  # compose may erase lines: ESC [2K
+                if all(part in line for part in parts):
+                    return line
+            time.sleep(0.5)
+        raise AssertionError(f"no log line of {names} with {parts}")
+
+    def address(self, service: str, network: str) -> str:
+        """The service's address on one of the project's networks (`backend`, `frontend`)."""
+        networks = self.container(service).attrs["NetworkSettings"]["Networks"]
+        return networks[f"{self.project}_{network}"]["IPAddress"]
 
     def containers(self) -> list[dict]:
         """Every container of the project, stopped ones too, as the Docker API describes them."""

@@ -62,24 +62,12 @@ def test_nginx_names_the_upstream_and_forwards_the_client(cluster):
         reply = replies[-1]
         assert reply.status == 200 and b"shared library" in reply.body
         assert re.fullmatch(r"[0-9a-f.:]+:8080", reply.headers["X-Upstream-Addr"])
-        nginx_line = _log_line(cluster, "nginx", token, f"served_by={service}")
+        nginx_line = cluster.log_line("nginx", token, f"served_by={service}")
         client = nginx_line.split()[0]
-        replica_line = _log_line(cluster, service, token)
+        replica_line = cluster.log_line(service, token)
         assert replica_line.split()[0] == client, (nginx_line, replica_line)
     finally:
         cluster.recreate(service)
-
-
-def _log_line(cluster, service: str, *parts: str, timeout: float = 10) -> str:
-    """The first recent log line of `service` holding every one of `parts`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        logs = cluster.compose("logs", "--no-log-prefix", "--no-color", "--tail", "300", service)
-        for line in logs.splitlines():
-            if all(part in line for part in parts):
-                return line
-        time.sleep(0.5)
-    raise AssertionError(f"no log line of {service} with {parts}")
 
 
 def test_nginx_starts_and_serves_while_a_replica_is_down(cluster):
