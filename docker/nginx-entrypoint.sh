@@ -29,15 +29,21 @@ upstream_names() {
 }
 
 substitutions() {
-    # one sed expression per upstream name: its address now, or a placeholder marked down
-    local name addr
+    # one sed expression per upstream name: a `server` line per address it has now (a scaled
+    # service has several; sorted, since DNS answers in varying order), or one placeholder
+    # marked down while it has none
+    local name addrs addr lines line='^\([[:space:]]*server[[:space:]]\{1,\}\)NAME:\([0-9]*\)\([^;]*\);'
     for name in $(upstream_names); do
-        addr=$(getent ahostsv4 "$name" 2>/dev/null | awk 'NR == 1 { print $1 }') || true
-        if [[ -n $addr ]]; then
-            echo "s/^\([[:space:]]*server[[:space:]]\{1,\}\)$name:\([0-9]*\)/\1$addr:\2/"
+        addrs=$(getent ahostsv4 "$name" 2>/dev/null | awk '{ print $1 }' | sort -u) || true
+        if [[ -z $addrs ]]; then
+            lines="\\1127.0.0.1:\\2\\3 down; # $name: not running"
         else
-            echo "s/^\([[:space:]]*server[[:space:]]\{1,\}\)$name:\([0-9]*\)\([^;]*\);/\1127.0.0.1:\2\3 down; # $name: not running/"
+            lines=""
+            for addr in $addrs; do
+                lines+="${lines:+\\n}\\1$addr:\\2\\3;"
+            done
         fi
+        echo "s/${line/NAME/$name}/$lines/"
     done
 }
 
