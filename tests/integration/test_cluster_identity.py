@@ -28,8 +28,9 @@ def test_an_ftp_replica_sees_the_client_nginx_saw(cluster):
     assert client == seen_by_nginx, (line, seen_by_nginx)
 
 
-def test_echo_still_echoes_through_the_proxy_header(cluster):
-    """nginx sends the header before the client's bytes; the replica strips it."""
+def test_echo_echoes_through_the_header_and_sees_the_client(cluster):
+    """nginx sends the header before the client's bytes; the replica strips it and logs the
+    client nginx saw."""
     token = secrets.token_bytes(64)
     with socket.create_connection((HOST, ECHO_PORT), timeout=10) as sock:
         sock.sendall(token)
@@ -39,3 +40,6 @@ def test_echo_still_echoes_through_the_proxy_header(cluster):
             assert chunk, "closed early"
             received += chunk
     assert received == token
+    seen_by_nginx = cluster.log_line("nginx", f"TCP {ECHO_PORT} ->").split()[0]
+    line = cluster.log_line("echo-tcp", f"connection from {seen_by_nginx} port")
+    assert cluster.address("nginx", "backend") not in line
