@@ -107,13 +107,15 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
         choices=[m for m in MODELS if m != "prefork"],
         help="prefork: each worker's model",
     )
-    add_option(core, "--threads", type=int, default=d.threads, help="threadpool: worker threads")
+    add_option(
+        core, "--threads", type=int, default=d.threads, help="threadpool, hybrid: worker threads"
+    )
     add_option(
         core,
         "--queue-size",
         type=int,
         default=d.queue_size,
-        help="threadpool: requests waiting for a worker",
+        help="threadpool, hybrid: requests waiting for a worker",
     )
     add_option(
         core, "--max-threads", type=int, default=d.max_threads, help="thread: most threads at once"

@@ -72,7 +72,7 @@ def _wsgi(settings, listener):
         WSGIApp,
         server_name=address.host or "localhost",
         server_port=str(address.port) if not address.is_unix else "",
-        multithread=bool(models & {"thread", "threadpool"}),
+        multithread=bool(models & {"thread", "threadpool", "hybrid"}),
         multiprocess=bool(models & {"fork", "prefork"}),
     )
 

@@ -77,6 +77,16 @@ class Model:
         """Most requests in flight at once; the input pauses at this bound. May be overridden."""
         return None
 
+    def has_room(self) -> bool:
+        """Whether to take another request now. May be extended."""
+        limit = self.capacity()
+        return limit is None or len(self.active) < limit
+
+    def stuck_for(self) -> float:
+        """Seconds application code has been running without returning, where the model can
+        tell while its loop still turns (a prefork worker then stops its heartbeat)."""
+        return 0.0
+
     # -- life -----------------------------------------------------------------------------
     def serve(self) -> int:
         """Serve until stopped by a signal; return the exit status. Do not override."""
@@ -123,8 +133,7 @@ class Model:
         self.active.add(session)
         METRICS.add("server_connections_total")
         METRICS.add("server_connections_open")
-        limit = self.capacity()
-        if limit is not None and len(self.active) >= limit:
+        if not self.has_room():
             self.input.pause()
         return session
 
@@ -136,10 +145,8 @@ class Model:
         METRICS.add("server_connections_open", -1)
         if self.state == DRAINING and not self.active:
             self.stop()
-        elif self.state == RUNNING and self.input.paused:
-            limit = self.capacity()
-            if limit is None or len(self.active) < limit:
-                self.input.resume()
+        elif self.state == RUNNING and self.input.paused and self.has_room():
+            self.input.resume()
 
     def serve_here(self, request: Any, addr: Any) -> None:
         """Serve on this loop's thread: attach to the loop, or (blocking handlers) run now."""
