@@ -25,6 +25,7 @@ from ..net.sockets import Listener
 from ..service import Service, Session
 from .acceptor import Acceptor, DatagramInput
 from .signals import SignalQueue, signal_name
+from .worker import Duties
 
 log = logging.getLogger("server.model")
 
@@ -45,6 +46,8 @@ class Model:
     poller: ClassVar[type | None] = None
     #: True when each request gets a thread or process, so a blocking handler may run.
     runs_blocking: ClassVar[bool] = True
+    #: True when requests are served in child processes (whose counts the model never sees).
+    serves_in_children: ClassVar[bool] = False
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
         """Runs before any fork: remember things, check they fit, start nothing."""
@@ -57,6 +60,8 @@ class Model:
         self.input: Acceptor | DatagramInput | None = None
         self.exit_status = 0
         self.started_at = time.time()
+        #: A prefork worker's duties to its master (heartbeat, recycling); None elsewhere.
+        self.duties: Duties | None = None
         if not service.event_driven and not self.runs_blocking:
             raise ModelUnavailable(
                 f"{self.title()} serves every client from one thread, so it cannot run "
@@ -111,6 +116,8 @@ class Model:
             self.input = Acceptor(self.loop, self.listener, self.process_request)
         self.input.resume()
         METRICS.add("server_workers")  # this process serves (a prefork master does not)
+        if self.duties is not None:
+            self.duties.start(self)
         log.info(
             "%s on %s (%s), model %s",
             self.service.name,
@@ -143,6 +150,8 @@ class Model:
             return
         self.active.discard(session)
         METRICS.add("server_connections_open", -1)
+        if self.duties is not None:
+            self.duties.connection_ended()
         if self.state == DRAINING and not self.active:
             self.stop()
         elif self.state == RUNNING and self.input.paused and self.has_room():

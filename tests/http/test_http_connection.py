@@ -259,6 +259,7 @@ def test_idle_timeout_mid_body_is_408_and_between_requests_a_close():
 
 def test_drain_closes_idle_and_finishes_busy_connections():
     protocol, transport, app = connect()
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
     protocol.drain_requested()
     assert transport.closing and app.drained
     protocol, transport, _ = connect(hold=True)
@@ -267,6 +268,15 @@ def test_drain_closes_idle_and_finishes_busy_connections():
     assert not transport.closing
     transport.release()
     assert transport.closing and statuses(transport.take()) == [200]
+
+
+def test_drain_answers_the_first_request_of_a_just_accepted_connection():
+    protocol, transport, _ = connect()
+    protocol.drain_requested()
+    assert not transport.closing  # its request is on the way
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    raw = transport.take()
+    assert statuses(raw) == [200] and b"Connection: close" in raw and transport.closing
 
 
 @pytest.mark.parametrize(

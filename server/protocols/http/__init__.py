@@ -13,9 +13,11 @@ Handler modules import what they need from here: `from server.protocols.http imp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...service import ProtocolService
 from .config import HTTPConfig
-from .connection import HTTPProtocol
+from .connection import Application, HTTPProtocol
 from .errors import (
     BadRequest,
     Forbidden,
@@ -33,18 +35,31 @@ from .router import Router
 class HTTPService(ProtocolService):
     """The HTTP protocol as a service; SIGHUP reloads the handler modules."""
 
-    def __init__(self, router: Router, config: HTTPConfig, idle_timeout: float | None):
+    def __init__(
+        self,
+        router: Router,
+        config: HTTPConfig,
+        idle_timeout: float | None,
+        load_app: Callable[..., Application] | None = None,
+    ):
         super().__init__(
             "http", stream=lambda: HTTPProtocol(router, config), idle_timeout=idle_timeout
         )
         self.router = router
+        self.load_app = load_app  # load_app(fresh=True) imports --app from disk again
 
     def reload(self) -> None:
         self.router.reload()
 
-    def worker_started(self) -> None:
-        """A new prefork worker (after HUP too) loads every handler module afresh."""
+    def worker_started(self, fresh_code: bool = False) -> None:
+        """A new prefork worker loads every handler module afresh; after a HUP the app too."""
+        if fresh_code and self.load_app is not None:
+            self.router.app = self.load_app(fresh=True)
         self.router.reload()
+
+    def count_requests(self, served: Callable[[], None]) -> bool:
+        self.router.on_request = served
+        return True
 
 
 __all__ = [

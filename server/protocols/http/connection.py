@@ -101,9 +101,12 @@ class HTTPProtocol(Protocol):
             self.transport.abort()
 
     def drain_requested(self) -> None:
+        """Finish what is in flight, then close. A connection that has not sent its first
+        request yet is just accepted, its request on the way: it gets that answer (with
+        Connection: close) or the keep-alive timeout, never a close instead of an answer."""
         self._draining = True
         self.app.draining()
-        if not self._busy():
+        if not self._busy() and self._served:
             self.transport.close()
 
     def connection_lost(self, exc: BaseException | None) -> None:

@@ -43,6 +43,8 @@ class Router(Application):
         self.app = app
         self.access_log = access_log
         self.proxies = proxies if proxies else None
+        #: Called after each request but health checks and metrics (prefork's --max-requests).
+        self.on_request: Callable[[], None] | None = None
 
     def respond(self, request: Request) -> Response | Blocking:
         METRICS.add("http_requests_in_flight")
@@ -91,6 +93,8 @@ class Router(Application):
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
         if request is not None:
             METRICS.add("http_requests_in_flight", -1)
+            if self.on_request is not None and not (self.ops and self.ops.serves(request)):
+                self.on_request()
         METRICS.add("http_requests_total", 1, str(response.code))
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
