@@ -8,7 +8,9 @@ therefore delays nobody else, and slowloris clients holding partial heads hold n
 
 Back-pressure: a connection reads nothing more until its request is answered, and while the
 pool is full the model stops accepting; new clients wait in the listen backlog, nothing is
-dropped. FTP commands (file listings, disk opens) still run on the loop, as under epoll.
+dropped. FTP commands that work on the disk from the control connection (CWD, MKD, RMD,
+DELE, RNFR/RNTO, SIZE, MDTM, MLST) run on the pool too; listings (LIST, NLST, MLSD), the file
+opens of RETR/STOR and the transfers themselves still run on the loop, as under epoll.
 """
 
 from __future__ import annotations
