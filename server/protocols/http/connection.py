@@ -6,6 +6,9 @@ pipelines without reading cannot make us queue unbounded responses. A small answ
 `write` of head and body together; files go out with sendfile, iterables as the socket
 drains.
 
+Application code (what the router hands back as `Blocking`) runs through the loop's executor:
+inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+
 Timeouts, all lazy (no timer per request on the common path):
 - keep-alive: an idle connection between requests is closed after `keepalive_timeout`;
 - head: a request head that has started must be complete within `header_timeout` (slowloris);
