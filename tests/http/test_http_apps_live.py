@@ -69,6 +69,12 @@ def test_sighup_reloads_and_keeps_serving(http):
     http.signal(signal.SIGHUP)
     wait_for(lambda: any("reloading" in x or "replacing" in x for x in http.lines), what="HUP")
     wait_for(lambda: get(http, "/hello").status == 200, what="serving after HUP")
+    if http.model == "prefork":  # the old workers drain once every new one is ready
+        wait_for(lambda: "new workers ready" in http.log(), what="the new workers ready")
+        wait_for(
+            lambda: json.loads(get(http, "/-/health").body)["workers"] == 2,
+            what="only the new workers serving",
+        )
 
 
 # -- WSGI through a handler module -----------------------------------------------------------
