@@ -18,7 +18,7 @@ from deploy_hosts import make_key
 
 from deploy import balancer, inventory, ssh, transfer
 from deploy.errors import DeployError, InventoryError
-from deploy.fleet import HostState
+from deploy.fleet import Fleet, HostState
 from deploy.remote import Container, chain_ids
 
 REPO = Path(__file__).resolve().parents[2]
@@ -392,3 +392,16 @@ def test_two_running_versions_resolve_to_the_one_in_rotation(tmp_path):
     state.read(inv, {("a.example.org", 8081)})  # an interrupted run: the balancer has the old
     assert state.live["web"] is older
     assert [c.name for c in state.stale["web"]] == ["x", "new"]
+
+
+def test_forwards_keep_a_draining_ftp_version_until_it_stops(tmp_path):
+    inv = parse(STREAMS, tmp_path)
+    live, old = _container("new", 2122), _container("old", 2121)
+    live.labels.update({"deploy.service": "ftp", "deploy.passive": "40005-40009"})
+    old.labels.update({"deploy.service": "ftp", "deploy.passive": "40000-40004"})
+    assert live.passive == (40005, 40009) and _container("x", 1).passive is None
+    fleet = Fleet(inv)
+    fleet.hosts["a"] = HostState(_FakeRemote(inv.hosts["a"], []), live={"ftp": live})
+    assert fleet.forwards() == {"ftp": [("10.0.0.1", 40005, 40009)]}
+    fleet.hosts["a"].stale["ftp"] = [old]  # rollout.roll: switched, not stopped yet
+    assert fleet.forwards() == {"ftp": [("10.0.0.1", 40005, 40009), ("10.0.0.1", 40000, 40004)]}
