@@ -120,6 +120,7 @@ class Balancer:
     workers: int = 1
     public_address: str | None = None
     resolver: str | None = None
+    proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,10 @@ def _passive(t: _Section) -> Passive:
 
 
 def _balancer(t: _Section) -> Balancer:
-    t.only("image", "roles", "build", "status_port", "workers", "public_address", "resolver")
+    t.only(
+        "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
+        "proxy_protocol",
+    )  # fmt: skip
     return Balancer(
         image=t.require("image", str),
         roles=tuple(t.get("roles", list, ["lb"])),
@@ -284,6 +288,7 @@ def _balancer(t: _Section) -> Balancer:
         workers=t.get("workers", int, 1),
         public_address=t.get("public_address", str, None),
         resolver=t.get("resolver", str, None),
+        proxy_protocol=t.get("proxy_protocol", bool, False),
     )
 
 

@@ -9,12 +9,10 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from .errors import InventoryError
+from .wiring import wired_names
 
 if TYPE_CHECKING:
     from .inventory import Host, Inventory, Service
-
-# The variables FTP's passive mode depends on, which the deploy sets itself (docs/deploy.md)
-DEPLOY_SETS = ("SERVER_PASSIVE_PORTS", "SERVER_MASQUERADE")
 
 Use = tuple[str, int, str]  # (protocol, port, what uses it)
 
@@ -25,8 +23,17 @@ def check_layout(inv: Inventory) -> None:
         if not inv.with_role(svc.roles):
             raise InventoryError(f"{where}: no host has a role of services.{svc.name}")
         _check_kind(inv, svc, where)
+        for name in wired_names(inv, svc):
+            if name in svc.env:
+                raise InventoryError(f"{where}: services.{svc.name}.env.{name}: the deploy sets it")
     if not inv.balancer_hosts:
         raise InventoryError(f"{where}: no host has a role of the balancer ({inv.balancer.roles})")
+    named = [h.name for h in inv.balancer_hosts if not _is_ip(h.address)]
+    if inv.balancer.proxy_protocol and named:
+        raise InventoryError(
+            f"{where}: hosts.{named[0]}.address must be an IP address with "
+            "balancer.proxy_protocol: the servers believe PROXY headers from it alone"
+        )
     _first_clash(
         [(s.protocol, s.listen, f"services.{s.name}.listen") for s in inv.services.values()],
         f"{where}: two services listen on the same balancer port",
@@ -57,9 +64,6 @@ def _check_kind(inv: Inventory, svc: Service, where: str) -> None:
             f"{where}: balancer.public_address is required for FTP (services.{svc.name}): "
             "the address clients reach the balancer at, which PASV advertises"
         )
-    for name in DEPLOY_SETS:
-        if name in svc.env:
-            raise InventoryError(f"{key}.env.{name}: the deploy sets it (remove it)")
     named = [h.name for h in hosts if not _is_ip(h.address)]
     if named and not inv.balancer.resolver:
         raise InventoryError(

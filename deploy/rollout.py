@@ -33,6 +33,7 @@ from .remote import (
     Container,
     Remote,
 )
+from .wiring import wired_env
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +217,9 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
         "--label", f"{LABEL_PORT}={port}",
         "--label", f"{LABEL_VERSION}={image.version}",
     ]  # fmt: skip
-    if service.passive:
-        # its own ports, advertised at the balancer's address, which forwards them here
-        first, last = inv.passive_range(service, host, port)
-        args += ["--label", f"{LABEL_PASSIVE}={first}-{last}"]
-        env["SERVER_PASSIVE_PORTS"] = f"{first}-{last}"
-        env["SERVER_MASQUERADE"] = inv.balancer.public_address
+    env.update(wired_env(inv, service, host, port))
+    if service.kind == "ftp":  # the balancer forwards the ports on this label here
+        args += ["--label", f"{LABEL_PASSIVE}={env['SERVER_PASSIVE_PORTS']}"]
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
     if service.env_file:

@@ -16,6 +16,7 @@ import itertools
 from .errors import DeployError
 from .inventory import Inventory, Service
 from .templates import indent, template
+from .wiring import proxied
 
 PLACEHOLDER = "server 127.0.0.1:9 down; # no host is live yet"
 
@@ -46,9 +47,10 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards) -> str:
     services = [s for s in inv.services.values() if s.kind != "http"]
     if not services:
         return ""
-    blocks = [_service(s, upstreams.get(s.name) or []) for s in services]
+    blocks = [_service(inv, s, upstreams.get(s.name) or []) for s in services]
     for service in services:
-        blocks += [_passive(service, *f) for f in _checked(service, forwards.get(service.name))]
+        ranges = _checked(service, forwards.get(service.name))
+        blocks += [_passive(inv, service, *forward) for forward in ranges]
     resolver = inv.balancer.resolver
     return template("nginx-stream.conf.in").substitute(
         # names in proxy_pass with a variable are resolved per connection, by this server
@@ -57,26 +59,31 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards) -> str:
     )
 
 
-def _service(service: Service, members: list[tuple[str, int]]) -> str:
+def _service(inv: Inventory, service: Service, members: list[tuple[str, int]]) -> str:
     balance = [] if service.kind == "udp" else ["least_conn;"]
     return template("nginx-stream-service.conf.in").substitute(
         name=service.name,
         kind=service.kind,
         servers=indent(balance + server_lines(members)),
         listen=f"{service.listen} udp" if service.kind == "udp" else service.listen,
-        options=indent(_OPTIONS[service.kind]),
+        options=indent(_OPTIONS[service.kind] + _proxy(inv, service)),
     )
 
 
-def _passive(service: Service, address: str, first: int, last: int) -> str:
+def _passive(inv: Inventory, service: Service, address: str, first: int, last: int) -> str:
     return template("nginx-passive.conf.in").substitute(
         name=service.name,
         address=address,
         first=first,
         last=last,
         target=_host(address),
-        options=indent(_PASSIVE),
+        options=indent(_PASSIVE + _proxy(inv, service)),
     )
+
+
+def _proxy(inv: Inventory, service: Service) -> list[str]:
+    """The client's address, for the server's logs and limits, in a PROXY header first."""
+    return ["proxy_protocol on;"] if proxied(inv, service) else []
 
 
 def _checked(service: Service, ranges: list[tuple[str, int, int]] | None) -> list:

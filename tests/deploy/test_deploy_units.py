@@ -16,7 +16,7 @@ import paramiko
 import pytest
 from deploy_hosts import make_key
 
-from deploy import balancer, inventory, ssh, transfer
+from deploy import balancer, inventory, ssh, transfer, wiring
 from deploy.errors import DeployError, InventoryError
 from deploy.fleet import Fleet, HostState
 from deploy.remote import Container, chain_ids
@@ -204,6 +204,35 @@ def test_render_streams_ftp_echo_and_passive_forwards(tmp_path):
     }  # fmt: skip
     only_http = balancer.render(parse(MINIMAL, tmp_path), {"web": []})
     assert "stream {" not in only_http
+
+
+def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_path):
+    text = STREAMS.replace('ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "10.0.0.9"')
+    plain = parse(text, tmp_path)
+    ftp, a = plain.services["ftp"], plain.hosts["a"]
+    assert wiring.wired_env(plain, ftp, a, 2122) == {
+        "SERVER_PASSIVE_PORTS": "40005-40009",
+        "SERVER_MASQUERADE": "203.0.113.10",
+    }
+    inv = parse(text + "proxy_protocol = true\n", tmp_path)
+    assert wiring.wired_env(inv, ftp, a, 2122) == {
+        "SERVER_PASSIVE_PORTS": "40005-40009",
+        "SERVER_MASQUERADE": "203.0.113.10",
+        "SERVER_PROXY_PROTOCOL": "1",
+        "SERVER_FORWARDED_ALLOW_IPS": "127.0.0.1,::1,10.0.0.9",
+    }
+    assert wiring.wired_env(inv, inv.services["echo-udp"], a, 7001) == {}  # UDP: no header
+    assert wiring.wired_env(inv, inv.services["web"], a, 8081) == {}  # X-Forwarded-For
+    config = balancer.render(inv, {}, {"ftp": [("10.0.0.1", 40005, 40009)]})
+    stream = config.split("\nstream {")[1]
+    on = [block.split("proxy_pass ")[1].split(";")[0] for block in stream.split("server {")[1:]
+          if "proxy_protocol on;" in block]  # fmt: skip
+    assert on == ["ftp", "echo-tcp", "10.0.0.1:$server_port"]
+    with pytest.raises(InventoryError, match=r"env\.SERVER_PROXY_PROTOCOL: the deploy sets it"):
+        parse(text.replace("[services.ftp.env]", '[services.ftp.env]\nSERVER_PROXY_PROTOCOL = "1"')
+              + "proxy_protocol = true\n", tmp_path)  # fmt: skip
+    with pytest.raises(InventoryError, match=r"hosts\.lb\.address must be an IP address"):
+        parse(STREAMS + "proxy_protocol = true\n", tmp_path)
 
 
 def test_overlapping_passive_forwards_are_refused_with_a_reason(tmp_path):
