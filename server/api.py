@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import Settings
+from .errors import ConfigError
 from .metrics import METRICS
 from .models import model_class
 from .net.address import parse_address
@@ -33,6 +34,8 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     try:
         if not isinstance(service, Service):
             service = service(listener)
+        if settings.proxy_protocol and service.proxy is None:
+            raise ConfigError(f"--proxy-protocol: the {service.name} service reads no PROXY header")
         model = model_cls(service, listener, settings)
     except BaseException:
         listener.close()

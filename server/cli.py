@@ -38,6 +38,7 @@ class Command:
     #: Builds the service once the listener is bound (socketserver handlers need the socket).
     build: Callable[[argparse.Namespace, Settings, Listener], Service]
     datagram: bool = False  # offers --udp
+    proxy_protocol: bool = True  # offers --proxy-protocol (its streams run our protocols)
 
 
 @dataclass
@@ -141,6 +142,25 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
         help="seconds SIGTERM waits for requests in flight",
     )
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
+    if command.proxy_protocol:
+        add_proxy_options(parser, d)
+
+
+def add_proxy_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Who the clients really are when a proxy stands in front (every stream service)."""
+    proxy = parser.add_argument_group("behind a proxy")
+    add_option(
+        proxy,
+        "--proxy-protocol",
+        action="store_true",
+        help="every connection starts with a PROXY header (v1 or v2) naming the client",
+    )
+    add_option(
+        proxy,
+        "--forwarded-allow-ips",
+        default=defaults.forwarded_allow_ips,
+        help="proxies trusted to send PROXY headers and X-Forwarded-For: IPs, CIDRs, '*', 'unix'",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

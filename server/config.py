@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 from .errors import ConfigError
 from .log import LEVELS
+from .net.trusted import TrustedPeers
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Settings:
     timeout: float = 60.0
     graceful_timeout: float = 30.0
     log_level: str = "info"
+    proxy_protocol: bool = False  # every stream connection starts with a PROXY header
+    forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
 
     def validate(self) -> Settings:
         for name in ("workers", "threads", "max_threads", "max_children", "backlog"):
@@ -39,6 +42,9 @@ class Settings:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if self.log_level not in LEVELS:
             raise ConfigError(f"--log-level must be one of {', '.join(LEVELS)}")
+        TrustedPeers(self.forwarded_allow_ips)  # a bad list is an error even if nothing uses it
+        if self.proxy_protocol and self.udp:
+            raise ConfigError("--proxy-protocol: PROXY headers start streams; --udp has none")
         return self
 
     @classmethod

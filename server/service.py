@@ -17,11 +17,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .config import Settings
 from .errors import ModelUnavailable
 from .net.loop import EventLoop
 from .net.pollers import PollPoller
 from .net.protocol import DatagramProtocol, Protocol
+from .net.proxy_gate import ProxyHeaderGate, ProxyPolicy
 from .net.transport import DatagramTransport, StreamTransport
+from .net.trusted import TrustedPeers
+
+#: How long a PROXY header may take when --timeout is 0 (no idle timeout).
+PROXY_HEADER_TIMEOUT = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +70,22 @@ class Session:
         self._actions[action]()
 
 
+def proxy_policy(settings: Settings) -> ProxyPolicy | None:
+    """What `--proxy-protocol` asks of stream connections; None when it is off."""
+    if not settings.proxy_protocol:
+        return None
+    timeout = settings.timeout or PROXY_HEADER_TIMEOUT
+    return ProxyPolicy(TrustedPeers(settings.forwarded_allow_ips), timeout)
+
+
 class Service:
     """Base: what every service offers a model. Subclasses say what they can do."""
 
     name = "service"
     #: False: requests must be served on their own thread or process (blocking handlers).
     event_driven = True
+    #: Set when stream connections start with a PROXY header (`--proxy-protocol`).
+    proxy: ProxyPolicy | None = None
 
     def attach(self, loop: EventLoop, request: Any, addr: Any, on_close: Callable) -> Any:
         """Start serving `request` on `loop`; return an object with drain() and abort()."""
@@ -99,21 +115,26 @@ class ProtocolService(Service):
         stream: Callable[[], Protocol] | None = None,
         datagram: Callable[[], DatagramProtocol] | None = None,
         idle_timeout: float | None = None,
+        proxy: ProxyPolicy | None = None,
     ):
         self.name = name
         self._stream = stream
         self._datagram = datagram
         self._idle_timeout = idle_timeout
+        self.proxy = proxy
         self._datagram_protocol: DatagramProtocol | None = None
 
     def supports(self, datagram: bool) -> bool:
         return (self._datagram if datagram else self._stream) is not None
 
     def attach(self, loop, request, addr, on_close):
+        protocol = self._stream()
+        if self.proxy is not None:  # the gate hands the connection over once it knows the client
+            protocol = ProxyHeaderGate(protocol, self.proxy)
         transport = StreamTransport(
             loop,
             request,
-            self._stream(),
+            protocol,
             idle_timeout=self._idle_timeout,
             on_close=on_close,
             peer=addr,

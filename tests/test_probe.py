@@ -157,3 +157,24 @@ def test_ftp_service_greets(tmp_path, model):
     with ServerProcess("ftp", model, args=args) as server:
         result = probe(f"ftp://{server.address}")
         assert result.returncode == 0 and "220" in result.stdout, result
+
+
+PROXIED = {
+    "tcp": ("echo", []),
+    "ftp": ("ftp", ["--anonymous", "--root", "."]),
+    "http": ("http", ["--root", "."]),
+}
+
+
+@pytest.mark.parametrize("scheme", PROXIED)
+def test_a_server_behind_a_proxy_is_probed_with_a_proxy_header(server_factory, scheme):
+    """SERVER_PROXY_PROTOCOL, set for the server, makes the probe send PROXY UNKNOWN first: the
+    probe's own address, 127.0.0.1, is trusted by the default --forwarded-allow-ips."""
+    service, args = PROXIED[scheme]
+    env = {"SERVER_PROXY_PROTOCOL": "1"}
+    server = server_factory(service, "epoll", args=args, env=env)
+    path = "/-/health" if scheme == "http" else ""
+    result = probe(f"{scheme}://{server.address}{path}", env=env)
+    assert result.returncode == 0, result.stderr
+    without = probe(f"{scheme}://{server.address}{path}", "--timeout", "2")
+    assert without.returncode == 1, without  # the server closes a connection with no header

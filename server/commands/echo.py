@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..cli import Command
 from ..protocols.echo import EchoDatagramProtocol, EchoProtocol
-from ..service import ProtocolService
+from ..service import ProtocolService, proxy_policy
 
 
 def _build(args, settings, listener) -> ProtocolService:
@@ -13,6 +13,7 @@ def _build(args, settings, listener) -> ProtocolService:
         stream=EchoProtocol,
         datagram=EchoDatagramProtocol,
         idle_timeout=settings.timeout or None,
+        proxy=proxy_policy(settings),
     )
 
 

@@ -19,7 +19,7 @@ from ..protocols.ftp.authorizer import (
     valid_name,
     write_users,
 )
-from ..service import ProtocolService
+from ..service import ProtocolService, proxy_policy
 
 log = logging.getLogger("server.ftp")
 
@@ -36,6 +36,7 @@ def _build(args, settings, listener) -> ProtocolService:
         root = os.path.abspath(args.root)
     authorizer = Authorizer(args.users, anonymous_root=root)
     _warn_about_users(authorizer)
+    proxy = proxy_policy(settings)
     ftp = FTPSettings(
         authorizer=authorizer,
         passive_ports=parse_port_range(args.passive_ports) if args.passive_ports else None,
@@ -44,9 +45,10 @@ def _build(args, settings, listener) -> ProtocolService:
         idle_timeout=settings.timeout or None,
         data_timeout=_positive("--data-timeout", args.data_timeout),
         login_delay=_positive("--login-delay", args.login_delay, zero=True),
+        proxy=proxy,
     )
     return ProtocolService(
-        "ftp", stream=lambda: FTPSession(ftp), idle_timeout=settings.timeout or None
+        "ftp", stream=lambda: FTPSession(ftp), idle_timeout=settings.timeout or None, proxy=proxy
     )
 
 

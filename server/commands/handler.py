@@ -48,4 +48,5 @@ HANDLER = Command(
     add_arguments=_arguments,
     build=_build,
     datagram=True,
+    proxy_protocol=False,  # a socketserver handler reads the socket itself
 )

@@ -13,14 +13,15 @@ from ..cli import Command, add_option
 from ..errors import ConfigError
 from ..fs import PathRefused
 from ..metrics import METRICS
+from ..net.trusted import TrustedPeers
 from ..protocols.http import HTTPConfig, HTTPService, Router
 from ..protocols.http.accesslog import FORMATS, AccessLog
-from ..protocols.http.forwarded import TrustedProxies
 from ..protocols.http.modules import HandlerModules
 from ..protocols.http.ops import Ops
 from ..protocols.http.parser import Limits
 from ..protocols.http.static import StaticFiles
 from ..protocols.http.wsgi import WSGIApp
+from ..service import proxy_policy
 from .handler import load_object
 
 _UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
@@ -60,9 +61,11 @@ def _build(args, settings, listener) -> HTTPService:
             if args.access_log
             else None
         ),
-        proxies=TrustedProxies(args.forwarded_allow_ips),
+        proxies=TrustedPeers(settings.forwarded_allow_ips),
     )
-    return HTTPService(router, config, idle_timeout=settings.timeout or None)
+    return HTTPService(
+        router, config, idle_timeout=settings.timeout or None, proxy=proxy_policy(settings)
+    )
 
 
 def _wsgi(settings, listener):
@@ -112,8 +115,6 @@ def _arguments(parser) -> None:
                help="PATH to append an access log to, '-' for stdout; default: none")  # fmt: skip
     add_option(http, "--access-log-format", default="common", choices=FORMATS,
                help="common (Common Log Format) or json")  # fmt: skip
-    add_option(http, "--forwarded-allow-ips", default="127.0.0.1,::1",
-               help="proxies whose X-Forwarded-For counts: IPs, CIDRs, '*', 'unix'")  # fmt: skip
     add_option(http, "--served-by", default="",
                help="name this replica: X-Served-By header, health and metrics")  # fmt: skip
 

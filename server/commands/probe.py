@@ -9,6 +9,12 @@ Exit status 0 when healthy, 1 with a one-line reason on stderr when not, 2 for a
 use. The URL and timeout default to SERVER_PROBE_URL and SERVER_PROBE_TIMEOUT, so one image
 HEALTHCHECK line serves every service: each container sets the URL that fits it. (The twins
 are not SERVER_URL/SERVER_TIMEOUT because SERVER_TIMEOUT is the service's idle timeout.)
+
+A server run with `--proxy-protocol` closes every connection that does not start with a PROXY
+header, so `--proxy-protocol` (SERVER_PROXY_PROTOCOL, the server's own twin: set in the same
+container, it applies to both) sends `PROXY UNKNOWN` first on http, ftp and tcp. UNKNOWN keeps
+the probe's own address, 127.0.0.1, which the server must trust: the default
+`--forwarded-allow-ips` (127.0.0.1,::1) does.
 It runs every few seconds in every container, so it imports nothing it does not need.
 """
 
@@ -21,7 +27,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from ..cli import Tool
+from ..cli import Tool, add_option
 from ..errors import ConfigError
 
 DEFAULT_PORTS = {"http": 80, "ftp": 21}
@@ -29,6 +35,7 @@ URL_ENV = "SERVER_PROBE_URL"
 TIMEOUT_ENV = "SERVER_PROBE_TIMEOUT"
 _FTP_FINAL_LINE = re.compile(rb"^(\d{3}) ", re.MULTILINE)
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3})(.*)")
+PROXY_UNKNOWN = b"PROXY UNKNOWN\r\n"  # v1: "a proxy speaks for itself", peer address stands
 
 
 class Unhealthy(Exception):
@@ -40,6 +47,7 @@ class Target:
 
     def __init__(self, scheme: str, host: str, port: int, path: str):
         self.scheme, self.host, self.port, self.path = scheme, host, port, path
+        self.proxy_header = False  # start stream connections with PROXY_UNKNOWN
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -168,6 +176,8 @@ def _connect(target: Target, kind: int, timeout: float) -> socket.socket:
     sock.settimeout(timeout)
     try:
         sock.connect(sockaddr)
+        if target.proxy_header and kind == socket.SOCK_STREAM:
+            sock.sendall(PROXY_UNKNOWN)
     except BaseException:
         sock.close()
         raise
@@ -182,9 +192,10 @@ PROBES = {
 }
 
 
-def check(url: str, timeout: float) -> str:
+def check(url: str, timeout: float, proxy_header: bool = False) -> str:
     """Probe once; the success summary, or Unhealthy with the reason."""
     target = parse_target(url)
+    target.proxy_header = proxy_header
     started = time.monotonic()
     try:
         summary = PROBES[target.scheme](target, timeout)
@@ -216,6 +227,12 @@ def add_arguments(parser) -> None:
         default=os.environ.get(TIMEOUT_ENV, "5"),
         help=f"seconds to wait for each step (default 5) [env {TIMEOUT_ENV}]",
     )
+    add_option(
+        parser,
+        "--proxy-protocol",
+        action="store_true",
+        help="send PROXY UNKNOWN first on http, ftp and tcp (a server run with --proxy-protocol)",
+    )
 
 
 def run(args) -> int:
@@ -224,7 +241,7 @@ def run(args) -> int:
     if args.timeout <= 0:
         raise ConfigError("--timeout must be more than 0 seconds")
     try:
-        print(f"healthy: {check(args.url, args.timeout)}")
+        print(f"healthy: {check(args.url, args.timeout, args.proxy_protocol)}")
     except Unhealthy as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1

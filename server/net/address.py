@@ -1,9 +1,10 @@
-"""Parse and resolve `--bind` values: HOST:PORT, [IPV6]:PORT and unix:PATH."""
+"""Parse and resolve `--bind` values: HOST:PORT, [IPV6]:PORT and unix:PATH; name peers in logs."""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -62,3 +63,10 @@ def resolve(address: Address, kind: int) -> tuple[int, tuple]:
         raise ConfigError(f"cannot resolve {address.host!r}: {exc.strerror}") from None
     family, _, _, _, sockaddr = infos[0]
     return family, sockaddr
+
+
+def describe_peer(peer: Any) -> str:
+    """A connection's peer for a log line: '192.0.2.1 port 4242', or its Unix socket."""
+    if isinstance(peer, tuple):
+        return f"{peer[0]} port {peer[1]}"
+    return f"unix:{peer}" if peer else "a Unix socket"

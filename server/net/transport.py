@@ -81,6 +81,7 @@ class StreamTransport:
         self._lingering = False
         self._idle_timeout = idle_timeout
         self._idle_timer: Timer | None = None
+        self._early = b""  # read before the protocol took over (hand_over); it gets them first
         self.last_active = time.monotonic()
         sock.setblocking(False)
 
@@ -147,6 +148,23 @@ class StreamTransport:
         if not self._closing:
             self._reading = True
             self._update_interest()
+            if self._early:
+                self.loop.call_soon(self._call, self._deliver_early)
+
+    def hand_over(self, protocol: Protocol, peer: Any, early: bytes = b"") -> None:
+        """A gate that read the start of the stream (a PROXY header) gives the connection to
+        `protocol`, as coming from `peer`. `early` is what it read past its part: the protocol
+        gets those bytes before any other, and only while it reads (it may pause at once)."""
+        self.protocol = protocol
+        self.peer = peer
+        protocol.connection_made(self)
+        self._early = early
+        self._deliver_early()
+
+    def _deliver_early(self) -> None:
+        if self._early and self._reading and not self._closing:
+            early, self._early = self._early, b""
+            self.protocol.data_received(early)
 
     def set_idle_timeout(self, seconds: float | None) -> None:
         """Drop (via protocol.idle_timeout) after `seconds` without progress; None: never."""
@@ -203,6 +221,10 @@ class StreamTransport:
             if not data:
                 self._finish(None)
             return
+        if self._early:  # reading resumed, and the socket is read before the queued delivery
+            self._call(self._deliver_early)
+            if self._closing:
+                return
         if data:
             self.last_active = time.monotonic()
             self._call(self.protocol.data_received, data)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
+from ..net.address import describe_peer
 from ..net.protocol import DatagramProtocol, Protocol
+
+log = logging.getLogger("server.echo")
 
 
 class EchoProtocol(Protocol):
     """Stream echo with backpressure: a client that does not read stops being read."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        # debug: one line per connection would cost a busy echo server more than the echo
+        log.debug("connection from %s", describe_peer(transport.peer))
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)

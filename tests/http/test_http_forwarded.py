@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from server.errors import ConfigError
-from server.protocols.http.forwarded import TrustedProxies
+from server.net.trusted import TrustedPeers
+from server.protocols.http.forwarded import apply_forwarded
 from server.protocols.http.request import Request
 
 
@@ -48,16 +49,16 @@ def request_from(peer, forwarded=None, proto=None) -> Request:
 )
 def test_trust(spec, peer, forwarded, proto, remote, scheme):
     request = request_from(peer, forwarded, proto)
-    TrustedProxies(spec).apply(request)
+    apply_forwarded(TrustedPeers(spec), request)
     assert (request.remote_addr, request.scheme) == (remote, scheme)
 
 
 @pytest.mark.parametrize("spec", ["not-an-ip", "198.51.100.0/99", "1.2.3.4.5"])
 def test_bad_specs_are_config_errors(spec):
     with pytest.raises(ConfigError, match="forwarded-allow-ips"):
-        TrustedProxies(spec)
+        TrustedPeers(spec)
 
 
 def test_empty_spec_is_false():
-    assert not TrustedProxies("")
-    assert TrustedProxies("127.0.0.1")
+    assert not TrustedPeers("")
+    assert TrustedPeers("127.0.0.1")

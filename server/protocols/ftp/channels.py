@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from ...net.loop import EventLoop, Timer
 from ...net.pollers import READ, WRITE
 from ...net.protocol import Protocol
+from ...net.proxy_gate import ProxyHeaderGate, ProxyPolicy
 from ...net.transport import StreamTransport
 from .addressing import plain_ip
 from .replies import FTPReply
@@ -34,6 +35,7 @@ class DataConnection(Protocol):
     def connection_made(self, transport: StreamTransport) -> None:
         super().connection_made(transport)
         transport.pause_reading()
+        self.channel.opened(transport)
 
     def data_received(self, data: bytes) -> None:
         self.channel.transfer.data_received(data)
@@ -74,20 +76,28 @@ class DataChannel:
     def connect(self) -> None:
         """Start making the connection (active), or keep waiting for it (passive)."""
 
-    def connected(self, sock: socket.socket, addr) -> None:
-        self._cancel_timer()
+    def connected(
+        self, sock: socket.socket, addr, protocol: Protocol | None = None
+    ) -> StreamTransport | None:
+        """Serve a connected socket with a DataConnection, or with `protocol` that hands it
+        to one (a PROXY header gate); the DataConnection calls `opened`."""
         transport = StreamTransport(
-            self.loop, sock, DataConnection(self), idle_timeout=self.timeout, peer=addr
+            self.loop, sock, protocol or DataConnection(self), idle_timeout=self.timeout, peer=addr
         )
         try:
             transport.start()
         except OSError as exc:  # e.g. select() cannot watch a descriptor this high
             sock.close()
             self.fail(425, f"Cannot open data connection: {exc}.")
-            return
+            return None
+        return transport
+
+    def opened(self, transport: StreamTransport) -> None:
+        """The data connection is made: it is the transfer's, now or when one attaches."""
+        self._cancel_timer()
         self.transport = transport
         if self.transfer is not None and not self.closed:
-            self.transfer.ready(self.transport)
+            self.transfer.ready(transport)
 
     def fail(self, code: int, text: str) -> None:
         """The connection could not be made or broke: end the transfer, if any, with this."""
@@ -139,13 +149,27 @@ class DataChannel:
 
 
 class PassiveChannel(DataChannel):
-    """Listens on one port and accepts one connection from the client's address."""
+    """Listens on one port and accepts one connection from the client's address.
 
-    def __init__(self, loop: EventLoop, timeout: float, sock: socket.socket, peer_host: str):
+    Behind a proxy (`proxy` set) every connection starts with a PROXY header, and the client
+    it names is what must match: the connection's own peer is the proxy. Connections whose
+    header is still on its way are kept in `_unproven`, so closing the channel closes them.
+    """
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        timeout: float,
+        sock: socket.socket,
+        peer_host: str,
+        proxy: ProxyPolicy | None = None,
+    ):
         super().__init__(loop, timeout)
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.peer_host = plain_ip(peer_host)
+        self.proxy = proxy
+        self._unproven: list[StreamTransport] = []
         try:
             loop.set_interest(sock.fileno(), self, READ)
         except OSError as exc:  # e.g. select() cannot watch a descriptor this high
@@ -158,14 +182,36 @@ class PassiveChannel(DataChannel):
             conn, addr = self.sock.accept()
         except OSError:  # the peer gave up between SYN and accept; keep listening
             return
-        if plain_ip(addr[0]) != self.peer_host:
-            log.warning(
-                "dropped a data connection from %s (the client is %s)", addr[0], self.peer_host
-            )
+        if self.proxy is not None:
+            gate = ProxyHeaderGate(DataConnection(self), self.proxy, admit=self._admit)
+            self._unproven = [t for t in self._unproven if not t.closed]
+            transport = self.connected(conn, addr, gate)
+            if transport is not None:
+                self._unproven.append(transport)
+            return
+        refusal = self._admit(addr)
+        if refusal:
+            log.warning("dropped a data connection from %s (%s)", addr[0], refusal)
             conn.close()
             return
-        self._close_socket()
         self.connected(conn, addr)
+
+    def _admit(self, client) -> str | None:
+        """None if the connection comes from the client (and then it is the one taken)."""
+        host = client[0] if isinstance(client, tuple) else ""
+        if plain_ip(host) != self.peer_host:
+            return f"the client is {self.peer_host}"
+        if self.sock is None:
+            return "the data connection is made already"
+        self._close_socket()
+        return None
+
+    def close(self, abort: bool = False) -> None:
+        for transport in self._unproven:
+            if transport is not self.transport:
+                transport.abort()
+        self._unproven = []
+        super().close(abort)
 
     def on_writable(self) -> None:
         pass

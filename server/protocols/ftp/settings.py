@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...net.proxy_gate import ProxyPolicy
 from .authorizer import Authorizer
 from .limits import ConnectionTable
 
@@ -19,3 +20,4 @@ class FTPSettings:
     login_delay: float = 1.0  # before answering a failed login
     max_login_attempts: int = 3  # failed logins before the connection is closed
     banner: str = "FTP server ready."
+    proxy: ProxyPolicy | None = None  # data connections start with a PROXY header too

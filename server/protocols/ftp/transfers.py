@@ -47,7 +47,9 @@ class TransferCommands:
             raise FTPReply(425, "Data connections need a TCP control connection.")
         self._drop_channel()
         sock = passive_socket(self.transport.sockname()[0], self.settings.passive_ports)
-        self.data = PassiveChannel(self.loop, self.settings.data_timeout, sock, self.peer_host)
+        self.data = PassiveChannel(
+            self.loop, self.settings.data_timeout, sock, self.peer_host, self.settings.proxy
+        )
         return self.data
 
     def _open_active(self, host: str, port: int, verb: str) -> None:

@@ -13,6 +13,7 @@ Handler modules import what they need from here: `from server.protocols.http imp
 
 from __future__ import annotations
 
+from ...net.proxy_gate import ProxyPolicy
 from ...service import ProtocolService
 from .config import HTTPConfig
 from .connection import HTTPProtocol
@@ -33,9 +34,18 @@ from .router import Router
 class HTTPService(ProtocolService):
     """The HTTP protocol as a service; SIGHUP reloads the handler modules."""
 
-    def __init__(self, router: Router, config: HTTPConfig, idle_timeout: float | None):
+    def __init__(
+        self,
+        router: Router,
+        config: HTTPConfig,
+        idle_timeout: float | None,
+        proxy: ProxyPolicy | None = None,
+    ):
         super().__init__(
-            "http", stream=lambda: HTTPProtocol(router, config), idle_timeout=idle_timeout
+            "http",
+            stream=lambda: HTTPProtocol(router, config),
+            idle_timeout=idle_timeout,
+            proxy=proxy,
         )
         self.router = router
 

@@ -13,10 +13,11 @@ import logging
 import time
 
 from ...metrics import METRICS
+from ...net.trusted import TrustedPeers
 from .accesslog import AccessLog
 from .connection import Application
 from .errors import HTTPError, InternalError, NotFound
-from .forwarded import TrustedProxies
+from .forwarded import apply_forwarded
 from .ops import Ops
 from .request import Request
 from .response import Response, error_response
@@ -33,7 +34,7 @@ class Router(Application):
         static=None,
         app=None,
         access_log: AccessLog | None = None,
-        proxies: TrustedProxies | None = None,
+        proxies: TrustedPeers | None = None,
     ):
         self.ops = ops
         self.modules = modules
@@ -47,7 +48,7 @@ class Router(Application):
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
-            self.proxies.apply(request)
+            apply_forwarded(self.proxies, request)
         if self.access_log is not None:
             request.started = time.monotonic()
         try:
