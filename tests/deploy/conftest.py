@@ -139,6 +139,7 @@ image = "{nginx}"
 build = {{ context = ".", dockerfile = "docker/nginx.Dockerfile" }}
 status_port = 8079
 public_address = "127.0.0.1"
+proxy_protocol = true
 """
 
 HOST = """\

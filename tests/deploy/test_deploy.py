@@ -66,6 +66,22 @@ def passive_upstreams(cluster) -> set[str]:
     return found
 
 
+def stream_clients(cluster, port: int) -> set[str]:
+    """The clients ($remote_addr) of the connections nginx's stream log shows on `port`."""
+    log = cluster.app(LB_HOST).docker("logs", "--tail", "5000", "dt-balancer")
+    return set(re.findall(rf"^(\S+) TCP {port} -> ", log, re.MULTILINE))
+
+
+def ftp_logins(cluster) -> list[str]:
+    """The addresses the FTP containers logged logins from (`USER logged in from ADDRESS`)."""
+    found = []
+    for name in ("app1", "app2"):
+        host = cluster.app(name)
+        for container in host.docker("ps", "-q", "--filter", "label=deploy.service=ftp").split():
+            found += re.findall(r" logged in from (\S+)", host.docker("logs", container))
+    return found
+
+
 def failure_line(result) -> str:
     """The task's one-line verdict on stderr (warnings may come before it)."""
     lines = [line for line in result.stderr.splitlines() if " failed: " in line]
@@ -136,6 +152,16 @@ def test_ftp_and_echo_through_the_balancer(cluster):
     assert echo_tcp(cluster.port(f"{ECHO_PORT}/tcp"), payload) == payload
     datagram = secrets.token_bytes(512)
     assert echo_udp(cluster.port(f"{ECHO_PORT}/udp"), datagram) == datagram
+
+
+def test_ftp_logs_the_client_as_the_balancer_saw_it(cluster):
+    """proxy_protocol: a login is logged from the client's address (the one nginx saw the
+    test's connection come from), never from the balancer's."""
+    ftp_version(cluster.port(f"{FTP_PORT}/tcp"))
+    logins, clients = ftp_logins(cluster), stream_clients(cluster, FTP_PORT)
+    assert logins, "no login was logged"
+    assert set(logins) <= clients, f"logged from {set(logins)}, nginx saw {clients}"
+    assert cluster.app(LB_HOST).ip not in logins
 
 
 def test_unchanged_image_is_a_fast_no_op(cluster):
