@@ -21,7 +21,8 @@ from .wiring import proxied
 PLACEHOLDER = "server 127.0.0.1:9 down; # no host is live yet"
 
 Upstreams = dict[str, list[tuple[str, int]]]  # service -> [(address, port)] in inventory order
-Forwards = dict[str, list[tuple[str, int, int]]]  # FTP service -> [(address, first, last)]
+Forward = tuple[str, int, int]  # an FTP container's passive ports: (address, first, last)
+Forwards = dict[str, list[Forward]]  # FTP service -> its containers' forwards
 
 # A host that stops answering costs a retry on the next one (proxy_next_upstream is on).
 _CONNECT = "proxy_connect_timeout 3s;"
@@ -86,7 +87,7 @@ def _proxy(inv: Inventory, service: Service) -> list[str]:
     return ["proxy_protocol on;"] if proxied(inv, service) else []
 
 
-def _checked(service: Service, ranges: list[tuple[str, int, int]] | None) -> list:
+def _checked(service: Service, ranges: list[Forward] | None) -> list[Forward]:
     """The ranges in port order; two that overlap (containers started before the inventory's
     hosts were reordered) would make nginx refuse the whole configuration: say why instead."""
     ordered = sorted(ranges or [], key=lambda r: r[1])
