@@ -14,7 +14,7 @@ from .procs import ROOT, Proc, free_port
 from .results import OURS
 
 CASE = "edge"
-EDGE = "cluster edge"
+EDGE = "nginx + 4 replicas"
 LOCAL = "local prefork"
 PATH = "/index.html"
 LIBRARY = ROOT / "docker" / "library"

@@ -52,12 +52,20 @@ def header(results: Results) -> str:
         f"Python {m.get('python', '?')}, commit {m.get('commit', '?')}.",
         f"Mode **{m.get('mode', '?')}**: median of {s.get('runs', '?')} run(s) per figure, "
         f"servers alternating; wrk {s.get('duration', '?')} s x {s.get('connections', '?')} "
-        f"connections x {s.get('wrk_threads', '?')} threads; the whole run took "
+        f"connections x {s.get('wrk_threads', '?')} threads{_cluster_conns(results)}; "
+        f"the whole run took "
         f"{num(m.get('elapsed_s', 0) / 60, 1)} min. "
         f"Load average before {m.get('load_before', '?')}, after {m.get('load_after', '?')}.",
         f"Versions: {peers}.",
         *([f"**Note:** {m['note']}"] if m.get("note") else []),
     ])  # fmt: skip
+
+
+def _cluster_conns(results: Results) -> str:
+    if not any(f.suite == CLUSTER for f in results.figures):
+        return ""
+    conns = results.meta.get("settings", {}).get("cluster_connections", "?")
+    return f" ({conns} connections in the cluster suite)"
 
 
 def targets_section(results: Results) -> str:

@@ -241,9 +241,9 @@ def test_cluster_tables_show_rate_latency_and_errors():
     text = markdown(_cluster_results("120.00ms", timeout=7), [])
     assert "## Cluster edge: nginx + 4 replicas" in text and "## Cluster scale-out" in text
     # server | configuration | req/s | min-max | x local | p50 | p99 | timeouts | other errors
-    assert "| cluster edge |  | 3,000 | 3,000-3,000 | 0.42x | 8.3 | 120.0 | 14 | 6 |" in text
+    assert "| nginx + 4 replicas |  | 3,000 | 3,000-3,000 | 0.42x | 8.3 | 120.0 | 14 | 6 |" in text
     assert "| 2 replicas |  | 180 | 180-180 | 1.80x | 8.3 | 29.4 | 0 | 0 |" in text
-    assert "| **MISS** |" in text
+    assert "| **MISS** |" in text and "(64 connections in the cluster suite)" in text
 
 
 def test_cluster_override_scales_one_service_under_a_cpu_quota(tmp_path):
