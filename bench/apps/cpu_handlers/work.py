@@ -3,7 +3,7 @@
 Served by `python -m server http --handlers bench/apps/cpu_handlers` (docs/http.md: a handler
 module). The work is a count of rounds, not a time, so a replica held to a CPU quota serves
 proportionally fewer requests: the replicas, not nginx or the network, are the bottleneck.
-The default, 50,000 rounds, is about 3 ms on one core of the benchmark's machine; `?n=` sets
+The default, 50,000 rounds, takes 3-5 ms of one core of the benchmark's machine; `?n=` sets
 another count (1 to 10,000,000).
 """
 
