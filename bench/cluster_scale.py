@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from .cluster_base import PORT, SUITE, compose, get, sample
 from .context import Context
@@ -97,7 +98,7 @@ def scale(ctx: Context, n: int) -> str | None:
     return f"nginx rendered {rendered} and reached {seen} of {n} replicas in 60 s"
 
 
-def rendered_addresses(ctx: Context, override) -> int:
+def rendered_addresses(ctx: Context, override: Path) -> int:
     """How many live `server` lines nginx's rendered http.conf has (its upstream's size)."""
     shown = compose(ctx, "exec", "-T", "nginx", "cat", LIVE_CONF, override=override, timeout=30)
     lines = re.findall(r"^\s*server \d+\.\d+\.\d+\.\d+:\d+ [^\n]*$", shown.stdout, re.M)
