@@ -38,7 +38,7 @@ def render(results: Results, out: Path) -> list[Path]:
             written.append(_suite_chart(plt, results, suite, cases, out / f"{suite}.png"))
     if results.get("c10k", "rss", "epoll") or results.get("c10k", "rss", "prefork"):
         written.append(_c10k_chart(plt, results, out / "c10k.png"))
-    if _measured(results.case("cluster", "index")):
+    if _measured(results.case("cluster", "edge") + results.case("cluster", "scale")):
         written.append(_cluster_chart(plt, results, out / "cluster.png"))
     return written
 
@@ -123,15 +123,16 @@ def _median(fig: Figure | None) -> float:
 
 
 def _cluster_chart(plt, results: Results, path: Path) -> Path:
-    figures = _measured(results.case("cluster", "index"))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names, values = [f.server for f in figures], [f.median for f in figures]
-    errors = [[f.median - f.spread[0] for f in figures], [f.spread[1] - f.median for f in figures]]
-    ax.bar(names, values, yerr=errors, color=COLORS[OURS], capsize=3)
-    for x, value in enumerate(values):
-        ax.text(x, value, f"{value:,.0f}  ", ha="right", va="bottom", fontsize=8)
-    ax.set_ylabel("req/s through nginx (GET /index.html)")
-    ax.set_title("Compose cluster: HTTP replicas behind nginx", fontsize=10)
+    """The edge (cluster against one local process) and the scale-out, req/s side by side."""
+    titles = {
+        "edge": "Edge: the cluster vs one local prefork",
+        "scale": "Scale-out: CPU-bound /work",
+    }
+    cases = [c for c in titles if _measured(results.case("cluster", c))]
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.5 * len(cases), 3.5), squeeze=False)
+    for ax, case in zip(axes[0], cases, strict=True):
+        _bars(ax, results.case("cluster", case), titles[case])
+    fig.suptitle("Compose cluster -- median and min-max of the runs", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -24,6 +24,7 @@ class Settings:
     sessions: int  # short FTP sessions per sample ...
     session_concurrency: int  # ... this many at a time
     c10k: int  # idle keep-alive connections held in the C10K case
+    cluster_connections: int = 64  # wrk connections in the cluster suite (the figure)
     replicas: tuple[int, ...] = (1, 2, 4)
     suites: tuple[str, ...] = SUITES
     only: tuple[str, ...] = field(default=())  # server names; empty = all

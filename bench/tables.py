@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .cluster import PATH as CLUSTER_PATH
+from . import cluster_edge, cluster_scale
+from .cluster_base import SUITE as CLUSTER
+from .cluster_base import total
 from .results import LIMIT, OURS, PEER, Figure, Results, best, ratio
 from .targets import all_targets
 
@@ -12,6 +14,9 @@ TITLES = {
     ("http", "static-1m"): "HTTP static file, 1 MiB, keep-alive",
     ("ftp", "retr"): "FTP RETR of one big file",
     ("ftp", "sessions"): "FTP short sessions (login, PASV, RETR 1 KiB, QUIT)",
+    ("cluster", "edge"): "Cluster edge: nginx + 4 replicas against one local prefork process, "
+    "GET /index.html",
+    ("cluster", "scale"): "Cluster scale-out: CPU-bound GET /work, 1, 2, 4 replicas",
 }
 
 
@@ -47,12 +52,20 @@ def header(results: Results) -> str:
         f"Python {m.get('python', '?')}, commit {m.get('commit', '?')}.",
         f"Mode **{m.get('mode', '?')}**: median of {s.get('runs', '?')} run(s) per figure, "
         f"servers alternating; wrk {s.get('duration', '?')} s x {s.get('connections', '?')} "
-        f"connections x {s.get('wrk_threads', '?')} threads; the whole run took "
+        f"connections x {s.get('wrk_threads', '?')} threads{_cluster_conns(results)}; "
+        f"the whole run took "
         f"{num(m.get('elapsed_s', 0) / 60, 1)} min. "
         f"Load average before {m.get('load_before', '?')}, after {m.get('load_after', '?')}.",
         f"Versions: {peers}.",
         *([f"**Note:** {m['note']}"] if m.get("note") else []),
     ])  # fmt: skip
+
+
+def _cluster_conns(results: Results) -> str:
+    if not any(f.suite == CLUSTER for f in results.figures):
+        return ""
+    conns = results.meta.get("settings", {}).get("cluster_connections", "?")
+    return f" ({conns} connections in the cluster suite)"
 
 
 def targets_section(results: Results) -> str:
@@ -116,11 +129,25 @@ def _per_conn(medians: dict) -> str:
     return num((holding - before) * 1000 / held, 1)
 
 
-def cluster_table(results: Results) -> str:
-    figures = results.case("cluster", "index")
-    base = next((f for f in figures if f.server == "1 replica"), None)
-    rows = [[f.server, num(f.median), times(ratio(f, base)), notes(f)] for f in figures]
-    return table(["replicas", "req/s", "x 1 replica", "notes"], rows)
+def cluster_table(results: Results, case: str, base: str) -> str:
+    """Rate, latency and errors per server of a cluster case; ratios against `base`."""
+    details = results.meta.get("servers", {})
+    ref = results.get(CLUSTER, case, base)
+    rows = []
+    for fig in results.case(CLUSTER, case):
+        get = lambda metric, f=fig: results.get(CLUSTER, case + metric, f.server)  # noqa: E731
+        spread = fig.spread
+        cells = [fig.server, details.get(fig.server, ""), num(fig.median)]
+        cells += [f"{num(spread[0])}-{num(spread[1])}" if spread else "-", times(ratio(fig, ref))]
+        cells += [num(_median(get("-p50")), 1), num(_median(get("-p99")), 1)]
+        cells += [num(total(get("-timeouts"))), num(total(get("-errors"))), notes(fig)]
+        rows.append(cells)
+    head = ["server", "configuration", "req/s", "min-max", f"x {base}", "p50 ms", "p99 ms"]
+    return table([*head, "timeouts", "other errors", "notes"], rows)
+
+
+def _median(fig: Figure | None) -> float | None:
+    return fig.median if fig else None
 
 
 def sections(results: Results) -> list[tuple[str, str]]:
@@ -132,8 +159,13 @@ def sections(results: Results) -> list[tuple[str, str]]:
                 results, suite, case)))  # fmt: skip
     if any(f.suite == "c10k" for f in results.figures):
         out.append(("C10K: idle keep-alive connections held", c10k_table(results)))
-    if results.case("cluster", "index"):
-        out.append((f"Compose cluster through nginx: GET {CLUSTER_PATH}", cluster_table(results)))
+    bases = {
+        cluster_edge.CASE: cluster_edge.LOCAL,
+        cluster_scale.CASE: cluster_scale.server_name(1),
+    }
+    for case, base in bases.items():
+        if results.case(CLUSTER, case):
+            out.append((TITLES[(CLUSTER, case)], cluster_table(results, case, base)))
     return out
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import cluster_edge, cluster_scale
+from .cluster_base import SUITE as CLUSTER
+from .cluster_base import total
 from .results import OURS, PEER, Figure, Results, best, ratio
 
 
@@ -128,5 +131,43 @@ def c10k_targets(results: Results) -> list[Target]:
     ]
 
 
+def cluster_targets(results: Results) -> list[Target]:
+    conns = results.meta.get("settings", {}).get("cluster_connections", 64)
+    get = lambda case, server: results.get(CLUSTER, case, server)  # noqa: E731
+    edge, local = get("edge", cluster_edge.EDGE), get("edge", cluster_edge.LOCAL)
+    p99 = get("edge-p99", cluster_edge.EDGE)
+    one, two = (get("scale", cluster_scale.server_name(n)) for n in (1, 2))
+    return [
+        Target(
+            "Cluster edge: nginx + 4 replicas / one local prefork (2 workers)",
+            0.5,
+            ratio(edge, local),
+            f"{_who(edge)} vs {_who(local)}, GET {cluster_edge.PATH}",
+        ),
+        Target(
+            f"Cluster edge: p99 latency at {conns} connections",
+            50.0,
+            p99.median if p99 else None,
+            "median of the rounds' p99",
+            at_most=True,
+            unit="ms",
+        ),
+        Target(
+            "Cluster edge: wrk timeouts",
+            0,
+            total(get("edge-timeouts", cluster_edge.EDGE)),
+            "summed over the rounds",
+            at_most=True,
+            unit="timeouts",
+        ),
+        Target(
+            "Cluster scale-out: 2 replicas / 1 replica (CPU-bound)",
+            1.7,
+            ratio(two, one),
+            f"{_who(two)} vs {_who(one)}",
+        ),
+    ]
+
+
 def all_targets(results: Results) -> list[Target]:
-    return http_ftp_targets(results) + c10k_targets(results)
+    return http_ftp_targets(results) + c10k_targets(results) + cluster_targets(results)

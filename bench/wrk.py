@@ -12,6 +12,9 @@ _TRANSFER = re.compile(r"Transfer/sec:\s+([\d.]+)([KMGT]?B)")
 _TOTAL = re.compile(r"(\d+) requests in ")
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+# `--latency`'s distribution: "     99%   29.40ms" (wrk prints us, ms, s, m or h)
+_PERCENTILE = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M)
+_MS_PER = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
 @dataclass
@@ -20,6 +23,8 @@ class WrkResult:
     bytes_per_sec: float
     requests: int
     errors: dict[str, int]  # connect/read/write/timeout/status, only those not zero
+    p50_ms: float | None = None  # latency percentiles (None: wrk printed no distribution)
+    p99_ms: float | None = None
 
     @property
     def mib_per_sec(self) -> float:
@@ -45,7 +50,11 @@ def parse(text: str) -> WrkResult:
     if status:
         errors["non-2xx"] = int(status.group(1))
     errors = {k: v for k, v in errors.items() if v}
-    return WrkResult(float(rate.group(1)), per_sec, int(total.group(1)) if total else 0, errors)
+    count = int(total.group(1)) if total else 0
+    pct = {
+        int(m.group(1)): float(m.group(2)) * _MS_PER[m.group(3)] for m in _PERCENTILE.finditer(text)
+    }
+    return WrkResult(float(rate.group(1)), per_sec, count, errors, pct.get(50), pct.get(99))
 
 
 def run(url: str, duration: float, connections: int, threads: int) -> WrkResult:
@@ -60,6 +69,7 @@ def run(url: str, duration: float, connections: int, threads: int) -> WrkResult:
         f"-d{seconds}s",
         "--timeout",
         "5s",
+        "--latency",  # the percentiles (wrk records them anyway; this prints them)
         url,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)

@@ -5,19 +5,24 @@ No timing is asserted: these check that the benchmark measures and reports, not 
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 
-from bench import c10k, ftpclient, httpbench, tables, wrk
+from bench import c10k, cluster_base, cluster_edge, cluster_scale, ftpclient, httpbench, tables, wrk
+from bench.context import Context
 from bench.fleet import alternate
 from bench.procs import Proc
 from bench.report import markdown, target_lines
 from bench.results import LIMIT, OURS, PEER, Figure, Results, best, ratio
 from bench.servers import Spec
-from bench.targets import all_targets
+from bench.settings import QUICK
+from bench.targets import all_targets, cluster_targets
+from server.protocols.http import BadRequest
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8080/
@@ -40,6 +45,34 @@ def test_wrk_output_is_parsed():
     assert result.bytes_per_sec == pytest.approx(1.2 * 2**20)
     assert result.errors == {"read": 2, "timeout": 12, "non-2xx": 5}
     assert result.error_note() == "2 read, 12 timeout, 5 non-2xx"
+
+
+# `wrk -t2 -c64 -d1s --timeout 5s --latency` against our epoll model, recorded
+WRK_LATENCY_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:18931/index.html
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     9.12ms    4.46ms  60.53ms   90.36%
+    Req/Sec     3.60k     0.90k    4.75k    65.00%
+  Latency Distribution
+     50%    8.31ms
+     75%    9.89ms
+     90%   12.60ms
+     99%   29.40ms
+  7181 requests in 1.01s, 3.85MB read
+Requests/sec:   7109.67
+Transfer/sec:      3.81MB
+"""
+
+
+def test_wrk_latency_percentiles_are_parsed_in_ms():
+    result = wrk.parse(WRK_LATENCY_OUTPUT)
+    assert (result.rate, result.requests, result.errors) == (7109.67, 7181, {})
+    assert result.p50_ms == pytest.approx(8.31) and result.p99_ms == pytest.approx(29.40)
+    other_units = WRK_LATENCY_OUTPUT.replace("8.31ms", "812.00us").replace("29.40ms", "1.50s")
+    slow = wrk.parse(other_units)
+    assert slow.p50_ms == pytest.approx(0.812) and slow.p99_ms == pytest.approx(1500.0)
+    assert wrk.parse(WRK_OUTPUT).p50_ms is None  # no distribution printed: not measured
 
 
 def test_wrk_refuses_output_without_a_rate_and_targets_off_loopback():
@@ -169,3 +202,72 @@ def test_ftp_client_retr_and_sessions():
     assert failures == 0 and rate > 0
     with pytest.raises(ftpclient.FTPError):
         ftpclient.retr_rate(server.port, "big", 5)  # a short or long file is an error
+
+
+def _cluster_results(edge_p99: str = "29.40ms", timeout: int = 0) -> Results:
+    """Cluster figures recorded from wrk's output, as the suite records them."""
+    r = Results(meta={"mode": "full", "settings": {"cluster_connections": 64}})
+    edge = WRK_LATENCY_OUTPUT.replace("7109.67", "3000.00").replace("29.40ms", edge_p99)
+    if timeout:
+        edge += f"  Socket errors: connect 0, read 3, write 0, timeout {timeout}\n"
+    rates = {
+        (cluster_edge.CASE, cluster_edge.EDGE): edge,
+        (cluster_edge.CASE, cluster_edge.LOCAL): WRK_LATENCY_OUTPUT,
+        (cluster_scale.CASE, "1 replica"): WRK_LATENCY_OUTPUT.replace("7109.67", "100.00"),
+        (cluster_scale.CASE, "2 replicas"): WRK_LATENCY_OUTPUT.replace("7109.67", "180.00"),
+    }
+    for _ in range(2):  # two rounds each
+        for (case, server), text in rates.items():
+            cluster_base.record(r, case, server, OURS, wrk.parse(text))
+    return r
+
+
+def test_cluster_targets_from_recorded_wrk_output():
+    met = {t.name: t for t in cluster_targets(_cluster_results())}
+    ratio_ = met["Cluster edge: nginx + 4 replicas / one local prefork (2 workers)"]
+    assert ratio_.value == pytest.approx(3000 / 7109.67) and ratio_.verdict == "MISS"
+    assert met["Cluster edge: p99 latency at 64 connections"].verdict == "PASS"  # 29.4 ms
+    assert met["Cluster edge: wrk timeouts"].verdict == "PASS"
+    scale = met["Cluster scale-out: 2 replicas / 1 replica (CPU-bound)"]
+    assert scale.value == pytest.approx(1.8) and scale.verdict == "PASS"
+    missed = {t.name: t for t in cluster_targets(_cluster_results("120.00ms", timeout=7))}
+    assert missed["Cluster edge: p99 latency at 64 connections"].verdict == "MISS"
+    timeouts = missed["Cluster edge: wrk timeouts"]
+    assert (timeouts.value, timeouts.verdict) == (14, "MISS")  # summed over both rounds
+    assert {t.verdict for t in cluster_targets(Results())} == {"N/A"}
+
+
+def test_cluster_tables_show_rate_latency_and_errors():
+    text = markdown(_cluster_results("120.00ms", timeout=7), [])
+    assert "## Cluster edge: nginx + 4 replicas" in text and "## Cluster scale-out" in text
+    # server | configuration | req/s | min-max | x local | p50 | p99 | timeouts | other errors
+    assert "| nginx + 4 replicas |  | 3,000 | 3,000-3,000 | 0.42x | 8.3 | 120.0 | 14 | 6 |" in text
+    assert "| 2 replicas |  | 180 | 180-180 | 1.80x | 8.3 | 29.4 | 0 | 0 |" in text
+    assert "| **MISS** |" in text and "(64 connections in the cluster suite)" in text
+
+
+def test_cluster_override_scales_one_service_under_a_cpu_quota(tmp_path):
+    ctx = Context(QUICK, tmp_path, tmp_path)
+    assert cluster_scale.write_override(ctx) is None
+    conf = (tmp_path / "cluster-http.conf").read_text()
+    upstream = conf[conf.index("upstream http_replicas") : conf.index("keepalive 32")]
+    assert "server http-prefork:8080" in upstream and "http-fork" not in upstream
+    override = (tmp_path / "cluster-override.yaml").read_text()
+    assert f"cpus: '{cluster_scale.CPUS}'" in override and "SERVER_HANDLERS" in override
+    assert f"{cluster_scale.HANDLERS}:/srv/handlers:ro" in override
+
+
+def _work_handler():
+    spec = importlib.util.spec_from_file_location("work", cluster_scale.HANDLERS / "work.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handle
+
+
+def test_cpu_handler_does_the_rounds_asked_and_refuses_bad_counts():
+    handle = _work_handler()
+    assert handle(SimpleNamespace(args={"n": "3"})) == "3 rounds: 5\n"  # 0 + 1 + 4
+    assert handle(SimpleNamespace(args={})).startswith("50000 rounds: ")
+    for bad in ("0", "-1", "x", "10000001"):
+        with pytest.raises(BadRequest):
+            handle(SimpleNamespace(args={"n": bad}))
