@@ -39,6 +39,7 @@ class Command(NamedTuple):
     build: Callable[[argparse.Namespace, Settings, Listener], Service]
     datagram: bool = False  # offers --udp
     proxy_protocol: bool = True  # offers --proxy-protocol (its streams run our protocols)
+    tls: bool = False  # offers --certfile and --keyfile
 
 
 class Tool(NamedTuple):
@@ -167,6 +168,16 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
     if command.proxy_protocol:
         add_proxy_options(parser, d)
+    if command.tls:
+        add_tls_options(parser)
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """TLS on every stream connection, with the standard library's ssl."""
+    tls = parser.add_argument_group("TLS")
+    add_option(tls, "--certfile", default="",
+               help="serve TLS with this certificate chain (PEM); needs --keyfile")  # fmt: skip
+    add_option(tls, "--keyfile", default="", help="the certificate's private key (PEM)")
 
 
 def add_proxy_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:

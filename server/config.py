@@ -35,6 +35,8 @@ class Settings:
     log_level: str = "info"
     proxy_protocol: bool = False  # every stream connection starts with a PROXY header
     forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
+    certfile: str = ""  # TLS: certificate chain (PEM); with keyfile, every stream is TLS
+    keyfile: str = ""  # TLS: its private key (PEM)
 
     def validate(self) -> Settings:
         for name in ("workers", "threads", "max_threads", "max_children", "backlog"):
@@ -49,6 +51,10 @@ class Settings:
         TrustedPeers(self.forwarded_allow_ips)  # a bad list is an error even if nothing uses it
         if self.proxy_protocol and self.udp:
             raise ConfigError("--proxy-protocol: PROXY headers start streams; --udp has none")
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ConfigError("--certfile and --keyfile go together: give both or neither")
+        if self.certfile and self.udp:
+            raise ConfigError("--certfile: TLS runs over streams; --udp has none")
         return self
 
     @classmethod

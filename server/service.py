@@ -23,6 +23,7 @@ from .net.loop import EventLoop
 from .net.pollers import PollPoller
 from .net.protocol import DatagramProtocol, Protocol
 from .net.proxy_gate import ProxyHeaderGate, ProxyPolicy
+from .net.tls import Certificate, TlsHandshakeGate, TlsPolicy
 from .net.transport import DatagramTransport, StreamTransport
 from .net.trusted import TrustedPeers
 
@@ -78,6 +79,14 @@ def proxy_policy(settings: Settings) -> ProxyPolicy | None:
     return ProxyPolicy(TrustedPeers(settings.forwarded_allow_ips), timeout)
 
 
+def tls_policy(settings: Settings, handshake_timeout: float) -> TlsPolicy | None:
+    """What `--certfile`/`--keyfile` ask of stream connections; None without them. A missing
+    or bad file, or a key that does not match, is a ConfigError now, at start."""
+    if not settings.certfile:
+        return None
+    return TlsPolicy(Certificate(settings.certfile, settings.keyfile), handshake_timeout)
+
+
 class Service:
     """Base: what every service offers a model. Subclasses say what they can do."""
 
@@ -124,8 +133,10 @@ class ProtocolService(Service):
         datagram: Callable[[], DatagramProtocol] | None = None,
         idle_timeout: float | None = None,
         proxy: ProxyPolicy | None = None,
+        tls: TlsPolicy | None = None,
     ):
         self.name = name
+        self.tls = tls
         self._stream = stream
         self._datagram = datagram
         self._idle_timeout = idle_timeout
@@ -137,6 +148,8 @@ class ProtocolService(Service):
 
     def attach(self, loop, request, addr, on_close):
         protocol = self._stream()
+        if self.tls is not None:  # under the PROXY gate: HAProxy sends the header in clear
+            protocol = TlsHandshakeGate(protocol, self.tls.certificate, self.tls.handshake_timeout)
         if self.proxy is not None:  # the gate hands the connection over once it knows the client
             protocol = ProxyHeaderGate(protocol, self.proxy)
         transport = StreamTransport(
@@ -167,6 +180,15 @@ class ProtocolService(Service):
             loop.run(until=lambda: transport.closed)
         finally:
             loop.close()
+
+    def reload(self) -> None:
+        """HUP: new handshakes use the certificate on disk now (a bad file keeps the old)."""
+        if self.tls is not None:
+            self.tls.certificate.reload()
+
+    def worker_started(self, fresh_code: bool = False) -> None:
+        if fresh_code:  # a worker a HUP started: it was forked with the old certificate
+            self.reload()
 
     def datagram_protocol(self) -> DatagramProtocol | None:
         if self._datagram_protocol is None and self._datagram:

@@ -21,7 +21,7 @@ from ..protocols.http.ops import Ops
 from ..protocols.http.parser import Limits
 from ..protocols.http.static import StaticFiles
 from ..protocols.http.wsgi import WSGIApp
-from ..service import proxy_policy
+from ..service import proxy_policy, tls_policy
 from .handler import load_object
 
 _UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
@@ -69,6 +69,7 @@ def _build(args, settings, listener) -> HTTPService:
         config,
         idle_timeout=settings.timeout or None,
         proxy=proxy_policy(settings),
+        tls=tls_policy(settings, args.header_timeout),
         load_app=load_app,
     )
 
@@ -137,4 +138,5 @@ HTTP = Command(
     default_bind="127.0.0.1:8000",
     add_arguments=_arguments,
     build=_build,
+    tls=True,
 )

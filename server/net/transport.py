@@ -13,6 +13,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from .loop import EventLoop, Timer
 from .pollers import READ, WRITE
 from .protocol import DatagramProtocol, Protocol
+from .tls import SEND_SIZE, TlsChannel
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class StreamTransport:
         self._idle_timeout = idle_timeout
         self._idle_timer: Timer | None = None
         self._early = b""  # read before the protocol took over (hand_over); it gets them first
+        self._tls: TlsChannel | None = None  # once start_tls: every byte goes through it
         self.last_active = time.monotonic()
         sock.setblocking(False)
 
@@ -98,7 +101,7 @@ class StreamTransport:
             return
         if not self._out:
             try:
-                sent = self.sock.send(data)
+                sent = self._send(data)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
@@ -116,11 +119,11 @@ class StreamTransport:
         the socket is full (a WSGI app's write() must not hold data back while the app runs).
         ConnectionError if the peer is gone or takes nothing for the idle timeout."""
         self.write(data)
-        if self._out and not self.closed:
+        if self.pending() and not self.closed:
             waiting = select.poll()
             waiting.register(self.fd, select.POLLOUT)
             timeout = self._idle_timeout * 1000 if self._idle_timeout else None
-            while self._out and not self.closed:
+            while self.pending() and not self.closed:
                 if not waiting.poll(timeout):
                     self.abort(TimeoutError(f"the peer took nothing for {self._idle_timeout}s"))
                     break
@@ -157,9 +160,18 @@ class StreamTransport:
         gets those bytes before any other, and only while it reads (it may pause at once)."""
         self.protocol = protocol
         self.peer = peer
+        self._early = early  # before connection_made: start_tls takes them as its first bytes
         protocol.connection_made(self)
-        self._early = early
         self._deliver_early()
+
+    def start_tls(self, context: ssl.SSLContext, on_ready: Callable[[], None]) -> None:
+        """From now on every byte goes through TLS; `on_ready()` once the handshake is done
+        (the caller bounds how long that may take). Bytes a gate read early start the TLS."""
+        self._tls = TlsChannel(context, self.sock, on_ready)
+        early, self._early = self._early, b""
+        if early:
+            self._tls.feed(early)
+            self.loop.call_soon(self.on_readable)  # the socket may never wake us for them
 
     def _deliver_early(self) -> None:
         if self._early and self._reading and not self._closing:
@@ -177,8 +189,13 @@ class StreamTransport:
             self._idle_timer = self.loop.call_later(seconds, self._check_idle)
 
     def pending(self) -> bool:
-        """True while anything is queued for sending."""
-        return bool(self._out)
+        """True while anything is queued for sending (or TLS bytes wait for the socket)."""
+        return bool(self._out) or (self._tls is not None and self._tls.pending())
+
+    @property
+    def secure(self) -> bool:
+        """True when the connection runs TLS."""
+        return self._tls is not None
 
     def close(self) -> None:
         """Close once everything queued has been sent."""
@@ -186,7 +203,7 @@ class StreamTransport:
             return
         self._closing = True
         self._reading = False
-        if not self._out:
+        if not self.pending():
             self._shutdown_and_linger()
         else:
             self._update_interest()
@@ -210,8 +227,10 @@ class StreamTransport:
 
     # -- what the loop calls ----------------------------------------------------------
     def on_readable(self) -> None:
+        if self.closed:  # a read scheduled for early TLS bytes, after an abort
+            return
         try:
-            data = self.sock.recv(RECV_SIZE)
+            data = self._recv()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -245,7 +264,7 @@ class StreamTransport:
             log.error("response producer failed on %s: %r", self.peer, failed.__cause__)
             self._finish(failed.__cause__)
             return
-        if not self._out and self._closing and not self.closed:
+        if not self.pending() and self._closing and not self.closed:
             self._shutdown_and_linger()
         else:
             self._update_interest()
@@ -264,6 +283,8 @@ class StreamTransport:
 
     def _flush(self) -> None:
         """Send from the queue until it is empty or the socket is full."""
+        if self._tls is not None:
+            self._tls.flush()
         out = self._out
         while out:
             item = out[0]
@@ -294,7 +315,7 @@ class StreamTransport:
             size += len(chunk)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            sent = self.sock.send(data)
+            sent = self._send(data)
         except BlockingIOError:
             sent = 0
         if sent:
@@ -322,6 +343,9 @@ class StreamTransport:
         return True
 
     def _file_chunk(self, item: _File, size: int) -> int:
+        if self._tls is not None:  # sendfile would bypass the encryption: copy through TLS
+            item.use_sendfile = False
+            size = min(size, SEND_SIZE)
         if item.use_sendfile:
             try:
                 return os.sendfile(self.fd, item.file.fileno(), item.offset, size)
@@ -333,8 +357,7 @@ class StreamTransport:
         data = item.file.read(size)
         if not data:
             return 0
-        sent = self.sock.send(data)
-        return sent
+        return self._send(data)
 
     def _pull(self, item: _Producer) -> bool:
         """Pull and send chunks; True when the iterator is exhausted and all of it sent."""
@@ -349,7 +372,7 @@ class StreamTransport:
                     raise ProducerFailed() from exc
                 continue
             try:
-                sent = self.sock.send(item.pending)
+                sent = self._send(item.pending)
             except BlockingIOError:
                 return False
             self.last_active = time.monotonic()
@@ -366,7 +389,7 @@ class StreamTransport:
         if self.closed:
             return
         mask = (READ if (self._reading and not self._eof) or self._lingering else 0) | (
-            WRITE if self._out else 0
+            WRITE if self.pending() else 0
         )
         self.loop.set_interest(self.fd, self, mask)
 
@@ -376,6 +399,8 @@ class StreamTransport:
             self._finish(None)
             return
         try:
+            if self._tls is not None:
+                self._tls.close_notify()
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self._finish(None)
@@ -384,6 +409,14 @@ class StreamTransport:
         self._update_interest()
         self.set_idle_timeout(None)
         self._idle_timer = self.loop.call_later(LINGER, self._finish, None)
+
+    def _recv(self) -> bytes:
+        if self._tls is None or self._lingering:  # lingering: discard, never decrypt
+            return self.sock.recv(RECV_SIZE)
+        return self._tls.recv(RECV_SIZE)
+
+    def _send(self, data) -> int:
+        return self.sock.send(data) if self._tls is None else self._tls.send(data)
 
     def _check_idle(self) -> None:
         self._idle_timer = None
@@ -396,7 +429,9 @@ class StreamTransport:
             self._call(self.protocol.idle_timeout)
 
     def _fail(self, exc: OSError) -> None:
-        if not isinstance(exc, _GONE) and exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+        if isinstance(exc, ssl.SSLError):  # e.g. clear text or a broken handshake
+            log.warning("TLS with %s failed: %s", self.peer, exc.reason or exc)
+        elif not isinstance(exc, _GONE) and exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             log.warning("connection %s: %s", self.peer, exc)
         self._finish(exc)
 

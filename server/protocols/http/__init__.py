@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...net.proxy_gate import ProxyPolicy
+from ...net.tls import TlsPolicy
 from ...service import ProtocolService
 from .config import HTTPConfig
 from .connection import Application, HTTPProtocol
@@ -42,6 +43,7 @@ class HTTPService(ProtocolService):
         config: HTTPConfig,
         idle_timeout: float | None,
         proxy: ProxyPolicy | None = None,
+        tls: TlsPolicy | None = None,
         load_app: Callable[..., Application] | None = None,
     ):
         super().__init__(
@@ -49,15 +51,19 @@ class HTTPService(ProtocolService):
             stream=lambda: HTTPProtocol(router, config),
             idle_timeout=idle_timeout,
             proxy=proxy,
+            tls=tls,
         )
         self.router = router
         self.load_app = load_app  # load_app(fresh=True) imports --app from disk again
 
     def reload(self) -> None:
+        super().reload()
         self.router.reload()
 
     def worker_started(self, fresh_code: bool = False) -> None:
-        """A new prefork worker loads every handler module afresh; after a HUP the app too."""
+        """A new prefork worker loads every handler module afresh; after a HUP the app and
+        the TLS certificate too."""
+        super().worker_started(fresh_code)
         if fresh_code and self.load_app is not None:
             self.router.app = self.load_app(fresh=True)
         self.router.reload()

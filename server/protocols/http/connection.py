@@ -194,6 +194,8 @@ class HTTPProtocol(Protocol):
         self._served += 1
         self._continued = False
         request.peer = self.client
+        if self.transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
+            request.scheme = "https"
         self._serving = request
         request.start_early = self._start_early
         answer = self.app.respond(request)

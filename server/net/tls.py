@@ -1,0 +1,226 @@
+"""TLS (`--certfile`, `--keyfile`) with the standard library's `ssl`, under every model.
+
+The TLS state machine runs on memory buffers (`ssl.MemoryBIO` + `SSLObject`), not on an
+`SSLSocket`: the transport keeps reading and writing its plain non-blocking socket, so the same
+code serves the event-loop models and the thread/fork ones (each runs a private loop), and
+bytes a PROXY header gate read past its header are simply the first bytes fed to TLS.
+
+- `Certificate` loads the pair into an `SSLContext`; HUP loads it again (`reload`), and a bad
+  file then costs a logged error, never the certificate being served.
+- `TlsChannel` is what a transport reads and writes through once TLS has started: it mimics a
+  non-blocking socket (`BlockingIOError` when nothing can move) and finishes the handshake on
+  the way, calling `on_ready` once.
+- `TlsHandshakeGate` is the protocol a connection starts with: it starts TLS, bounds the
+  handshake by a deadline (a stalled client costs a socket, never a worker), then hands the
+  connection to the real protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from .address import describe_peer
+from .loop import Timer
+from .protocol import Protocol
+
+log = logging.getLogger("server.tls")
+
+RECV_SIZE = 65536
+#: Most plaintext encrypted per send: four full TLS records, so little waits behind a full socket.
+SEND_SIZE = 4 * 16384
+
+
+class Certificate:
+    """A certificate chain and its key, as the server-side context new handshakes use."""
+
+    def __init__(self, certfile: str, keyfile: str):
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.context = self._load()
+
+    def _load(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        for flag, path in (("--certfile", self.certfile), ("--keyfile", self.keyfile)):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"{flag} {path}: {exc.strerror}") from None
+        try:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"--certfile {self.certfile} / --keyfile {self.keyfile}: "
+                f"not a certificate and its matching key ({exc.reason or exc})"
+            ) from None
+        return context
+
+    def reload(self) -> None:
+        """HUP: load the files again; new handshakes use them. A bad file keeps the old pair."""
+        try:
+            self.context = self._load()
+        except ConfigError as exc:
+            log.error("TLS certificate not reloaded, keeping the previous one: %s", exc)
+            return
+        log.info("TLS certificate reloaded from %s", self.certfile)
+
+
+@dataclass(frozen=True)
+class TlsPolicy:
+    """What `--certfile` asks of stream connections: this certificate, a bounded handshake."""
+
+    certificate: Certificate
+    handshake_timeout: float
+
+
+class TlsChannel:
+    """TLS over a non-blocking socket, with the socket calls a transport makes."""
+
+    def __init__(self, context: ssl.SSLContext, sock: socket.socket, on_ready: Callable[[], None]):
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._in, self._out, server_side=True)
+        self._sock = sock
+        self._cipher = b""  # encrypted bytes the socket has not taken yet
+        self._on_ready: Callable[[], None] | None = on_ready
+        self._eof = False
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read off the socket by someone else (a PROXY gate): the start of TLS."""
+        if data:
+            self._in.write(data)
+
+    def recv(self, size: int = RECV_SIZE) -> bytes:
+        """Plaintext, b"" at the end; BlockingIOError when no whole record has arrived.
+        Every whole record read is decrypted now: bytes left in the buffers never wake a poller.
+        """
+        try:
+            raw = self._sock.recv(size)
+        except BlockingIOError:  # nothing new: what was fed earlier may still be whole records
+            raw = None
+        if raw:
+            self._in.write(raw)
+        elif raw is not None and not self._eof:
+            self._eof = True
+            self._in.write_eof()
+        if self._on_ready is not None and not self._handshake():
+            raise BlockingIOError
+        chunks = []
+        while True:
+            try:
+                chunk = self._tls.read(size)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self._eof = True
+                break
+            if not chunk:
+                self._eof = True
+                break
+            chunks.append(chunk)
+        self.flush()  # a read may owe the peer bytes (TLS 1.3 tickets, key updates)
+        if chunks:
+            return b"".join(chunks)
+        if self._eof:
+            return b""
+        raise BlockingIOError
+
+    def send(self, data) -> int:
+        """Encrypt up to SEND_SIZE bytes; BlockingIOError while earlier ones wait for room."""
+        if not self.flush():
+            raise BlockingIOError
+        taken = self._tls.write(memoryview(data)[:SEND_SIZE])
+        self.flush()
+        return taken
+
+    def flush(self) -> bool:
+        """Move encrypted bytes to the socket; True when none are left waiting."""
+        self._cipher += self._out.read()
+        while self._cipher:
+            try:
+                sent = self._sock.send(self._cipher)
+            except BlockingIOError:
+                return False
+            self._cipher = self._cipher[sent:]
+        return True
+
+    def pending(self) -> bool:
+        """True while encrypted bytes wait for room in the socket."""
+        return bool(self._cipher) or self._out.pending > 0
+
+    def close_notify(self) -> None:
+        """Queue our close_notify alert (best effort: the socket shuts down next)."""
+        if self._on_ready is None:
+            try:
+                self._tls.unwrap()
+            except ssl.SSLError:
+                pass  # SSLWantRead: the peer's alert is not awaited
+        self.flush()
+
+    def _handshake(self) -> bool:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self.flush()
+            return False
+        except ssl.SSLError:
+            self.flush()  # the alert that tells the client why
+            raise
+        self.flush()
+        on_ready, self._on_ready = self._on_ready, None
+        on_ready()
+        return True
+
+
+class TlsHandshakeGate(Protocol):
+    """Starts TLS, then hands the connection to `inner`; a handshake slower than `timeout`
+    seconds is closed with a log line."""
+
+    def __init__(self, inner: Protocol, certificate: Certificate, timeout: float):
+        self.inner = inner
+        self.certificate = certificate
+        self.timeout = timeout
+        self._deadline: Timer | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self._deadline = transport.loop.call_later(self.timeout, self._deadline_passed)
+        transport.start_tls(self.certificate.context, self._ready)
+
+    def _ready(self) -> None:
+        self._stop_deadline()
+        self.transport.hand_over(self.inner, self.transport.peer)
+
+    def data_received(self, data: bytes) -> None:
+        """Never called: the transport delivers plaintext only after the handshake."""
+
+    def idle_timeout(self) -> None:
+        self._give_up(f"no TLS handshake within {self.timeout:g}s")
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        self.idle_timeout()
+
+    def drain_requested(self) -> None:
+        self.transport.abort()  # nothing in flight yet
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_deadline()
+
+    def _give_up(self, why: str) -> None:
+        self._stop_deadline()
+        if not self.transport.closing:
+            log.warning("closed a connection from %s: %s", describe_peer(self.transport.peer), why)
+            self.transport.abort()
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None

@@ -1,0 +1,226 @@
+"""HTTPS (`--certfile`, `--keyfile`) under every model: static files (no sendfile under TLS),
+handler modules and WSGI, keep-alive and pipelining, curl; hostile handshakes (clear text, a
+truncated ClientHello, a stalled one) cost a socket and a log line; HUP loads a new certificate.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from client import read_reply
+from conftest import HEADER_TIMEOUT, build_site, server_args
+
+from harness import MODELS, ServerProcess, wait_for
+
+
+def make_certificate(folder: Path, serial: int) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 with this serial, and its key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+         "-keyout", str(key), "-out", str(cert), "-set_serial", str(serial),
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> dict[int, tuple[Path, Path]]:
+    """Two certificates (serials 1001 and 2002) and a trust file holding both."""
+    base = tmp_path_factory.mktemp("tls")
+    pairs = {serial: make_certificate(base / str(serial), serial) for serial in (1001, 2002)}
+    trust = base / "trusted.pem"
+    trust.write_bytes(b"".join(cert.read_bytes() for cert, _ in pairs.values()))
+    pairs[0] = (trust, trust)
+    return pairs
+
+
+def client_context(certificates) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certificates[0][0]))
+
+
+@pytest.fixture(scope="session", params=MODELS)
+def https(request, tmp_path_factory, certificates) -> ServerProcess:
+    """A running HTTPS server for one model, serving the same site as the HTTP tests."""
+    model = request.param
+    site = build_site(tmp_path_factory.mktemp(f"https-{model}"))
+    cert, key = certificates[1001]
+    args = [*server_args(site, model), "--certfile", str(cert), "--keyfile", str(key)]
+    server = ServerProcess("http", model, args=args, cwd=site)
+    server.site = site
+    server.start()
+    yield server
+    status = server.stop()
+    assert status == 0, server.log()
+
+
+def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+    conn.request("GET", path)
+    reply = conn.getresponse()
+    return reply.status, reply.read()
+
+
+def peer_serial(server: ServerProcess, certificates) -> int:
+    with tls_connection(server, certificates) as tls:
+        der = tls.getpeercert(binary_form=True)
+    return _serial_of(der)
+
+
+def tls_connection(server: ServerProcess, certificates) -> ssl.SSLSocket:
+    raw = socket.create_connection((server.host, server.port), timeout=10)
+    return client_context(certificates).wrap_socket(raw, server_hostname="localhost")
+
+
+def _serial_of(der: bytes) -> int:
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-serial"], input=pem, text=True, capture_output=True
+    ).stdout
+    return int(out.strip().partition("=")[2], 16)
+
+
+def assert_serves_a_good_client(server: ServerProcess, certificates) -> None:
+    conn = http.client.HTTPSConnection(
+        server.host, server.port, timeout=10, context=client_context(certificates)
+    )
+    try:
+        assert fetch(conn, "/hello.txt") == (200, b"hello, static world\n")
+    finally:
+        conn.close()
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float:
+    """Read until the server closes; how long that took (fails past `seconds`)."""
+    sock.settimeout(seconds)
+    start = time.monotonic()
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start
+
+
+def client_hello() -> bytes:
+    """The bytes a TLS client sends first."""
+    hello = ssl.create_default_context().wrap_bio(
+        ssl.MemoryBIO(), (out := ssl.MemoryBIO()), server_hostname="localhost"
+    )
+    with pytest.raises(ssl.SSLWantReadError):
+        hello.do_handshake()
+    return out.read()
+
+
+# -- serving --------------------------------------------------------------------------------
+def test_static_handler_and_wsgi_on_one_connection(https, certificates):
+    big = (https.site / "root" / "big.bin").read_bytes()
+    conn = http.client.HTTPSConnection(
+        https.host, https.port, timeout=10, context=client_context(certificates)
+    )
+    try:
+        assert fetch(conn, "/hello.txt") == (200, b"hello, static world\n")
+        assert fetch(conn, "/big.bin") == (200, big)  # 300 KiB: no sendfile under TLS
+        assert fetch(conn, "/hello/a?name=x") == (200, b"hello /a x\n")
+        assert fetch(conn, "/flask/hello") == (200, b"hello from flask")
+        status, body = fetch(conn, "/wsgimod/")
+        assert status == 200 and json.loads(body)["wsgi.url_scheme"] == "https"
+    finally:
+        conn.close()
+
+
+def test_pipelined_requests_in_one_write(https, certificates):
+    with tls_connection(https, certificates) as tls:
+        tls.sendall(
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /flask/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        reader = tls.makefile("rb")
+        first, second = read_reply(reader), read_reply(reader)
+    assert (first.status, first.body) == (200, b"hello, static world\n")
+    assert (second.status, second.body) == (200, b"hello from flask")
+
+
+def test_curl(https, certificates):
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--cacert", str(certificates[1001][0]),
+         f"https://127.0.0.1:{https.port}/hello.txt", f"https://127.0.0.1:{https.port}/hello"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "hello, static world\nhello /\n"
+
+
+# -- hostile clients ------------------------------------------------------------------------
+def test_clear_text_is_closed_with_a_log_line(https, certificates):
+    with https.connect() as sock:
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert closed_within(sock, 10) < 10
+    wait_for(lambda: any("TLS with" in line for line in https.lines), what="a TLS log line")
+    assert_serves_a_good_client(https, certificates)
+
+
+def test_truncated_client_hello_is_closed(https, certificates):
+    hello = client_hello()
+    with https.connect() as sock:
+        sock.sendall(hello[: len(hello) // 2])
+        sock.shutdown(socket.SHUT_WR)
+        assert closed_within(sock, 10) < 10
+    assert_serves_a_good_client(https, certificates)
+
+
+def test_stalled_handshake_is_closed_after_the_header_timeout(https, certificates):
+    hello = client_hello()
+    with https.connect() as sock:
+        sock.sendall(hello[: len(hello) // 2])
+        assert_serves_a_good_client(https, certificates)  # the staller holds no worker
+        took = closed_within(sock, HEADER_TIMEOUT + 15)
+    assert took < HEADER_TIMEOUT + 15
+    wait_for(
+        lambda: any("no TLS handshake within" in line for line in https.lines),
+        what="the handshake timeout log line",
+    )
+    assert_serves_a_good_client(https, certificates)
+
+
+# -- reload ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", MODELS)
+def test_hup_loads_a_new_certificate(model, tmp_path, certificates):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    for target, source in zip((cert, key), certificates[1001], strict=True):
+        shutil.copy(source, target)
+    args = ["--certfile", str(cert), "--keyfile", str(key), "--root", str(tmp_path)]
+    (tmp_path / "hello.txt").write_text("hello, static world\n")
+    with ServerProcess("http", model, args=args, cwd=tmp_path) as server:
+        assert peer_serial(server, certificates) == 1001
+        # A connection open across the HUP keeps working, except where it would hold up the
+        # test: iterative serves one connection at a time, and prefork's HUP replaces its
+        # workers, which drain their clients.
+        keeps_old = model not in ("iterative", "prefork")
+        old = http.client.HTTPSConnection(
+            server.host, server.port, timeout=10, context=client_context(certificates)
+        )
+        assert fetch(old, "/hello.txt")[0] == 200
+        if not keeps_old:
+            old.close()
+        cert.write_text("not a certificate\n")  # a bad file: logged, the old one kept
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: any("not reloaded" in line for line in server.lines), what="error")
+        assert peer_serial(server, certificates) == 1001
+        for target, source in zip((cert, key), certificates[2002], strict=True):
+            shutil.copy(source, target)
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: peer_serial(server, certificates) == 2002, what="the new certificate")
+        if keeps_old:
+            assert fetch(old, "/hello.txt")[0] == 200
+            old.close()
