@@ -63,6 +63,6 @@ def test_help_lists_every_flag_with_its_environment_twin():
     )  # fmt: skip
     for flag in ("--root", "--listing", "--handlers", "--app", "--max-body", "--ops-prefix",
                  "--access-log", "--access-log-format", "--forwarded-allow-ips", "--served-by",
-                 "--keepalive-timeout", "--header-timeout"):  # fmt: skip
+                 "--keepalive-timeout", "--header-timeout", "--certfile", "--keyfile"):  # fmt: skip
         assert flag in result.stdout
         assert "SERVER_" + flag[2:].upper().replace("-", "_") in result.stdout

@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from client import read_reply
 from conftest import HEADER_TIMEOUT, build_site, server_args
 
-from harness import MODELS, ServerProcess, wait_for
+from harness import MODELS, ROOT, ServerProcess, wait_for
 
 
 def make_certificate(folder: Path, serial: int) -> tuple[Path, Path]:
@@ -224,3 +225,95 @@ def test_hup_loads_a_new_certificate(model, tmp_path, certificates):
         if keeps_old:
             assert fetch(old, "/hello.txt")[0] == 200
             old.close()
+
+
+# -- behind a proxy -------------------------------------------------------------------------
+def handshake_after(sock: socket.socket, prefix: bytes, context: ssl.SSLContext):
+    """A TLS client on memory buffers whose first write is `prefix` + its ClientHello, so the
+    server's PROXY gate reads TLS bytes past its header. Returns (tls, incoming, outgoing)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(prefix + outgoing.read())
+            prefix = b""
+            data = sock.recv(65536)
+            assert data, "the server closed during the handshake"
+            incoming.write(data)
+    sock.sendall(outgoing.read())
+    return tls, incoming, outgoing
+
+
+def read_to_end(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = tls.read(65536)
+            if not chunk:  # the server's close_notify
+                break
+            chunks.append(chunk)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        data = sock.recv(65536)
+        if not data:
+            break
+        incoming.write(data)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_proxy_header_in_clear_then_tls(model, tmp_path, certificates):
+    site = build_site(tmp_path)
+    cert, key = certificates[1001]
+    args = [*server_args(site, model), "--proxy-protocol"]
+    args += ["--certfile", str(cert), "--keyfile", str(key)]
+    with ServerProcess("http", model, args=args, cwd=site) as server, server.connect() as sock:
+        header = f"PROXY TCP4 203.0.113.7 127.0.0.1 5555 {server.port}\r\n".encode()
+        tls, incoming, outgoing = handshake_after(sock, header, client_context(certificates))
+        tls.write(b"GET /flask/remote HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(outgoing.read())
+        reply = read_to_end(sock, tls, incoming)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), reply
+    assert json.loads(body) == {"remote": "203.0.113.7", "scheme": "https", "path": "/flask/remote"}
+
+
+# -- configuration errors -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing certificate", "/nonexistent/cert.pem"),
+        ("missing key", "/nonexistent/key.pem"),
+        ("key of another certificate", "--keyfile"),
+        ("not a certificate", "garbage.pem"),
+        ("certificate alone", "--keyfile"),
+        ("environment twins", "--keyfile"),
+    ],
+)
+def test_tls_configuration_errors_exit_2_with_one_line(case, message, tmp_path, certificates):
+    (cert, key), (_, other_key) = certificates[1001], certificates[2002]
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    args, env = {
+        "missing certificate": (["--certfile", "/nonexistent/cert.pem", "--keyfile", key], {}),
+        "missing key": (["--certfile", cert, "--keyfile", "/nonexistent/key.pem"], {}),
+        "key of another certificate": (["--certfile", cert, "--keyfile", other_key], {}),
+        "not a certificate": (["--certfile", garbage, "--keyfile", key], {}),
+        "certificate alone": (["--certfile", cert], {}),
+        "environment twins": ([], {"SERVER_CERTFILE": str(cert), "SERVER_KEYFILE": str(other_key)}),
+    }[case]
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "http", "--model", "epoll", "--bind", ":0",
+         *map(str, args)],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **env},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
