@@ -3,7 +3,9 @@
 A `StreamTransport` owns one connected socket. Writes are tried at once and queued only when
 the socket is full, so a small response costs one `send` and no poller change. The queue also
 holds file ranges (sent with `os.sendfile`), producers (iterators pulled as the socket drains)
-and callbacks (run when everything queued before them is sent).
+and callbacks (run when everything queued before them is sent). After `start_tls` every byte
+goes through a `TlsChannel` (server/net/tls.py) on the same socket, and files are copied
+through it instead of sendfile'd.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .address import describe_peer
 from .loop import EventLoop, Timer
 from .pollers import READ, WRITE
 from .protocol import DatagramProtocol, Protocol
@@ -430,7 +433,7 @@ class StreamTransport:
 
     def _fail(self, exc: OSError) -> None:
         if isinstance(exc, ssl.SSLError):  # e.g. clear text or a broken handshake
-            log.warning("TLS with %s failed: %s", self.peer, exc.reason or exc)
+            log.warning("TLS with %s failed: %s", describe_peer(self.peer), exc.reason or exc)
         elif not isinstance(exc, _GONE) and exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             log.warning("connection %s: %s", self.peer, exc)
         self._finish(exc)
