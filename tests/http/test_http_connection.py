@@ -52,6 +52,8 @@ class FakeSock:
 
 
 class FakeTransport:
+    secure = False  # clear text: requests are http
+
     def __init__(self, hold=False):
         self.sock, self.loop, self.peer = FakeSock(), FakeLoop(), ("192.0.2.9", 1234)
         self.out = bytearray()
