@@ -18,7 +18,7 @@ from .accesslog import AccessLog
 from .connection import Application
 from .errors import HTTPError, InternalError, NotFound
 from .forwarded import apply_forwarded
-from .ops import Ops
+from .ops import DURATION, Ops
 from .request import Request
 from .response import Response, error_response
 
@@ -49,8 +49,7 @@ class Router(Application):
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
-        if self.access_log is not None:
-            request.started = time.monotonic()
+        request.started = time.monotonic()  # for the latency histogram and the access log
         try:
             return self.route(request)
         except HTTPError as error:
@@ -82,7 +81,9 @@ class Router(Application):
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
         if request is not None:
             METRICS.add("http_requests_in_flight", -1)
+            METRICS.observe(DURATION, time.monotonic() - request.started)
         METRICS.add("http_requests_total", 1, str(response.code))
+        METRICS.add("http_response_bytes_total", sent)
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 
