@@ -18,7 +18,17 @@ from .procs import Proc, free_port
 from .results import OURS
 from .settings import CORES
 
-MODELS = ["iterative", "select", "poll", "epoll", "fork", "thread", "threadpool", "prefork"]
+MODELS = [
+    "iterative",
+    "select",
+    "poll",
+    "epoll",
+    "hybrid",
+    "fork",
+    "thread",
+    "threadpool",
+    "prefork",
+]
 
 
 @dataclass(frozen=True)

@@ -11,58 +11,45 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-import string
-from pathlib import Path
 
+from . import stream
 from .errors import DeployError
 from .health import wait_healthy
 from .images import LocalImage
 from .inventory import Inventory
 from .remote import LABEL_PROJECT, Remote
+from .stream import Forwards, Upstreams
+from .templates import indent, template
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
 MOUNT = "/etc/nginx/cluster"  # the nginx image links /etc/nginx/nginx.conf to MOUNT/nginx.conf
-PLACEHOLDER = "server 127.0.0.1:9 down; # no host is live yet"
 _SERVER_LINE = re.compile(r"^\s*server\s+(\S+):(\d+)\s", re.MULTILINE)
 
-Upstreams = dict[str, list[tuple[str, int]]]  # service -> [(address, port)] in inventory order
 
-
-class _Template(string.Template):
-    delimiter = "@"  # nginx's own variables start with $
-
-
-def render(inv: Inventory, upstreams: Upstreams) -> str:
-    blocks = []
-    for service in inv.services.values():
-        members = upstreams.get(service.name) or []
-        # three failures in a row (not one slow connect on a busy host) take a host out of the
-        # rotation for 5 s; a switch never needs this: the old version stops only after it
-        lines = [f"server {addr}:{port} max_fails=3 fail_timeout=5s;" for addr, port in members]
-        blocks.append(
-            _template("nginx-service.conf.in").substitute(
-                name=service.name,
-                listen=service.listen,
-                servers="\n".join(" " * 8 + line for line in lines or [PLACEHOLDER]),
-            )
+def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards | None = None) -> str:
+    """nginx.conf: HTTP services in `http {}`, the others in `stream {}` (deploy/stream.py)."""
+    blocks = [
+        template("nginx-service.conf.in").substitute(
+            name=service.name,
+            listen=service.listen,
+            servers=indent(stream.server_lines(upstreams.get(service.name) or [])),
         )
-    return _template("nginx.conf.in").substitute(
+        for service in inv.services.values()
+        if service.kind == "http"
+    ]
+    return template("nginx.conf.in").substitute(
         workers=inv.balancer.workers,
         shutdown_timeout=f"{max(1, int(inv.settings.drain_timeout) - 5)}s",
         status_port=inv.balancer.status_port,
         services="".join(blocks),
+        stream=stream.render(inv, upstreams, forwards or {}),
     )
 
 
 def members(config: str) -> set[tuple[str, int]]:
-    """The `server ADDRESS:PORT` lines of a rendered configuration."""
-    return {(addr, int(port)) for addr, port in _SERVER_LINE.findall(config)}
-
-
-def _template(name: str) -> _Template:
-    return _Template((HERE / name).read_text())
+    """The `server ADDRESS:PORT` lines of a rendered configuration (upstream members)."""
+    return {(addr.strip("[]"), int(port)) for addr, port in _SERVER_LINE.findall(config)}
 
 
 _WORKERS = (

@@ -15,10 +15,11 @@ from fabric import Config
 
 from . import balancer as lb
 from . import ssh
-from .balancer import BalancerHost, Upstreams
+from .balancer import BalancerHost
 from .errors import DeployError
 from .inventory import Host, Inventory, Service
 from .remote import LABEL_SERVICE, Container, Remote
+from .stream import Forwards, Upstreams
 
 log = logging.getLogger(__name__)
 
@@ -156,4 +157,20 @@ class Fleet:
                 c = state.live.get(service.name)
                 if c and c.port and c.serving:
                     out[service.name].append((host.address, c.port))
+        return out
+
+    def forwards(self) -> Forwards:
+        """Per FTP service, the passive ports of every running container, the live ones and
+        those still draining: a session that began on the old version may still open a data
+        connection after the switch, until that version is stopped."""
+        out: Forwards = {}
+        for host in self.inv.hosts.values():
+            state = self.hosts.get(host.name)
+            if state is None:
+                continue
+            for service in self.inv.services_on(host):
+                draining = state.stale.get(service.name, [])
+                for c in [state.live.get(service.name), *draining]:
+                    if c and c.running and c.passive:
+                        out.setdefault(service.name, []).append((host.address, *c.passive))
         return out

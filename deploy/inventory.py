@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InventoryError
+from .layout import check_layout
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _ENV_FIELDS = ("host", "address", "port", "service", "version", "project")
+KINDS = ("http", "ftp", "tcp", "udp")  # how the balancer forwards a service (docs/deploy.md)
 
 
 @dataclass(frozen=True)
@@ -59,15 +61,28 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Passive:
+    """An FTP service's passive ports: `per_slot` ports for each host and slot, laid out from
+    `start` in inventory order (host 1 slot 1, host 1 slot 2, host 2 slot 1, ...)."""
+
+    start: int
+    per_slot: int
+
+
+@dataclass(frozen=True)
 class Service:
     """An application service: one container per host with one of `roles`, behind the balancer
-    on `listen`. Two `ports` (slots) let a new version start beside the old one."""
+    on `listen`. Two `ports` (slots) let a new version start beside the old one. `kind` says
+    how the balancer forwards it: http (proxied requests), ftp (control connections and each
+    host's passive ports), tcp or udp (byte streams, datagrams)."""
 
     name: str
     image: str
     roles: tuple[str, ...]
     ports: tuple[int, int]
     listen: int
+    kind: str = "http"
+    passive: Passive | None = None
     build: Build | None = None
     command: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -87,16 +102,25 @@ class Service:
                 ) from None
         return out
 
+    @property
+    def protocol(self) -> str:
+        return "udp" if self.kind == "udp" else "tcp"
+
 
 @dataclass(frozen=True)
 class Balancer:
-    """nginx on every host with one of `roles`, on the host's network."""
+    """nginx on every host with one of `roles`, on the host's network. `public_address` is
+    where clients reach it (FTP's PASV advertises it); `resolver` is a DNS server for host
+    addresses that are names, which nginx's passive-port forwarding resolves per connection."""
 
     image: str
     roles: tuple[str, ...]
     build: Build | None = None
     status_port: int = 8079
     workers: int = 1
+    public_address: str | None = None
+    resolver: str | None = None
+    proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,15 @@ class Inventory:
 
     def services_on(self, host: Host) -> list[Service]:
         return [s for s in self.services.values() if set(s.roles) & set(host.roles)]
+
+    def passive_range(self, service: Service, host: Host, port: int) -> tuple[int, int]:
+        """The passive ports (first, last) of `service` on `host` in the slot `port`."""
+        assert service.passive is not None, f"services.{service.name} has no passive ports"
+        index = [h.name for h in self.with_role(service.roles)].index(host.name)
+        first = service.passive.start + (2 * index + service.ports.index(port)) * (
+            service.passive.per_slot
+        )
+        return first, first + service.passive.per_slot - 1
 
     @property
     def app_hosts(self) -> list[Host]:
@@ -178,26 +211,8 @@ def parse(data: dict, path: Path) -> Inventory:
         services=services,
         balancer=_balancer(section.table("balancer")),
     )
-    _check_layout(inv)
+    check_layout(inv)
     return inv
-
-
-def _check_layout(inv: Inventory) -> None:
-    where = f"inventory {inv.path}"
-    for svc in inv.services.values():
-        if not inv.with_role(svc.roles):
-            raise InventoryError(f"{where}: no host has a role of services.{svc.name}")
-    if not inv.balancer_hosts:
-        raise InventoryError(f"{where}: no host has a role of the balancer ({inv.balancer.roles})")
-    listens = [s.listen for s in inv.services.values()]
-    if len(set(listens)) != len(listens):
-        raise InventoryError(f"{where}: two services listen on the same balancer port")
-    for host in inv.hosts.values():
-        ports = [p for s in inv.services_on(host) for p in s.ports]
-        if host in inv.balancer_hosts:
-            ports += [s.listen for s in inv.services.values()] + [inv.balancer.status_port]
-        if len(set(ports)) != len(ports):
-            raise InventoryError(f"{where}: hosts.{host.name} would use a port twice: {ports}")
 
 
 def _ssh(t: _Section, base: Ssh) -> Ssh:
@@ -224,11 +239,17 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
 
 
 def _service(name: str, t: _Section) -> Service:
-    t.only("image", "roles", "ports", "listen", "build", "command", "env", "env_file", "health_cmd")
+    t.only(
+        "image", "roles", "ports", "listen", "kind", "passive", "build", "command", "env",
+        "env_file", "health_cmd",
+    )  # fmt: skip
     _check_name(name, t)
     ports = t.require("ports", list)
     if len(ports) != 2 or len(set(ports)) != 2 or not all(isinstance(p, int) for p in ports):
         raise InventoryError(f"{t.where}.ports: two different port numbers, e.g. [8081, 8082]")
+    kind = t.get("kind", str, "http")
+    if kind not in KINDS:
+        raise InventoryError(f"{t.where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
     env = t.get("env", dict, {})
     return Service(
         name=name,
@@ -236,6 +257,8 @@ def _service(name: str, t: _Section) -> Service:
         roles=tuple(t.require("roles", list)),
         ports=(ports[0], ports[1]),
         listen=t.require("listen", int),
+        kind=kind,
+        passive=_passive(t.table("passive")) if "passive" in t.data else None,
         build=_build(t.table("build")) if "build" in t.data else None,
         command=tuple(t.get("command", list, [])),
         env={str(k): str(v) for k, v in env.items()},
@@ -244,14 +267,28 @@ def _service(name: str, t: _Section) -> Service:
     )
 
 
+def _passive(t: _Section) -> Passive:
+    t.only("start", "per_slot")
+    passive = Passive(start=t.require("start", int), per_slot=t.require("per_slot", int))
+    if passive.per_slot < 1:
+        raise InventoryError(f"inventory {t.path}: {t.where}.per_slot must be at least 1")
+    return passive
+
+
 def _balancer(t: _Section) -> Balancer:
-    t.only("image", "roles", "build", "status_port", "workers")
+    t.only(
+        "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
+        "proxy_protocol",
+    )  # fmt: skip
     return Balancer(
         image=t.require("image", str),
         roles=tuple(t.get("roles", list, ["lb"])),
         build=_build(t.table("build")) if "build" in t.data else None,
         status_port=t.get("status_port", int, 8079),
         workers=t.get("workers", int, 1),
+        public_address=t.get("public_address", str, None),
+        resolver=t.get("resolver", str, None),
+        proxy_protocol=t.get("proxy_protocol", bool, False),
     )
 
 

@@ -1,8 +1,9 @@
 """Commands on one host over its SSH connection, and the Docker state the deploy keeps there.
 
 State lives in Docker itself, nothing else on the host:
-  - containers labelled deploy.project / deploy.service / deploy.port (the slot it listens on);
-    the running one is the live version;
+  - containers labelled deploy.project / deploy.service / deploy.port (the slot it listens on)
+    and, for FTP, deploy.passive (its passive ports, FIRST-LAST); the running one is the live
+    version;
   - two tags per service, `<project>-deploy/<service>:current` and `:previous`, so the image of
     the previous version stays on the host for `rollback`.
 """
@@ -28,6 +29,7 @@ LABEL_PROJECT = "deploy.project"
 LABEL_SERVICE = "deploy.service"
 LABEL_PORT = "deploy.port"
 LABEL_VERSION = "deploy.version"
+LABEL_PASSIVE = "deploy.passive"
 VERSION_LABEL = "org.opencontainers.image.version"
 
 
@@ -46,6 +48,14 @@ class Container:
         """Running and not declared unhealthy: only containers that passed the deploy's gate
         run, so Docker's "starting" (its first check not yet due) counts as serving."""
         return self.running and self.health != "unhealthy"
+
+    @property
+    def passive(self) -> tuple[int, int] | None:
+        """An FTP container's passive ports (first, last), from its label."""
+        first, sep, last = self.labels.get(LABEL_PASSIVE, "").partition("-")
+        if not (sep and first.isdigit() and last.isdigit()):
+            return None
+        return int(first), int(last)
 
     @classmethod
     def from_inspect(cls, data: dict) -> Container:

@@ -24,6 +24,7 @@ from .health import wait_healthy
 from .images import LocalImage, SavedImage
 from .inventory import Host, Service
 from .remote import (
+    LABEL_PASSIVE,
     LABEL_PORT,
     LABEL_PROJECT,
     LABEL_SERVICE,
@@ -32,6 +33,7 @@ from .remote import (
     Container,
     Remote,
 )
+from .wiring import wired_env
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,8 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
 
 
 def _roll_all(fleet: Fleet, plan: list[tuple[Host, Service, LocalImage]], say: Say) -> None:
-    """One host at a time; a failure names the hosts this run had already moved."""
+    """One host at a time; a failure names the hosts this run had already moved. A last
+    switch stops forwarding the passive ports of the FTP version stopped last."""
     moved: list[str] = []
     for host, service, image in plan:
         try:
@@ -100,6 +103,8 @@ def _roll_all(fleet: Fleet, plan: list[tuple[Host, Service, LocalImage]], say: S
             if not moved:
                 raise
             raise DeployError(f"{exc}; already moved by this run: {', '.join(moved)}") from exc
+    if moved:
+        switch(fleet, say)
 
 
 def rollback(fleet: Fleet, hosts: list[Host], say: Say) -> None:
@@ -130,7 +135,7 @@ def remote_image(remote: Remote, ref: str) -> LocalImage | None:
 
 
 def ensure_balancers(fleet: Fleet, image: LocalImage, say: Say) -> None:
-    config = lb.render(fleet.inv, fleet.upstreams())
+    config = lb.render(fleet.inv, fleet.upstreams(), fleet.forwards())
     for bal in fleet.balancers():
         done = bal.ensure(image, config)
         if done:
@@ -138,7 +143,7 @@ def ensure_balancers(fleet: Fleet, image: LocalImage, say: Say) -> None:
 
 
 def switch(fleet: Fleet, say: Say) -> None:
-    config = lb.render(fleet.inv, fleet.upstreams())
+    config = lb.render(fleet.inv, fleet.upstreams(), fleet.forwards())
     for bal in fleet.balancers():
         if bal.apply(config):
             say(f"{bal}: balancer reloaded: {_rotation(fleet)}")
@@ -186,6 +191,8 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     if data is None:
         raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
     state.live[service.name] = Container.from_inspect(data)
+    if old:  # still running, and forwarded to (FTP's passive ports) until it is stopped
+        state.stale.setdefault(service.name, []).append(old)
     switch(fleet, say)
     if old:
         stop = shlex.join(["docker", "stop", "-t", str(inv.settings.stop_timeout), old.name])
@@ -210,6 +217,9 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
         "--label", f"{LABEL_PORT}={port}",
         "--label", f"{LABEL_VERSION}={image.version}",
     ]  # fmt: skip
+    env.update(wired_env(inv, service, host, port))
+    if service.kind == "ftp":  # the balancer forwards the ports on this label here
+        args += ["--label", f"{LABEL_PASSIVE}={env['SERVER_PASSIVE_PORTS']}"]
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
     if service.env_file:

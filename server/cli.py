@@ -108,13 +108,15 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
         choices=[m for m in MODELS if m != "prefork"],
         help="prefork: each worker's model",
     )
-    add_option(core, "--threads", type=int, default=d.threads, help="threadpool: worker threads")
+    add_option(
+        core, "--threads", type=int, default=d.threads, help="threadpool, hybrid: worker threads"
+    )
     add_option(
         core,
         "--queue-size",
         type=int,
         default=d.queue_size,
-        help="threadpool: requests waiting for a worker",
+        help="threadpool, hybrid: requests waiting for a worker",
     )
     add_option(
         core, "--max-threads", type=int, default=d.max_threads, help="thread: most threads at once"
@@ -140,6 +142,27 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
         type=float,
         default=d.graceful_timeout,
         help="seconds SIGTERM waits for requests in flight",
+    )
+    add_option(
+        core,
+        "--worker-timeout",
+        type=float,
+        default=d.worker_timeout,
+        help="prefork: replace a worker silent (stuck) this many seconds; 0: never",
+    )
+    add_option(
+        core,
+        "--max-requests",
+        type=int,
+        default=d.max_requests,
+        help="prefork: recycle a worker after this many requests (drained first); 0: never",
+    )
+    add_option(
+        core,
+        "--max-requests-jitter",
+        type=int,
+        default=d.max_requests_jitter,
+        help="prefork: add 0..J to --max-requests per worker, so they do not recycle together",
     )
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
     if command.proxy_protocol:

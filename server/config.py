@@ -29,6 +29,9 @@ class Settings:
     backlog: int = 1024
     timeout: float = 60.0
     graceful_timeout: float = 30.0
+    worker_timeout: float = 0.0
+    max_requests: int = 0
+    max_requests_jitter: int = 0
     log_level: str = "info"
     proxy_protocol: bool = False  # every stream connection starts with a PROXY header
     forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
@@ -36,8 +39,9 @@ class Settings:
     def validate(self) -> Settings:
         for name in ("workers", "threads", "max_threads", "max_children", "backlog"):
             _at_least(name, getattr(self, name), 1)
-        _at_least("queue_size", self.queue_size, 0)
-        for name in ("timeout", "graceful_timeout"):
+        for name in ("queue_size", "max_requests", "max_requests_jitter"):
+            _at_least(name, getattr(self, name), 0)
+        for name in ("timeout", "graceful_timeout", "worker_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if self.log_level not in LEVELS:

@@ -102,8 +102,16 @@ class Service:
     def reload(self) -> None:
         """SIGHUP: reload what can be reloaded without a restart. May be overridden."""
 
-    def worker_started(self) -> None:
-        """Runs in each new worker process after fork, before it serves. May be overridden."""
+    def worker_started(self, fresh_code: bool = False) -> None:
+        """Runs in each new worker process after fork, before it serves; `fresh_code` after a
+        HUP: load the application's code from disk again (an error stops this worker, and the
+        master keeps the old ones). May be overridden."""
+
+    def count_requests(self, served: Callable[[], None]) -> bool:
+        """Call `served()` after each request (health checks excluded); False when this
+        service cannot tell requests from connections (the model then counts connections).
+        May be overridden."""
+        return False
 
 
 class ProtocolService(Service):

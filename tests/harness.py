@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["iterative", "select", "poll", "epoll", "fork", "thread", "threadpool", "prefork"]
+MODELS = [
+    "iterative",
+    "select",
+    "poll",
+    "epoll",
+    "hybrid",
+    "fork",
+    "thread",
+    "threadpool",
+    "prefork",
+]
 BLOCKING_MODELS = ["iterative", "fork", "thread", "threadpool", "prefork"]
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 

@@ -39,6 +39,8 @@ def busy_port():
     sock.close()
 
 
+# The handler service binds before it loads the handler: not its default port, which may be taken.
+ANY_PORT = ["--bind", "127.0.0.1:0"]
 ERRORS = [
     (["echo", "--model", "nope"], "invalid choice: 'nope'"),
     (["echo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
@@ -49,17 +51,24 @@ ERRORS = [
     (["echo", "--timeout", "abc"], "invalid float value: 'abc'"),
     (["echo", "--bind", "unix:"], "unix: needs a path"),
     (
-        ["handler", "--model", "epoll", "--handler", "socketserver:BaseRequestHandler"],
+        ["handler", "--model", "epoll", "--handler", "socketserver:BaseRequestHandler", *ANY_PORT],
         "cannot run a blocking socketserver handler",
     ),
     (
-        ["handler", "--model", "prefork", "--handler", "socketserver:BaseRequestHandler"],
+        [
+            "handler",
+            "--model",
+            "prefork",
+            "--handler",
+            "socketserver:BaseRequestHandler",
+            *ANY_PORT,
+        ],
         "the prefork model with epoll workers serves every client from one thread",
     ),
-    (["handler"], "--handler module:Class is required"),
-    (["handler", "--handler", "no_such_module:X"], "cannot import no_such_module"),
+    (["handler", *ANY_PORT], "--handler module:Class is required"),
+    (["handler", "--handler", "no_such_module:X", *ANY_PORT], "cannot import no_such_module"),
     (
-        ["handler", "--handler", "socketserver:TCPServer"],
+        ["handler", "--handler", "socketserver:TCPServer", *ANY_PORT],
         "is not a socketserver.BaseRequestHandler",
     ),
     ([], "the following arguments are required: command"),

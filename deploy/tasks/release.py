@@ -17,8 +17,8 @@ from .common import helps, load_inventory, open_fleet, reporting, say
         "inventory",
         "hosts",
         "accept-new-host-keys",
-        image="deploy this local image instead of building the inventory's: REF when the "
-        "inventory has one service, SERVICE=REF otherwise (repeatable)",
+        image="deploy this local image instead of building the inventory's: SERVICE=REF for "
+        "one service, REF for every service not named (repeatable)",
         build="build the inventory's images first (default; --no-build uses them as they are)",
     ),
 )
@@ -47,19 +47,21 @@ def rollback(c, inventory=None, hosts=None, accept_new_host_keys=False):
 
 
 def _service_images(inv: Inventory, overrides: list[str], build: bool) -> dict[str, LocalImage]:
+    """SERVICE=REF for one service; a bare REF for every service not named (one server image
+    runs every service: HTTP, FTP, echo)."""
     chosen: dict[str, str] = {}
+    every: str | None = None
     for item in overrides:
         name, sep, ref = item.partition("=")
         if not sep:
-            if len(inv.services) != 1:
-                raise DeployError(f"--image {item}: say which service (SERVICE=REF)")
-            name, ref = next(iter(inv.services)), item
+            every = item
+            continue
         if name not in inv.services:
             raise DeployError(f"--image {item}: no service {name!r} in {inv.path}")
         chosen[name] = ref
     return {
-        name: images.resolve(chosen[name])
-        if name in chosen
+        name: images.resolve(chosen.get(name) or every)
+        if name in chosen or every
         else _image(svc.image, svc.build, inv, build)
         for name, svc in inv.services.items()
     }

@@ -12,8 +12,9 @@ from ..errors import ConfigError
 from ..service import SocketServerService
 
 
-def load_object(spec: str, what: str):
-    """Import `module:attribute` (the current directory is importable, as for `python -m`)."""
+def load_object(spec: str, what: str, fresh: bool = False):
+    """Import `module:attribute` (the current directory is importable, as for `python -m`);
+    `fresh`: run the module's file again even if it was imported before."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(f"{what} {spec!r}: expected module:attribute")
@@ -21,6 +22,8 @@ def load_object(spec: str, what: str):
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+        if fresh:
+            module = importlib.reload(module)
     except Exception as exc:
         raise ConfigError(f"{what} {spec!r}: cannot import {module_name}: {exc}") from None
     try:

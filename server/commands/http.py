@@ -51,11 +51,12 @@ def _build(args, settings, listener) -> HTTPService:
     )
     if args.served_by:
         METRICS.info["served_by"] = args.served_by
+    load_app = _app_loader(args, settings, listener)
     router = Router(
         ops=Ops(args.ops_prefix, args.served_by) if args.ops_prefix else None,
         modules=_modules(args, settings, listener),
         static=_static(args),
-        app=_wsgi(settings, listener)(load_object(args.app, "--app")) if args.app else None,
+        app=load_app() if load_app else None,
         access_log=(
             AccessLog(args.access_log, args.access_log_format, args.served_by)
             if args.access_log
@@ -64,8 +65,20 @@ def _build(args, settings, listener) -> HTTPService:
         proxies=TrustedPeers(settings.forwarded_allow_ips),
     )
     return HTTPService(
-        router, config, idle_timeout=settings.timeout or None, proxy=proxy_policy(settings)
+        router,
+        config,
+        idle_timeout=settings.timeout or None,
+        proxy=proxy_policy(settings),
+        load_app=load_app,
     )
+
+
+def _app_loader(args, settings, listener):
+    """Loads --app: imported here, and from disk again in the workers a HUP starts."""
+    if not args.app:
+        return None
+    wrap = _wsgi(settings, listener)
+    return lambda fresh=False: wrap(load_object(args.app, "--app", fresh=fresh))
 
 
 def _wsgi(settings, listener):
@@ -75,7 +88,7 @@ def _wsgi(settings, listener):
         WSGIApp,
         server_name=address.host or "localhost",
         server_port=str(address.port) if not address.is_unix else "",
-        multithread=bool(models & {"thread", "threadpool"}),
+        multithread=bool(models & {"thread", "threadpool", "hybrid"}),
         multiprocess=bool(models & {"fork", "prefork"}),
     )
 

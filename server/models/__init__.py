@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ModelUnavailable
 from .base import Model
 from .fork import Fork
+from .hybrid import Hybrid
 from .iterative import Iterative
 from .multiplex import Epoll, Poll, Select
 from .prefork import Prefork
@@ -12,7 +13,7 @@ from .thread import ThreadPerRequest, ThreadPool
 
 MODELS: dict[str, type[Model]] = {
     cls.name: cls
-    for cls in (Iterative, Select, Poll, Epoll, Fork, ThreadPerRequest, ThreadPool, Prefork)
+    for cls in (Iterative, Select, Poll, Epoll, Hybrid, Fork, ThreadPerRequest, ThreadPool, Prefork)
 }
 
 

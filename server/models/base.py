@@ -25,6 +25,7 @@ from ..net.sockets import Listener
 from ..service import Service, Session
 from .acceptor import Acceptor, DatagramInput
 from .signals import SignalQueue, signal_name
+from .worker import Duties
 
 log = logging.getLogger("server.model")
 
@@ -45,6 +46,8 @@ class Model:
     poller: ClassVar[type | None] = None
     #: True when each request gets a thread or process, so a blocking handler may run.
     runs_blocking: ClassVar[bool] = True
+    #: True when requests are served in child processes (whose counts the model never sees).
+    serves_in_children: ClassVar[bool] = False
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
         """Runs before any fork: remember things, check they fit, start nothing."""
@@ -57,6 +60,8 @@ class Model:
         self.input: Acceptor | DatagramInput | None = None
         self.exit_status = 0
         self.started_at = time.time()
+        #: A prefork worker's duties to its master (heartbeat, recycling); None elsewhere.
+        self.duties: Duties | None = None
         if not service.event_driven and not self.runs_blocking:
             raise ModelUnavailable(
                 f"{self.title()} serves every client from one thread, so it cannot run "
@@ -76,6 +81,16 @@ class Model:
     def capacity(self) -> int | None:
         """Most requests in flight at once; the input pauses at this bound. May be overridden."""
         return None
+
+    def has_room(self) -> bool:
+        """Whether to take another request now. May be extended."""
+        limit = self.capacity()
+        return limit is None or len(self.active) < limit
+
+    def stuck_for(self) -> float:
+        """Seconds application code has been running without returning, where the model can
+        tell while its loop still turns (a prefork worker then stops its heartbeat)."""
+        return 0.0
 
     # -- life -----------------------------------------------------------------------------
     def serve(self) -> int:
@@ -101,6 +116,8 @@ class Model:
             self.input = Acceptor(self.loop, self.listener, self.process_request)
         self.input.resume()
         METRICS.add("server_workers")  # this process serves (a prefork master does not)
+        if self.duties is not None:
+            self.duties.start(self)
         log.info(
             "%s on %s (%s), model %s",
             self.service.name,
@@ -123,8 +140,7 @@ class Model:
         self.active.add(session)
         METRICS.add("server_connections_total")
         METRICS.add("server_connections_open")
-        limit = self.capacity()
-        if limit is not None and len(self.active) >= limit:
+        if not self.has_room():
             self.input.pause()
         return session
 
@@ -134,12 +150,12 @@ class Model:
             return
         self.active.discard(session)
         METRICS.add("server_connections_open", -1)
+        if self.duties is not None:
+            self.duties.connection_ended()
         if self.state == DRAINING and not self.active:
             self.stop()
-        elif self.state == RUNNING and self.input.paused:
-            limit = self.capacity()
-            if limit is None or len(self.active) < limit:
-                self.input.resume()
+        elif self.state == RUNNING and self.input.paused and self.has_room():
+            self.input.resume()
 
     def serve_here(self, request: Any, addr: Any) -> None:
         """Serve on this loop's thread: attach to the loop, or (blocking handlers) run now."""

@@ -23,6 +23,7 @@ log = logging.getLogger("server.model")
 class Fork(Model):
     name = "fork"
     summary = "a process per client (bounded by --max-children): isolation, CPU-heavy requests"
+    serves_in_children = True
 
     def start(self) -> None:
         self.children: dict[int, Session] = {}

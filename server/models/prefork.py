@@ -1,13 +1,18 @@
 """Prefork: a master keeps --workers processes serving one shared listening socket.
 
 The master never serves. It forks workers, each running an inner model (--worker-model, epoll
-by default) on the inherited socket, and watches them:
+by default) on the inherited socket, and watches them (models/worker.py has the contract):
 
 - a worker that dies is replaced (with a pause if they keep dying, and the master gives up
   if a worker cannot even start);
+- a worker whose heartbeat stops for --worker-timeout (stuck in the application) gets TERM,
+  then KILL, and a replacement at once;
+- a worker that has served --max-requests (+ up to --max-requests-jitter) drains itself and is
+  replaced; its replacement starts as soon as it says it is leaving;
+- HUP starts a fresh set of workers with the code on disk; only once every one of them is
+  ready (its first heartbeat) does the old set drain. A new worker that cannot start (its code
+  does not even import) aborts the reload: the old workers keep serving, the error is logged;
 - TERM drains every worker and exits; INT/QUIT stop them at once;
-- HUP starts a fresh set of workers, then drains the old set (the socket never closes, so no
-  connection is refused and fresh code is loaded);
 - TTIN/TTOU add or retire one worker.
 """
 
@@ -17,18 +22,31 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 
 from ..errors import ModelUnavailable
 from ..logsink import exit_process
 from .base import DRAINING, RUNNING, WORKER_BOOT_ERROR, Model
 from .children import kill, kill_and_reap, reap_exited
 from .signals import fork
+from .worker import LEAVING, NOT_READY, Duties, Heart, beat_interval
 
 log = logging.getLogger("server.model")
 
 RESPAWN_WINDOW = 10.0  # seconds over which deaths are counted
 RESPAWN_BURST = 5  # deaths in the window after which respawning slows down
 RESPAWN_DELAY = 1.0
+KILL_AFTER = 3.0  # seconds between the TERM and the KILL sent to a silent worker
+BOOT_LIMIT = 30.0  # seconds a worker may take to become ready (at least --worker-timeout)
+
+
+@dataclass
+class Worker:
+    pid: int
+    heart: Heart
+    generation: int  # which HUP started it (0: the first set)
+    started: float
+    ready: bool = False
 
 
 class Prefork(Model):
@@ -50,9 +68,10 @@ class Prefork(Model):
     def start(self) -> None:
         self.state = RUNNING
         self.target = self.settings.workers
-        self.workers: dict[int, float] = {}  # pid -> start time
+        self.workers: dict[int, Worker] = {}
         self.retiring: set[int] = set()
         self.deaths: list[float] = []
+        self.generation = 0
         log.info(
             "%s on %s, prefork master with %d %s workers",
             self.service.name,
@@ -61,30 +80,48 @@ class Prefork(Model):
             self.inner.name,
         )
         self.spawn_missing()
+        self._watch()
 
     # -- workers ----------------------------------------------------------------------------
-    def spawn_missing(self) -> None:
-        while self.state == RUNNING and len(self.workers) - len(self.retiring) < self.target:
-            self.spawn()
+    def serving(self, generation: int | None = None) -> list[Worker]:
+        """Workers not told to go, of one generation (the current one by default)."""
+        wanted = self.generation if generation is None else generation
+        return [
+            w
+            for w in self.workers.values()
+            if w.generation == wanted and w.pid not in self.retiring
+        ]
 
-    def spawn(self) -> None:
+    def spawn_missing(self) -> None:
+        while self.state == RUNNING and len(self.serving()) < self.target:
+            if not self.spawn():
+                return
+
+    def spawn(self) -> bool:
+        heart = Heart()
         try:
             pid = fork()
         except OSError as exc:
             log.error("cannot fork a worker: %s", exc.strerror)
-            return
+            heart.close()
+            return False
         if pid == 0:
-            self._worker()  # never returns
-        self.workers[pid] = time.monotonic()
+            self._worker(heart)  # never returns
+        self.workers[pid] = Worker(pid, heart, self.generation, time.monotonic())
         log.info("worker %d started", pid)
+        return True
 
-    def _worker(self) -> None:
+    def _worker(self, heart: Heart) -> None:
         """The worker process: run the inner model on the inherited socket, then exit."""
         status = WORKER_BOOT_ERROR
         try:
             self.loop.close()
-            self.service.worker_started()
+            self.service.worker_started(fresh_code=self.generation > 0)
             model = self.inner(self.service, self.listener, self.settings)
+            settings = self.settings
+            model.duties = Duties(
+                heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
+            )
             status = 1
             status = model.serve()
         except BaseException:
@@ -96,31 +133,104 @@ class Prefork(Model):
         self.retiring.add(pid)
         kill(pid, signum)
 
+    # -- heartbeats ---------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """Read every heartbeat: readiness, silence, leaving; then finish a reload."""
+        if self.state != RUNNING:
+            return
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.pid in self.retiring:
+                continue
+            stamp = worker.heart.last()
+            if stamp == LEAVING:  # recycling itself: start its replacement now
+                self.retiring.add(worker.pid)
+                self.spawn_missing()
+            elif stamp == NOT_READY:
+                if now - worker.started > max(BOOT_LIMIT, self.settings.worker_timeout):
+                    self._silent(worker, "did not become ready")
+            else:
+                worker.ready = True
+                timeout = self.settings.worker_timeout
+                if timeout and now - stamp > timeout:
+                    self._silent(worker, f"sent no heartbeat for {now - stamp:.1f}s")
+        self._finish_reload()
+        self.loop.call_later(beat_interval(self.settings.worker_timeout), self._watch)
+
+    def _silent(self, worker: Worker, what: str) -> None:
+        log.error("worker %d %s (stuck?): killing and replacing it", worker.pid, what)
+        if not worker.ready and self._older_serving(worker.generation):
+            self._reload_failed(worker)
+        self.retire(worker.pid)
+        self.loop.call_later(KILL_AFTER, self._kill_if_alive, worker)
+        self.spawn_missing()
+
+    def _kill_if_alive(self, worker: Worker) -> None:
+        if self.workers.get(worker.pid) is worker:  # not reaped: the pid is still its own
+            kill(worker.pid, signal.SIGKILL)
+
+    # -- reloading ---------------------------------------------------------------------------
+    def _older_serving(self, generation: int) -> list[Worker]:
+        return [
+            w
+            for w in self.workers.values()
+            if w.generation < generation and w.pid not in self.retiring
+        ]
+
+    def _finish_reload(self) -> None:
+        """Once the current generation is complete and ready, the older ones drain."""
+        old = self._older_serving(self.generation)
+        current = self.serving()
+        if old and len(current) >= self.target and all(w.ready for w in current):
+            log.info("new workers ready: draining %d old worker(s)", len(old))
+            for worker in old:
+                self.retire(worker.pid)
+
+    def _reload_failed(self, worker: Worker) -> None:
+        old = self._older_serving(worker.generation)
+        log.error(
+            "reload failed: new worker %d could not start (its error is above); "
+            "%d old worker(s) keep serving",
+            worker.pid,
+            len(old),
+        )
+        for other in list(self.workers.values()):
+            if other.generation >= worker.generation and other is not worker:
+                self.retire(other.pid)
+        self.generation = max(w.generation for w in old)
+
     # -- signals ----------------------------------------------------------------------------
     def handle_chld(self) -> None:
         for pid, status in reap_exited():
-            if self.workers.pop(pid, None) is None:
+            worker = self.workers.pop(pid, None)
+            if worker is None:
                 continue
+            worker.ready = worker.ready or worker.heart.last() != NOT_READY
+            worker.heart.close()
             if pid in self.retiring:
                 self.retiring.discard(pid)
             elif self.state == RUNNING:
-                self._unexpected_exit(pid, status)
+                self._unexpected_exit(worker, status)
         if self.state == DRAINING and not self.workers:
             self.stop()
         elif self.state == RUNNING:
             self._respawn()
 
-    def _unexpected_exit(self, pid: int, status: int) -> None:
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == WORKER_BOOT_ERROR:
+    def _unexpected_exit(self, worker: Worker, status: int) -> None:
+        pid = worker.pid
+        exited = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        if not worker.ready and self._older_serving(worker.generation):
+            self._reload_failed(worker)
+            return
+        if exited == WORKER_BOOT_ERROR:
             log.error("worker %d could not start; stopping", pid)
             self.exit_status = 1
             self.handle_int()
             return
-        how = (
-            f"signal {os.WTERMSIG(status)}"
-            if os.WIFSIGNALED(status)
-            else f"status {os.WEXITSTATUS(status)}"
-        )
+        if exited == 0:  # drained of its own accord (--max-requests) or told to by someone
+            log.info("worker %d exited; replacing it", pid)
+            return
+        how = f"signal {os.WTERMSIG(status)}" if exited is None else f"status {exited}"
         log.warning("worker %d died (%s); replacing it", pid, how)
         self.deaths.append(time.monotonic())
 
@@ -163,12 +273,10 @@ class Prefork(Model):
     def handle_hup(self) -> None:
         if self.state != RUNNING:
             return
-        old = [pid for pid in self.workers if pid not in self.retiring]
-        log.info("replacing %d worker(s)", len(old))
-        self.retiring.update(old)  # counted out first, so spawn_missing starts a full new set
+        self.generation += 1
+        log.info("reloading: %d new worker(s) start; the old ones serve until they are ready",
+                 self.target)  # fmt: skip
         self.spawn_missing()
-        for pid in old:
-            self.retire(pid)
 
     def handle_ttin(self) -> None:
         self.target += 1
@@ -181,12 +289,14 @@ class Prefork(Model):
             return
         self.target -= 1
         log.info("workers: %d", self.target)
-        serving = [pid for pid in self.workers if pid not in self.retiring]
+        serving = self.serving()
         if len(serving) > self.target:
-            self.retire(min(serving, key=self.workers.__getitem__))  # the oldest goes
+            self.retire(min(serving, key=lambda w: w.started).pid)  # the oldest goes
 
     def cleanup(self) -> None:
         kill_and_reap(self.workers)
+        for worker in self.workers.values():
+            worker.heart.close()
         self.workers.clear()
         self.signals.restore()
         self.listener.close()

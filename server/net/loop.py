@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from .executor import INLINE, Executor
 from .pollers import READ, WRITE, best_poller
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class EventLoop:
         self._cancelled = 0
         self._ready: deque[tuple[Callable, tuple]] = deque()
         self._stopping = False
+        #: Where protocols run blocking (application) work; a model may give it a pool.
+        self.executor: Executor = INLINE
         self.waker = Waker()
         self.set_interest(self.waker.read_fd, self.waker, READ)
 

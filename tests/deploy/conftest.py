@@ -1,9 +1,15 @@
 """The deploy tests' world, set up once per session: three app hosts and a balancer host (bare
 hosts: sshd + Docker, nothing else), a key pair and known_hosts made for this run, the server
-image in three versions, and an inventory naming them. Torn down whatever happens."""
+image in three versions, and an inventory naming them. Torn down whatever happens.
+
+Every app host runs HTTP; app1 and app2 run FTP too, app3 echo over TCP and UDP (fewer
+containers than every service everywhere: each one costs seconds to create on vfs). The
+balancer host publishes, on 127.0.0.1, HTTP, FTP control and echo on free ports, and FTP's
+passive ports on the same numbers (PASV names them: they cannot be remapped)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,8 +23,16 @@ from deploy_hosts import BARE_HOST_IMAGE, PREFIX, REPO, BareHosts, build, make_k
 import docker
 
 APP_HOSTS = ["app1", "app2", "app3"]
+ROLES = {"app1": ["app", "ftp"], "app2": ["app", "ftp"], "app3": ["app", "echo"], "lb": ["lb"]}
+CONTAINERS = 7  # on the app hosts: http x 3, ftp x 2, echo-tcp and echo-udp on app3
 LB_HOST = "lb"
 LB_PORT = 8080
+FTP_PORT = 2121  # inside the balancer host; published on a free port
+ECHO_PORT = 7000  # TCP and UDP
+# 2 FTP hosts x 2 slots x 4 ports, published as they are: away from the compose cluster's
+# 30000-30019 and below Linux's ephemeral ports (where Docker picks the free ones)
+PASSIVE_START, PASSIVE_PER_SLOT = 31810, 4
+PASSIVE_PORTS = range(PASSIVE_START, PASSIVE_START + 2 * 2 * PASSIVE_PER_SLOT)
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX_IMAGE = f"{PREFIX}/nginx:latest"
 HEALTH_TIMEOUT = 90  # generous: on a loaded 2-core machine a healthy start can take 15 s
@@ -73,19 +87,67 @@ SERVER_SERVED_BY = "{{host}}/{{version}}"
 SERVER_GRACEFUL_TIMEOUT = "8"
 SERVER_LOG_LEVEL = "warning"
 
+[services.ftp]
+kind = "ftp"
+roles = ["ftp"]
+image = "{image}"
+command = ["ftp"]
+ports = [2131, 2132]
+listen = {ftp_port}
+passive = {{ start = {passive_start}, per_slot = {passive_per_slot} }}
+
+[services.ftp.env]
+SERVER_MODEL = "thread"
+SERVER_BIND = "0.0.0.0:{{port}}"
+SERVER_ROOT = "/srv/library"
+SERVER_USERS = "/etc/server/ftp-users"
+SERVER_PROBE_URL = "ftp://127.0.0.1:{{port}}"
+SERVER_GRACEFUL_TIMEOUT = "8"
+SERVER_LOG_LEVEL = "info"
+
+[services.echo-tcp]
+kind = "tcp"
+roles = ["echo"]
+image = "{image}"
+command = ["echo"]
+ports = [7001, 7002]
+listen = {echo_port}
+
+[services.echo-tcp.env]
+SERVER_MODEL = "thread"
+SERVER_BIND = "0.0.0.0:{{port}}"
+SERVER_PROBE_URL = "tcp://127.0.0.1:{{port}}"
+SERVER_GRACEFUL_TIMEOUT = "8"
+
+[services.echo-udp]
+kind = "udp"
+roles = ["echo"]
+image = "{image}"
+command = ["echo", "--udp"]
+ports = [7001, 7002]
+listen = {echo_port}
+
+[services.echo-udp.env]
+SERVER_MODEL = "select"
+SERVER_BIND = "0.0.0.0:{{port}}"
+SERVER_PROBE_URL = "udp://127.0.0.1:{{port}}"
+SERVER_GRACEFUL_TIMEOUT = "8"
+
 [balancer]
 roles = ["lb"]
 image = "{nginx}"
 build = {{ context = ".", dockerfile = "docker/nginx.Dockerfile" }}
 status_port = 8079
+public_address = "127.0.0.1"
+proxy_protocol = true
 """
 
 HOST = """\
 [hosts.{name}]
 ssh = "127.0.0.1"
 port = {port}
-address = "{name}"
-roles = ["{role}"]
+address = "{address}"
+roles = {roles}
 """
 
 
@@ -95,7 +157,6 @@ class Cluster:
     workdir: Path
     key: Path
     known_hosts: Path
-    lb_port: int
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -106,7 +167,7 @@ class Cluster:
         self, path: Path, known_hosts: Path | None = None, health_timeout: int = HEALTH_TIMEOUT
     ) -> Path:
         hosts = "\n".join(
-            HOST.format(name=h.name, port=h.ssh_port, role="lb" if h.name == LB_HOST else "app")
+            HOST.format(name=h.name, port=h.ssh_port, address=h.ip, roles=json.dumps(ROLES[h.name]))
             for h in self.hosts.hosts.values()
         )
         path.write_text(
@@ -118,6 +179,10 @@ class Cluster:
                 hosts=hosts,
                 image=version_image("v1"),
                 lb_port=LB_PORT,
+                ftp_port=FTP_PORT,
+                echo_port=ECHO_PORT,
+                passive_start=PASSIVE_START,
+                passive_per_slot=PASSIVE_PER_SLOT,
                 nginx=NGINX_IMAGE,
             )
         )
@@ -145,6 +210,14 @@ class Cluster:
 
     def app(self, name: str):
         return self.hosts.hosts[name]
+
+    def port(self, spec: str) -> int:
+        """The 127.0.0.1 port where the balancer's `spec` ("2121/tcp") is published."""
+        return self.app(LB_HOST).published[spec]
+
+    @property
+    def lb_port(self) -> int:
+        return self.port(f"{LB_PORT}/tcp")
 
     def balancer_errors(self, limit: int = 40) -> str:
         """nginx's lines that are not a 200 (its errors, and requests that failed)."""
@@ -187,10 +260,13 @@ def cluster(docker_client, images, tmp_path_factory):
     key, public = make_key(workdir)
     hosts = BareHosts(docker_client)
     try:
-        hosts.start([*APP_HOSTS, LB_HOST], public, {LB_HOST: [LB_PORT]})
+        published = [(f"{LB_PORT}/tcp", None), (f"{FTP_PORT}/tcp", None)]
+        published += [(f"{ECHO_PORT}/tcp", None), (f"{ECHO_PORT}/udp", None)]
+        published += [(f"{port}/tcp", port) for port in PASSIVE_PORTS]
+        hosts.start([*APP_HOSTS, LB_HOST], public, {LB_HOST: published})
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
-        c = Cluster(hosts, workdir, key, known_hosts, hosts.hosts[LB_HOST].published[LB_PORT])
+        c = Cluster(hosts, workdir, key, known_hosts)
         c.write_inventory(c.inventory)
         yield c
     finally:

@@ -1,6 +1,7 @@
 """Bare hosts for the deploy tests: containers from docker/bare-host.Dockerfile, each with sshd
 and its own Docker engine, in a network made for this run. The tests reach them only through
-ports published on 127.0.0.1; the balancer reaches the app hosts by name inside the network.
+ports published on 127.0.0.1; the balancer reaches the app hosts at their addresses in the
+network (IP addresses: nginx forwards FTP's passive ports to a variable port, with no resolver).
 
 Everything made here carries the label LABEL_RUN (this run) and LABEL_PID (this process):
 `BareHosts.close` removes this run's containers, network and volumes, and `remove_leftovers`
@@ -27,6 +28,8 @@ LABEL_PID = f"{PREFIX}.pid"
 BARE_HOST_IMAGE = f"{PREFIX}/bare-host:latest"
 REPO = Path(__file__).resolve().parents[2]
 SSH_PORT = "22/tcp"
+
+Publish = tuple[str, int | None]  # ("7000/udp", 127.0.0.1's port, or None for any free one)
 
 
 def build(tag: str, dockerfile: str, *args: str) -> None:
@@ -67,8 +70,9 @@ class BareHost:
     name: str  # the inventory's name and the network alias
     container: docker.models.containers.Container
     ssh_port: int = 0
-    published: dict[int, int] = field(default_factory=dict)  # container port -> 127.0.0.1 port
+    published: dict[str, int] = field(default_factory=dict)  # "2121/tcp" -> 127.0.0.1's port
     host_key: str = ""  # "ssh-ed25519 AAAA..."
+    ip: str = ""  # its address in the run's network (where the balancer reaches it)
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.ssh_port} {self.host_key}"
@@ -90,7 +94,7 @@ class BareHosts:
         self.volumes: list = []
         self.hosts: dict[str, BareHost] = {}
 
-    def start(self, names: list[str], public_key: str, extra_ports: dict[str, list[int]]) -> None:
+    def start(self, names: list[str], public_key: str, extra: dict[str, list[Publish]]) -> None:
         self.network = self.client.networks.create(
             f"{PREFIX}-{self.run_id}", driver="bridge", labels=self.labels
         )
@@ -100,7 +104,7 @@ class BareHosts:
             )
             self.volumes.append(volume)
             ports = {SSH_PORT: ("127.0.0.1", None)}
-            ports.update({f"{p}/tcp": ("127.0.0.1", None) for p in extra_ports.get(name, [])})
+            ports.update({spec: ("127.0.0.1", port) for spec, port in extra.get(name, [])})
             container = self.client.containers.create(
                 BARE_HOST_IMAGE,
                 name=f"{PREFIX}-{self.run_id}-{name}",
@@ -136,11 +140,12 @@ class BareHosts:
         logs = host.container.logs().decode(errors="replace")
         if host.container.status != "running" or "Server listening" not in logs:
             raise RuntimeError(f"bare host {host.name} did not come up:\n{logs[-2000:]}")
-        ports = host.container.attrs["NetworkSettings"]["Ports"]
-        for spec, bindings in ports.items():
+        settings = host.container.attrs["NetworkSettings"]
+        for spec, bindings in settings["Ports"].items():
             if bindings:
-                host.published[int(spec.split("/")[0])] = int(bindings[0]["HostPort"])
-        host.ssh_port = host.published[22]
+                host.published[spec] = int(bindings[0]["HostPort"])
+        host.ssh_port = host.published[SSH_PORT]
+        host.ip = settings["Networks"][self.network.name]["IPAddress"]
         code, out = host.container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
         assert code == 0, out
         host.host_key = " ".join(out.decode().split()[:2])

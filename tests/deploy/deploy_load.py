@@ -1,9 +1,10 @@
-"""A bounded HTTP load through the balancer, on 127.0.0.1 only.
+"""A bounded load through the balancer, on 127.0.0.1 only.
 
-A few threads send GETs, each on a new connection (so a failure is never a stale keep-alive
-connection the client reused), until told to stop, `max_requests` were sent or `max_seconds`
-passed, whichever comes first. Every error and every answer that is not a 200 counts as a
-failure; a slow answer does not, up to 30 s (nginx's own proxy_read_timeout).
+A few threads repeat an attempt -- an HTTP GET, an FTP session -- each on new connections (so
+a failure is never a stale keep-alive connection the client reused), until told to stop,
+`max_requests` were sent or `max_seconds` passed, whichever comes first. An attempt names
+who answered, or raises: every error counts as a failure; a slow answer does not, up to its
+timeout (30 s for HTTP: nginx's own proxy_read_timeout).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import collections
 import http.client
 import threading
 import time
+from collections.abc import Callable
 
 
 def get(port: int, path: str = "/-/health", timeout: float = 30.0) -> tuple[int, str]:
@@ -26,6 +28,18 @@ def get(port: int, path: str = "/-/health", timeout: float = 30.0) -> tuple[int,
         conn.close()
 
 
+def http_attempt(port: int) -> Callable[[], str]:
+    """A GET whose answer must be a 200; it names the X-Served-By."""
+
+    def attempt() -> str:
+        status, who = get(port)
+        if status != 200:
+            raise ValueError(f"status {status} from {who or '?'}")
+        return who
+
+    return attempt
+
+
 def served_by(port: int, want: set[str], attempts: int = 60) -> collections.Counter:
     """Send up to `attempts` requests until every name in `want` has answered."""
     seen: collections.Counter = collections.Counter()
@@ -38,14 +52,14 @@ def served_by(port: int, want: set[str], attempts: int = 60) -> collections.Coun
 
 
 class Load:
-    def __init__(self, port: int, threads: int = 2, max_requests: int = 30_000,
-                 max_seconds: float = 240.0, pause: float = 0.01):  # fmt: skip
-        self.port, self.threads, self.pause = port, threads, pause
+    def __init__(self, attempt: Callable[[], str], threads: int = 2, max_requests: int = 30_000,
+                 max_seconds: float = 400.0, pause: float = 0.01):  # fmt: skip
+        self.attempt, self.threads, self.pause = attempt, threads, pause
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.sent = 0
-        self.ok: collections.Counter = collections.Counter()  # X-Served-By -> count
+        self.ok: collections.Counter = collections.Counter()  # who answered -> count
         self.failures: list[str] = []
         self._workers: list[threading.Thread] = []
 
@@ -74,14 +88,11 @@ class Load:
     def _run(self) -> None:
         while self._take():
             try:
-                status, who = get(self.port)
+                who = self.attempt()
             except Exception as exc:  # every failure is a result, whatever its kind
                 with self.lock:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
             else:
                 with self.lock:
-                    if status == 200:
-                        self.ok[who] += 1
-                    else:
-                        self.failures.append(f"status {status} from {who or '?'}")
+                    self.ok[who] += 1
             time.sleep(self.pause)

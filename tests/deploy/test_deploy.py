@@ -1,13 +1,28 @@
-"""`fab deploy` end to end against bare hosts (conftest.py): from nothing to v1, v2 under load
-with zero failures, a v3 that never becomes healthy, rollback, refused host keys, a host that is
-down. The tests share one cluster and run in this order, each starting from the state the one
-before left (as a cluster's life goes)."""
+"""`fab deploy` end to end against bare hosts (conftest.py): from nothing to v1 (HTTP, FTP,
+echo over TCP and UDP through the balancer), v2 under HTTP and FTP load with zero failures, a v3
+that never becomes healthy, rollback, refused host keys, a host that is down. The tests share
+one cluster and run in this order, each starting from the state the one before left (as a
+cluster's life goes)."""
 
 from __future__ import annotations
 
+import collections
+import re
+import secrets
+
 import pytest
-from conftest import APP_HOSTS, V3_HEALTH_TIMEOUT, version_image
-from deploy_load import Load, get, served_by
+from conftest import (
+    APP_HOSTS,
+    CONTAINERS,
+    ECHO_PORT,
+    FTP_PORT,
+    LB_HOST,
+    PASSIVE_PORTS,
+    V3_HEALTH_TIMEOUT,
+    version_image,
+)
+from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version
+from deploy_load import Load, get, http_attempt, served_by
 
 V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
 TIMINGS: dict[str, float] = {}
@@ -24,6 +39,47 @@ def live_versions(cluster) -> dict[str, str]:
         ).split()  # fmt: skip
         out[name] = ",".join(sorted(lines)) or "-"
     return out
+
+
+def every_version(cluster) -> dict[str, str]:
+    """host/service -> the versions of its running containers (one, unless a switch is on)."""
+    found = collections.defaultdict(list)
+    for name in APP_HOSTS:
+        rows = cluster.app(name).docker(
+            "ps", "--filter", "label=deploy.project=dt", "--format",
+            '{{.Label "deploy.service"}} {{.Label "deploy.version"}}',
+        ).splitlines()  # fmt: skip
+        for row in rows:
+            service, version = row.split()
+            found[f"{name}/{service}"].append(version)
+    return {key: ",".join(sorted(versions)) for key, versions in found.items()}
+
+
+def passive_upstreams(cluster) -> set[str]:
+    """The hosts nginx forwarded FTP data connections to, from its stream access log
+    (`$remote_addr $protocol $server_port -> $upstream_addr ...`)."""
+    log = cluster.app(LB_HOST).docker("logs", "--tail", "5000", "dt-balancer")
+    found = set()
+    for port, upstream in re.findall(r" TCP (\d+) -> ([\d.]+):\d+ ", log):
+        if int(port) in PASSIVE_PORTS:
+            found.add(upstream)
+    return found
+
+
+def stream_clients(cluster, port: int) -> set[str]:
+    """The clients ($remote_addr) of the connections nginx's stream log shows on `port`."""
+    log = cluster.app(LB_HOST).docker("logs", "--tail", "5000", "dt-balancer")
+    return set(re.findall(rf"^(\S+) TCP {port} -> ", log, re.MULTILINE))
+
+
+def ftp_logins(cluster) -> list[str]:
+    """The addresses the FTP containers logged logins from (`USER logged in from ADDRESS`)."""
+    found = []
+    for name in ("app1", "app2"):
+        host = cluster.app(name)
+        for container in host.docker("ps", "-q", "--filter", "label=deploy.service=ftp").split():
+            found += re.findall(r" logged in from (\S+)", host.docker("logs", container))
+    return found
 
 
 def failure_line(result) -> str:
@@ -84,30 +140,65 @@ def test_deploy_from_nothing(cluster):
     assert_all_serve(cluster, "v1")
 
 
+def test_ftp_and_echo_through_the_balancer(cluster):
+    ftp = cluster.port(f"{FTP_PORT}/tcp")
+    ftp_round_trip(ftp)
+    # least_conn spreads the sessions: both FTP hosts serve data connections on their ranges
+    for _ in range(6):
+        assert ftp_version(ftp) == "v1"
+    ftp_hosts = {cluster.app(h).ip for h in ("app1", "app2")}
+    assert passive_upstreams(cluster) == ftp_hosts
+    payload = secrets.token_bytes(100_000)
+    assert echo_tcp(cluster.port(f"{ECHO_PORT}/tcp"), payload) == payload
+    datagram = secrets.token_bytes(512)
+    assert echo_udp(cluster.port(f"{ECHO_PORT}/udp"), datagram) == datagram
+
+
+def test_ftp_logs_the_client_as_the_balancer_saw_it(cluster):
+    """proxy_protocol: a login is logged from the client's address (the one nginx saw the
+    test's connection come from), never from the balancer's."""
+    ftp_version(cluster.port(f"{FTP_PORT}/tcp"))
+    logins, clients = ftp_logins(cluster), stream_clients(cluster, FTP_PORT)
+    assert logins, "no login was logged"
+    assert set(logins) <= clients, f"logged from {set(logins)}, nginx saw {clients}"
+    assert cluster.app(LB_HOST).ip not in logins
+
+
 def test_unchanged_image_is_a_fast_no_op(cluster):
     result = cluster.fab("deploy", "--image", V1)
     TIMINGS["no-op deploy to 3 app hosts"] = result.seconds
     assert result.returncode == 0, result.output
-    assert result.output.count("is already live") == len(APP_HOSTS)
+    assert result.output.count("is already live") == CONTAINERS
     assert "starting" not in result.output and "loaded" not in result.output
     assert result.seconds < 10
     assert_all_serve(cluster, "v1")
 
 
-def test_v2_under_load_loses_no_request(cluster):
-    with Load(cluster.lb_port) as load:
+def test_v2_under_load_loses_no_request_and_no_ftp_session(cluster):
+    ftp = cluster.port(f"{FTP_PORT}/tcp")
+    with (
+        Load(http_attempt(cluster.lb_port)) as load,
+        Load(lambda: ftp_version(ftp), threads=1, pause=0.2) as sessions,
+    ):
         result = cluster.fab("deploy", "--image", V2)
-    TIMINGS["new image (v2) to 3 app hosts, under load"] = result.seconds
+    TIMINGS[f"new image (v2) to 3 app hosts ({CONTAINERS} containers), under load"] = result.seconds
     print(f"load: {load.sent} requests, {len(load.failures)} failed, by host: {dict(load.ok)}")
+    print(f"FTP: {sessions.sent} sessions, {len(sessions.failures)} failed: {dict(sessions.ok)}")
     assert result.returncode == 0, result.output
-    if load.failures:
+    if load.failures or sessions.failures:
         print("balancer log:", cluster.balancer_errors(), sep="\n")
     assert load.failures == [], f"{len(load.failures)} of {load.sent}: {load.failures[:5]}"
     assert load.sent >= 100, f"the load sent only {load.sent} requests"
     assert any(k.endswith("/v1") for k in load.ok) and any(k.endswith("/v2") for k in load.ok)
+    failed = sessions.failures
+    assert failed == [], f"{len(failed)} of {sessions.sent} FTP sessions: {failed[:5]}"
+    assert sessions.sent >= 10 and set(sessions.ok) == {"v1", "v2"}, dict(sessions.ok)
     assert live_versions(cluster) == {h: "v2" for h in APP_HOSTS}
+    assert set(every_version(cluster).values()) == {"v2"}, every_version(cluster)
+    assert len(every_version(cluster)) == CONTAINERS
     assert_all_serve(cluster, "v2")
-    assert result.seconds < 120
+    assert ftp_version(ftp) == "v2"
+    assert result.seconds < 300
     # the previous version stays on every host, for rollback
     for name in APP_HOSTS:
         label = '{{index .Config.Labels "org.opencontainers.image.version"}}'
@@ -136,9 +227,12 @@ def test_unhealthy_v3_stops_the_deploy_and_traffic_stays_on_v2(cluster, tmp_path
 
 def test_rollback_returns_every_host_to_the_previous_version(cluster):
     result = cluster.fab("rollback")
+    TIMINGS[f"rollback of 3 app hosts ({CONTAINERS} containers)"] = result.seconds
     assert result.returncode == 0, result.output
     assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
+    assert set(every_version(cluster).values()) == {"v1"}, every_version(cluster)
     assert_all_serve(cluster, "v1")
+    assert ftp_version(cluster.port(f"{FTP_PORT}/tcp")) == "v1"
 
 
 def test_a_host_that_is_down_stops_the_deploy_before_any_change(cluster):

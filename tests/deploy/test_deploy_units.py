@@ -15,36 +15,15 @@ from pathlib import Path
 import paramiko
 import pytest
 from deploy_hosts import make_key
+from inventories import MINIMAL, FakeRemote, container, parse
 
 from deploy import balancer, inventory, ssh, transfer
 from deploy.errors import InventoryError
 from deploy.fleet import HostState
-from deploy.remote import Container, chain_ids
+from deploy.remote import chain_ids
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "inventory.example.toml"
-
-MINIMAL = """
-[hosts.a]
-ssh = "a.example.org"
-roles = ["app"]
-[hosts.b]
-ssh = "b.example.org"
-roles = ["lb"]
-[services.web]
-roles = ["app"]
-image = "img"
-ports = [8081, 8082]
-listen = 80
-[balancer]
-image = "nginx-img"
-"""
-
-
-def parse(text: str, tmp_path: Path) -> inventory.Inventory:
-    path = tmp_path / "inventory.toml"
-    path.write_text(text)
-    return inventory.load(path)
 
 
 def test_the_example_inventory_loads():
@@ -224,27 +203,14 @@ def test_fab_lists_the_tasks_and_fails_cleanly_without_an_inventory(tmp_path):
     assert "Traceback" not in missing.stderr
 
 
-def _container(name: str, port: int, running: bool = True) -> Container:
-    labels = {"deploy.service": "web", "deploy.port": str(port)}
-    return Container(name, "sha256:" + "0" * 64, running, "healthy", port, "v", labels)
-
-
-class _FakeRemote:
-    def __init__(self, host, found):
-        self.host, self.found = host, found
-
-    def containers(self, project):
-        return self.found
-
-
 def test_two_running_versions_resolve_to_the_one_in_rotation(tmp_path):
     inv = parse(MINIMAL, tmp_path)
     newest, older, dead = (
-        _container("new", 8082),
-        _container("old", 8081),
-        _container("x", 1, False),
+        container("new", 8082),
+        container("old", 8081),
+        container("x", 1, False),
     )
-    state = HostState(_FakeRemote(inv.hosts["a"], [newest, older, dead]))
+    state = HostState(FakeRemote(inv.hosts["a"], [newest, older, dead]))
     state.read(inv)  # nothing known about the balancer: the newest
     assert state.live["web"] is newest and state.ambiguous()
     state.read(inv, {("a.example.org", 8081)})  # an interrupted run: the balancer has the old

@@ -1,5 +1,6 @@
 # The versions the deploy tests roll out: the server image (docker/server.Dockerfile, built as
-# BASE) with a version label and one small layer of its own, as a code change would add.
+# BASE) with a version label and one small layer of its own, as a code change would add; the
+# version is also in the FTP library (version.txt), whose demo user (docker/ftp-users) can write.
 #   --build-arg VERSION=v2                       a healthy version
 #   --build-arg VERSION=v3 --target unhealthy    one whose health check can never pass
 ARG BASE=server-deploy-test/server:base
@@ -7,7 +8,9 @@ FROM ${BASE} AS healthy
 ARG VERSION=dev
 LABEL org.opencontainers.image.version=${VERSION}
 USER root
-RUN echo "${VERSION}" > /etc/server-version
+COPY docker/ftp-users /etc/server/ftp-users
+RUN echo "${VERSION}" > /etc/server-version \
+    && install -o server -g server -m 0644 /etc/server-version /srv/library/version.txt
 USER server
 
 FROM healthy AS unhealthy

@@ -69,6 +69,12 @@ def test_sighup_reloads_and_keeps_serving(http):
     http.signal(signal.SIGHUP)
     wait_for(lambda: any("reloading" in x or "replacing" in x for x in http.lines), what="HUP")
     wait_for(lambda: get(http, "/hello").status == 200, what="serving after HUP")
+    if http.model == "prefork":  # the old workers drain once every new one is ready
+        wait_for(lambda: "new workers ready" in http.log(), what="the new workers ready")
+        wait_for(
+            lambda: json.loads(get(http, "/-/health").body)["workers"] == 2,
+            what="only the new workers serving",
+        )
 
 
 # -- WSGI through a handler module -----------------------------------------------------------
@@ -79,7 +85,7 @@ def test_wsgi_environ(http):
     assert env["QUERY_STRING"] == "q=1&r=%20" and env["HTTP_X_TEST"] == "yes"
     assert env["REQUEST_METHOD"] == "GET" and env["SERVER_PROTOCOL"] == "HTTP/1.1"
     assert env["REMOTE_ADDR"] == "127.0.0.1" and env["wsgi.url_scheme"] == "http"
-    assert env["wsgi.multithread"] == (http.model in ("thread", "threadpool"))
+    assert env["wsgi.multithread"] == (http.model in ("thread", "threadpool", "hybrid"))
     assert env["wsgi.multiprocess"] == (http.model in ("fork", "prefork"))
     assert env["wsgi.run_once"] is False and env["SERVER_PORT"] == str(http.port)
     # the app's wsgi.errors line reaches the log through a pipe: it may trail the response

@@ -7,8 +7,9 @@ import socket
 
 import pytest
 
+from server.net.executor import INLINE
 from server.protocols.http.config import HTTPConfig
-from server.protocols.http.connection import CONTINUE, Application, HTTPProtocol
+from server.protocols.http.connection import CONTINUE, Application, Blocking, HTTPProtocol
 from server.protocols.http.errors import NotFound
 from server.protocols.http.response import Response, error_response
 
@@ -26,6 +27,8 @@ class Timer:
 
 
 class FakeLoop:
+    executor = INLINE
+
     def __init__(self):
         self.timers: list[Timer] = []
 
@@ -256,6 +259,7 @@ def test_idle_timeout_mid_body_is_408_and_between_requests_a_close():
 
 def test_drain_closes_idle_and_finishes_busy_connections():
     protocol, transport, app = connect()
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
     protocol.drain_requested()
     assert transport.closing and app.drained
     protocol, transport, _ = connect(hold=True)
@@ -264,6 +268,15 @@ def test_drain_closes_idle_and_finishes_busy_connections():
     assert not transport.closing
     transport.release()
     assert transport.closing and statuses(transport.take()) == [200]
+
+
+def test_drain_answers_the_first_request_of_a_just_accepted_connection():
+    protocol, transport, _ = connect()
+    protocol.drain_requested()
+    assert not transport.closing  # its request is on the way
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    raw = transport.take()
+    assert statuses(raw) == [200] and b"Connection: close" in raw and transport.closing
 
 
 @pytest.mark.parametrize(
@@ -347,3 +360,31 @@ def test_a_streamed_body_is_held_to_its_declared_length():
     )
     protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
     assert transport.take().endswith(b"Content-Length: 7\r\nConnection: keep-alive\r\n\r\nhello w")
+
+
+class HeldExecutor:
+    """A pool that runs nothing until told: the application is 'still running'."""
+
+    inline = False
+
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, work, on_done):
+        self.jobs.append((work, on_done))
+
+    def finish_one(self, exc=None):
+        work, on_done = self.jobs.pop(0)
+        on_done(None if exc else work(), exc)
+
+
+def test_application_off_the_loop_pauses_reading_until_its_answer_is_sent():
+    protocol, transport, app = connect()
+    executor = transport.loop.executor = HeldExecutor()
+    app.respond = lambda request: Blocking(lambda: Response(f"answer {request.target}"))
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert len(executor.jobs) == 1 and not transport.reading and transport.take() == b""
+    executor.finish_one()  # /1 answered; the pipelined /2 goes to the pool next
+    assert transport.take().endswith(b"answer /1") and len(executor.jobs) == 1
+    executor.finish_one(RuntimeError("lost"))  # a failure that escaped the router: a 500
+    assert statuses(transport.take()) == [500] and transport.reading and not executor.jobs

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from server.protocols.http.accesslog import AccessLog
+from server.protocols.http.connection import Blocking
 from server.protocols.http.errors import Forbidden
 from server.protocols.http.ops import Ops
 from server.protocols.http.request import Request
@@ -24,6 +25,18 @@ class Part:
         return Response(self.name) if self.answers else None
 
     respond_if_file = respond
+
+    def find(self, request):
+        """As HandlerModules.find: the entry point when this part answers."""
+        if self.error:
+            raise self.error
+        return self.respond if self.answers else None
+
+
+def answer(router, req):
+    """The router's response, running the application code it hands back (as INLINE does)."""
+    result = router.respond(req)
+    return result.work() if isinstance(result, Blocking) else result
 
 
 def request(target="/x", method="GET"):
@@ -45,26 +58,36 @@ def request(target="/x", method="GET"):
     ],
 )  # fmt: skip
 def test_order(parts, method, expected):
-    assert Router(**parts).respond(request(method=method)).body == expected.encode()
+    assert answer(Router(**parts), request(method=method)).body == expected.encode()
 
 
 def test_nothing_configured_is_404():
-    assert Router().respond(request()).code == 404
+    assert answer(Router(), request()).code == 404
 
 
 def test_errors_become_statuses_and_tracebacks_stay_in_the_log(caplog):
-    assert Router(app=Part("a", error=Forbidden("no"))).respond(request()).code == 403
-    response = Router(app=Part("a", error=RuntimeError("secret"))).respond(request())
+    assert answer(Router(app=Part("a", error=Forbidden("no"))), request()).code == 403
+    response = answer(Router(app=Part("a", error=RuntimeError("secret"))), request())
     assert response.code == 500 and b"secret" not in response.body
-    assert Router(app=Part("a", error=SystemExit(3))).respond(request()).code == 500
+    assert answer(Router(app=Part("a", error=SystemExit(3))), request()).code == 500
     assert "secret" in caplog.text and "Traceback" in caplog.text
+
+
+def test_application_code_is_handed_back_and_the_rest_answered_at_once():
+    router = Router(ops=Ops("/-"), modules=Part("mod", False), static=Part("static", False),
+                    app=Part("app"))  # fmt: skip
+    assert isinstance(router.respond(request("/-/health")), Response)
+    blocking = router.respond(request("/x"))
+    assert isinstance(blocking, Blocking) and blocking.work().body == b"app"
+    router = Router(static=Part("static"), app=Part("app"))
+    assert router.respond(request("/x")).body == b"static"
 
 
 def test_ops_paths_come_first_and_only_for_get(tmp_path):
     router = Router(ops=Ops("/-", "r1"), app=Part("app"))
     health = router.respond(request("/-/health"))
     assert json.loads(health.body)["served_by"] == "r1"
-    assert router.respond(request("/-/healthz")).body == b"app"
+    assert answer(router, request("/-/healthz")).body == b"app"
     assert router.respond(request("/-/metrics", "DELETE")).code == 405
     router.draining()
     assert router.respond(request("/-/health")).code == 503
@@ -81,7 +104,7 @@ def test_access_log(tmp_path, fmt, check):
     path = tmp_path / "access.log"
     router = Router(app=Part("app"), access_log=AccessLog(str(path), fmt, "r1"))
     req = request()
-    router.finished(req, router.respond(req), 3)
+    router.finished(req, answer(router, req), 3)
     router.finished(None, Response(b"bad", 400), 3)
     lines = path.read_text().splitlines()
     assert check(lines[0]) and len(lines) == 2

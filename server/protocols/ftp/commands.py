@@ -1,9 +1,11 @@
 """The command table and the one gate every command line passes before its handler.
 
 Each verb states whether it needs a login (`auth`), the right it needs (`perm`: "r" to read,
-"w" to change the disk) and whether it takes an argument (`arg`: True required, False refused,
-None optional). `gate` answers 500/501/530/550 from the table, so handlers (`ftp_<VERB>`
-methods on the session) start from a command that is allowed and well-formed.
+"w" to change the disk), whether it takes an argument (`arg`: True required, False refused,
+None optional) and whether it works on the disk from the control connection (`disk`: it runs
+on the loop's executor, a pool under the hybrid model). `gate` answers 500/501/530/550 from the
+table, so handlers (`ftp_<VERB>` methods on the session) start from a command that is allowed
+and well-formed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Verb:
     auth: bool = True
     perm: str = "r"
     arg: bool | None = None
+    disk: bool = False  # touches the disk: runs where the loop runs blocking work
 
 
 def _table(*verbs: Verb) -> dict[str, Verb]:
@@ -64,25 +67,30 @@ VERBS = _table(
     Verb("ABOR", "ABOR: abort the transfer in progress.", arg=False),
     # navigation and listings
     Verb("PWD", "PWD: print the current folder.", arg=False),
-    Verb("CWD", "CWD <path>: change the current folder.", arg=True),
-    Verb("CDUP", "CDUP: go to the parent folder.", arg=False),
+    Verb("CWD", "CWD <path>: change the current folder.", arg=True, disk=True),
+    Verb("CDUP", "CDUP: go to the parent folder.", arg=False, disk=True),
     Verb("LIST", "LIST [path]: long listing on the data connection.", arg=None),
     Verb("NLST", "NLST [path]: names only, on the data connection.", arg=None),
     Verb("MLSD", "MLSD [path]: machine listing of a folder (RFC 3659).", arg=None),
-    Verb("MLST", "MLST [path]: machine facts of one path, on the control connection.", arg=None),
-    Verb("SIZE", "SIZE <path>: size of a file in bytes.", arg=True),
-    Verb("MDTM", "MDTM <path>: modification time of a file (UTC).", arg=True),
+    Verb(
+        "MLST",
+        "MLST [path]: machine facts of one path, on the control connection.",
+        arg=None,
+        disk=True,
+    ),
+    Verb("SIZE", "SIZE <path>: size of a file in bytes.", arg=True, disk=True),
+    Verb("MDTM", "MDTM <path>: modification time of a file (UTC).", arg=True, disk=True),
     # files
     Verb("RETR", "RETR <path>: download a file.", arg=True),
     Verb("STOR", "STOR <path>: upload a file (replaced only when complete).", perm="w", arg=True),
     Verb(
         "APPE", "APPE <path>: append to a file (replaced only when complete).", perm="w", arg=True
     ),
-    Verb("DELE", "DELE <path>: delete a file.", perm="w", arg=True),
-    Verb("MKD", "MKD <path>: create a folder.", perm="w", arg=True),
-    Verb("RMD", "RMD <path>: remove an empty folder.", perm="w", arg=True),
-    Verb("RNFR", "RNFR <path>: rename from (followed by RNTO).", perm="w", arg=True),
-    Verb("RNTO", "RNTO <path>: rename to (after RNFR).", perm="w", arg=True),
+    Verb("DELE", "DELE <path>: delete a file.", perm="w", arg=True, disk=True),
+    Verb("MKD", "MKD <path>: create a folder.", perm="w", arg=True, disk=True),
+    Verb("RMD", "RMD <path>: remove an empty folder.", perm="w", arg=True, disk=True),
+    Verb("RNFR", "RNFR <path>: rename from (followed by RNTO).", perm="w", arg=True, disk=True),
+    Verb("RNTO", "RNTO <path>: rename to (after RNFR).", perm="w", arg=True, disk=True),
 )
 
 #: Old names still sent by some clients (RFC 775), answered by the modern handler.

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 
 from ...fs import PathRefused
 from ...net.protocol import Protocol
 from .access import AccessCommands
-from .commands import DURING_TRANSFER, MAX_LINE, gate, split
+from .commands import DURING_TRANSFER, MAX_LINE, gate, lookup, split
 from .files import FileCommands
 from .limits import LimitReached
 from .replies import ENCODING, ERRORS, FTPReply, encode, encode_lines, os_error
@@ -52,11 +53,14 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self._skipping = False  # inside an over-long line: drop until its end
         self._timer = None
         self._ended: list = []  # data channels of finished transfers, maybe still closing
+        self._loop_thread = 0
+        self._off_loop_replies: list[bytes] | None = None  # a disk command's, on a pool thread
 
     # -- life -----------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.loop = transport.loop
+        self._loop_thread = threading.get_ident()
         peer = transport.peer
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""
         _tune_control(transport.sock)
@@ -99,10 +103,16 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
 
     # -- replies --------------------------------------------------------------------------
     def reply(self, code: int, text: str) -> None:
-        self.transport.write(encode(code, text))
+        self._send(encode(code, text))
 
     def reply_lines(self, code: int, first: str, lines, last: str) -> None:
-        self.transport.write(encode_lines(code, first, lines, last))
+        self._send(encode_lines(code, first, lines, last))
+
+    def _send(self, data: bytes) -> None:
+        if self._off_loop_replies is not None and threading.get_ident() != self._loop_thread:
+            self._off_loop_replies.append(data)  # the loop writes them when the command ends
+        else:
+            self.transport.write(data)
 
     # -- command lines --------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -163,7 +173,26 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
 
     def handle_line(self, line: str) -> None:
         """Pass one command through the gate to its handler; errors become replies."""
-        self.answering(self._dispatch, *split(line))
+        word, arg = split(line)
+        verb = lookup(word)
+        executor = self.loop.executor
+        if verb is None or not verb.disk or executor.inline:
+            self.answering(self._dispatch, word, arg)
+            return
+        # Off the loop: the commands after this one wait (held), so nothing else touches
+        # the session's state meanwhile; its replies are written from the loop.
+        self.hold("disk")
+        self._off_loop_replies = []
+        executor.submit(lambda: self.answering(self._dispatch, word, arg), self._disk_done)
+
+    def _disk_done(self, _result, exc: BaseException | None) -> None:
+        replies, self._off_loop_replies = self._off_loop_replies, None
+        for data in replies:
+            self.transport.write(data)
+        if exc is not None:
+            log.error("FTP command failed: %r", exc)
+            self.reply(451, "Local error in processing.")
+        self.release_input()
 
     def _dispatch(self, word: str, arg: str) -> None:
         verb = gate(word, arg, self.user is not None, bool(self.user and self.user.write))

@@ -13,10 +13,12 @@ Handler modules import what they need from here: `from server.protocols.http imp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...net.proxy_gate import ProxyPolicy
 from ...service import ProtocolService
 from .config import HTTPConfig
-from .connection import HTTPProtocol
+from .connection import Application, HTTPProtocol
 from .errors import (
     BadRequest,
     Forbidden,
@@ -40,6 +42,7 @@ class HTTPService(ProtocolService):
         config: HTTPConfig,
         idle_timeout: float | None,
         proxy: ProxyPolicy | None = None,
+        load_app: Callable[..., Application] | None = None,
     ):
         super().__init__(
             "http",
@@ -48,13 +51,20 @@ class HTTPService(ProtocolService):
             proxy=proxy,
         )
         self.router = router
+        self.load_app = load_app  # load_app(fresh=True) imports --app from disk again
 
     def reload(self) -> None:
         self.router.reload()
 
-    def worker_started(self) -> None:
-        """A new prefork worker (after HUP too) loads every handler module afresh."""
+    def worker_started(self, fresh_code: bool = False) -> None:
+        """A new prefork worker loads every handler module afresh; after a HUP the app too."""
+        if fresh_code and self.load_app is not None:
+            self.router.app = self.load_app(fresh=True)
         self.router.reload()
+
+    def count_requests(self, served: Callable[[], None]) -> bool:
+        self.router.on_request = served
+        return True
 
 
 __all__ = [

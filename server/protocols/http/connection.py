@@ -6,6 +6,9 @@ pipelines without reading cannot make us queue unbounded responses. A small answ
 `write` of head and body together; files go out with sendfile, iterables as the socket
 drains.
 
+Application code (what the router hands back as `Blocking`) runs through the loop's executor:
+inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+
 Timeouts, all lazy (no timer per request on the common path):
 - keep-alive: an idle connection between requests is closed after `keepalive_timeout`;
 - head: a request head that has started must be complete within `header_timeout` (slowloris);
@@ -14,6 +17,7 @@ Timeouts, all lazy (no timer per request on the common path):
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -33,10 +37,17 @@ log = logging.getLogger(__name__)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+class Blocking(NamedTuple):
+    """Application code that makes the answer: run where the loop's executor runs blocking
+    work (inline, or on the hybrid model's pool while the loop serves everyone else)."""
+
+    work: Callable[[], Response]
+
+
 class Application:
     """What a connection serves requests with (the Router, or a test double)."""
 
-    def respond(self, request: Request) -> Response:
+    def respond(self, request: Request) -> Response | Blocking:
         raise NotImplementedError
 
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
@@ -93,9 +104,12 @@ class HTTPProtocol(Protocol):
             self.transport.abort()
 
     def drain_requested(self) -> None:
+        """Finish what is in flight, then close. A connection that has not sent its first
+        request yet is just accepted, its request on the way: it gets that answer (with
+        Connection: close) or the keep-alive timeout, never a close instead of an answer."""
         self._draining = True
         self.app.draining()
-        if not self._busy():
+        if not self._busy() and self._served:
             self.transport.close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -122,7 +136,8 @@ class HTTPProtocol(Protocol):
                 else:
                     self._incomplete()
                 return
-            self._serve(request)
+            if not self._serve(request):
+                return  # the application runs off the loop; _answered continues
             if transport.pending():
                 self._waiting = True
                 transport.pause_reading()
@@ -173,14 +188,35 @@ class HTTPProtocol(Protocol):
         delay = timeout - idle if not self._busy() and idle > 0 else timeout
         self._keepalive = self.transport.loop.call_later(delay, self._check_keepalive)
 
-    def _serve(self, request: Request) -> None:
+    def _serve(self, request: Request) -> bool:
+        """Answer `request`; False while the application runs off the loop (answer later)."""
         self._stop_head_timer()
         self._served += 1
         self._continued = False
         request.peer = self.client
         self._serving = request
         request.start_early = self._start_early
-        response = self.app.respond(request)
+        answer = self.app.respond(request)
+        if isinstance(answer, Blocking):
+            executor = self.transport.loop.executor
+            if not executor.inline:
+                self._waiting = True  # one request at a time: read nothing until it is answered
+                self.transport.pause_reading()
+                executor.submit(answer.work, functools.partial(self._answered, request))
+                return False
+            answer = answer.work()
+        self._answer(request, answer)
+        return True
+
+    def _answered(self, request: Request, response: Response, exc: BaseException | None) -> None:
+        """Back on the loop with what the application made (the client may be gone)."""
+        if exc is not None:
+            log.error("%s %s failed: %r", request.method, request.target, exc)
+            response = error_response(InternalError("the handler failed; see the server log"))
+        self._answer(request, response)
+        self.transport.when_sent(self._sent)
+
+    def _answer(self, request: Request, response: Response) -> None:
         self._serving = None  # an idle keep-alive connection holds no request
         early, self._early = self._early, None
         if early is None:
@@ -255,9 +291,23 @@ class HTTPProtocol(Protocol):
         request = self._serving
         head, keep, chunked = self._head(request, response)
         framer = _Framer(chunked, 0 if _bodyless(request, response) else response.length)
-        self.transport.write(head)
         self._early = _Early(response, framer, keep)
-        return lambda chunk: self.transport.write_through(framer.frame(chunk))
+        self._send_through(head)
+        return lambda chunk: self._send_through(framer.frame(chunk))
+
+    def _send_through(self, data: bytes) -> None:
+        """Put `data` in the socket before returning, from the loop or from a pool thread."""
+        transport = self.transport
+        executor = transport.loop.executor
+        if executor.inline:
+            transport.write_through(data)
+            return
+
+        def start(done: Callable[[BaseException | None], None]) -> None:
+            transport.write(data)
+            transport.when_sent(done)
+
+        executor.wait_on_loop(start)
 
     def _done(self, request: Request, response: Response, sent: int) -> None:
         try:

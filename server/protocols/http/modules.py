@@ -57,6 +57,11 @@ class HandlerModules:
 
     def respond(self, request: Request) -> Response | None:
         """The module's answer when the first path segment names a module, else None."""
+        handler = self.find(request)
+        return handler(request) if handler is not None else None
+
+    def find(self, request: Request) -> Callable[[Request], Response] | None:
+        """The module's entry point when the first path segment names a module, else None."""
         name = request.raw_path[1:].partition("/")[0]
         if not name.isidentifier() or name.startswith("_"):
             return None
@@ -69,7 +74,7 @@ class HandlerModules:
         request.script_name = "/" + name
         if loaded.respond is None:
             raise InternalError(f"handler module {name} is broken: {loaded.error}")
-        return loaded.respond(request)
+        return loaded.respond
 
     def reload_all(self) -> None:
         """Reload every module in the folder now (SIGHUP); failures are logged."""

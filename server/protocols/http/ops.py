@@ -50,6 +50,9 @@ class Ops:
             f"{self.prefix}/metrics": self.metrics,
         }
 
+    def serves(self, request: Request) -> bool:
+        return request.raw_path in self._routes
+
     def respond(self, request: Request) -> Response | None:
         """The answer for an operations path, or None for any other path."""
         route = self._routes.get(request.raw_path)

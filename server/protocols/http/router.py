@@ -9,13 +9,15 @@ a 500 whose traceback goes to the log, never to the client.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from ...metrics import METRICS
 from ...net.trusted import TrustedPeers
 from .accesslog import AccessLog
-from .connection import Application
+from .connection import Application, Blocking
 from .errors import HTTPError, InternalError, NotFound
 from .forwarded import apply_forwarded
 from .ops import DURATION, Ops
@@ -42,31 +44,41 @@ class Router(Application):
         self.app = app
         self.access_log = access_log
         self.proxies = proxies if proxies else None
+        #: Called after each request but health checks and metrics (prefork's --max-requests).
+        self.on_request: Callable[[], None] | None = None
 
-    def respond(self, request: Request) -> Response:
+    def respond(self, request: Request) -> Response | Blocking:
         METRICS.add("http_requests_in_flight")
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         request.started = time.monotonic()  # for the latency histogram and the access log
+        answer = self._safely(self.route, request)
+        if isinstance(answer, Response):
+            return answer
+        return Blocking(functools.partial(self._safely, answer, request))
+
+    def _safely(self, handler: Callable, request: Request):
+        """What `handler(request)` returns; HTTPError is its status, anything else a 500."""
         try:
-            return self.route(request)
+            return handler(request)
         except HTTPError as error:
             return error_response(error)
         except (Exception, SystemExit):  # a handler calling sys.exit() must not stop the server
             log.exception("%s %s failed", request.method, request.target)
             return error_response(InternalError("the handler failed; see the server log"))
 
-    def route(self, request: Request) -> Response:
+    def route(self, request: Request) -> Response | Callable[[Request], Response]:
+        """The answer, or the application code (a module, the app) that will make it."""
         if self.ops is not None:
             response = self.ops.respond(request)
             if response is not None:
                 return response
         if self.modules is not None:
-            response = self.modules.respond(request)
-            if response is not None:
-                return response
+            handler = self.modules.find(request)
+            if handler is not None:
+                return handler
         if self.static is not None:
             if self.app is None:
                 return self.static.respond(request)
@@ -75,13 +87,15 @@ class Router(Application):
                 if response is not None:
                     return response
         if self.app is not None:
-            return self.app.respond(request)
+            return self.app.respond
         raise NotFound(f"nothing is served at {request.raw_path}")
 
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
         if request is not None:
             METRICS.add("http_requests_in_flight", -1)
             METRICS.observe(DURATION, time.monotonic() - request.started)
+            if self.on_request is not None and not (self.ops and self.ops.serves(request)):
+                self.on_request()
         METRICS.add("http_requests_total", 1, str(response.code))
         METRICS.add("http_response_bytes_total", sent)
         if self.access_log is not None:

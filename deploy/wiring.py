@@ -1,0 +1,45 @@
+"""What the deploy sets in a service's container so that it fits the balancer, from the
+inventory (the inventory's own `env` may not set these: inventory.py refuses it):
+
+  - FTP: SERVER_PASSIVE_PORTS, the container's range (a range per host and slot), and
+    SERVER_MASQUERADE, the balancer's public address, which PASV advertises;
+  - FTP and TCP with `balancer.proxy_protocol`: SERVER_PROXY_PROTOCOL=1, and
+    SERVER_FORWARDED_ALLOW_IPS, the balancer hosts' addresses (whose PROXY headers are
+    believed) and loopback (the health probe's own `PROXY UNKNOWN`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .inventory import Host, Inventory, Service
+
+PASSIVE_ENV = ("SERVER_PASSIVE_PORTS", "SERVER_MASQUERADE")
+PROXY_ENV = ("SERVER_PROXY_PROTOCOL", "SERVER_FORWARDED_ALLOW_IPS")
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def proxied(inv: Inventory, service: Service) -> bool:
+    """Whether the balancer starts this service's connections with a PROXY header (UDP has
+    no connection to start, HTTP has X-Forwarded-For)."""
+    return inv.balancer.proxy_protocol and service.kind in ("ftp", "tcp")
+
+
+def wired_names(inv: Inventory, service: Service) -> tuple[str, ...]:
+    """The variables the deploy sets for this service."""
+    names = PASSIVE_ENV if service.kind == "ftp" else ()
+    return names + (PROXY_ENV if proxied(inv, service) else ())
+
+
+def wired_env(inv: Inventory, service: Service, host: Host, port: int) -> dict[str, str]:
+    env = {}
+    if service.kind == "ftp":
+        first, last = inv.passive_range(service, host, port)
+        env["SERVER_PASSIVE_PORTS"] = f"{first}-{last}"
+        env["SERVER_MASQUERADE"] = inv.balancer.public_address or ""
+    if proxied(inv, service):
+        balancers = [h.address for h in inv.balancer_hosts]
+        env["SERVER_PROXY_PROTOCOL"] = "1"
+        env["SERVER_FORWARDED_ALLOW_IPS"] = ",".join([*LOOPBACK, *balancers])
+    return env
