@@ -41,10 +41,14 @@ class _File:
 
 
 class _Producer:
-    __slots__ = ("iterator", "on_done", "pending")
+    __slots__ = ("exhausted", "iterator", "on_done", "pending")
 
     def __init__(self, iterator: Iterator[bytes], on_done: Done | None):
         self.iterator, self.on_done, self.pending = iterator, on_done, b""
+        self.exhausted = False
+
+
+_END = object()  # what a pulled iterator returns when it has nothing more
 
 
 class _Callback:
@@ -81,6 +85,7 @@ class StreamTransport:
         self._lingering = False
         self._idle_timeout = idle_timeout
         self._idle_timer: Timer | None = None
+        self._pulling = False  # a producer's next chunk is being made on the loop's executor
         self._early = b""  # read before the protocol took over (hand_over); it gets them first
         self.last_active = time.monotonic()
         sock.setblocking(False)
@@ -341,6 +346,11 @@ class StreamTransport:
         moved = 0
         while moved < CHUNK:
             if not item.pending:
+                if item.exhausted:
+                    return True
+                if not self.loop.executor.inline:
+                    self._pull_off_loop(item)
+                    return False
                 try:
                     item.pending = next(item.iterator)
                 except StopIteration:
@@ -358,6 +368,29 @@ class StreamTransport:
         self._update_interest()  # yield to other clients; resume on the next writable event
         return False
 
+    def _pull_off_loop(self, item: _Producer) -> None:
+        """Make the next chunk on the executor's pool (application code, which may take its
+        time between chunks); the loop goes on serving others, not watching for writability."""
+        if not self._pulling:
+            self._pulling = True
+            self._update_interest()
+            self.loop.executor.submit(lambda: next(item.iterator, _END), self._pulled)
+
+    def _pulled(self, chunk, exc: BaseException | None) -> None:
+        self._pulling = False
+        if self.closed:
+            return
+        item = self._out[0]
+        if exc is not None:
+            log.error("response producer failed on %s: %r", self.peer, exc)
+            self._finish(exc)
+            return
+        if chunk is _END:
+            item.exhausted = True
+        else:
+            item.pending = chunk
+        self.on_writable()
+
     def _done(self, item, exc: BaseException | None) -> None:
         if item.on_done:
             self._call(item.on_done, exc)
@@ -366,7 +399,7 @@ class StreamTransport:
         if self.closed:
             return
         mask = (READ if (self._reading and not self._eof) or self._lingering else 0) | (
-            WRITE if self._out else 0
+            WRITE if self._out and not self._pulling else 0
         )
         self.loop.set_interest(self.fd, self, mask)
 
