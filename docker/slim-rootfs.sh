@@ -9,7 +9,7 @@ ROOTFS=$1
 PYTHON=$(readlink -f /usr/bin/python3) # /usr/bin/python3.11
 VERSION=$(basename "$PYTHON")
 STDLIB=/usr/lib/$VERSION
-TOOLS="sh ash id touch rm mkdir cat ls ps kill sleep true false env grep install chown chmod cp mv ln head tail sed wc find"
+TOOLS="sh ash id touch rm mkdir cat ls ps kill sleep true false env grep chown chmod cp mv ln head tail sed wc find"
 
 mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/usr/lib" "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp"
 chmod 1777 "$ROOTFS/tmp"

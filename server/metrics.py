@@ -1,4 +1,4 @@
-"""Counters and gauges that add up across every process of one server.
+"""Counters, gauges and histograms that add up across every process of one server.
 
 Metrics are defined at import time, then `freeze()` (before any fork) lays them out in an
 anonymous shared mapping with one row per process. A process claims a free row the first time
@@ -6,10 +6,15 @@ it counts something -- so fork children and prefork workers need no set-up -- an
 process has died is folded into the archive row when it is reclaimed: counters survive their
 process, gauges (things open *now*) do not. Counting touches only the process's own row, under a
 thread lock: no cross-process lock on the hot path.
+
+A histogram is a row of counters, one per bucket (not cumulative: an observation is one add to
+the bucket a bisect finds), plus its sum in microseconds; rendering makes the buckets cumulative
+and the count their total, as Prometheus expects.
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import logging
 import mmap
@@ -17,20 +22,24 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
 ARCHIVE = 0  # row 0 holds what dead processes counted
+SUM = "sum"  # a histogram's slot for the sum of its observations, in microseconds
 
 
 @dataclass
 class Metric:
     name: str
-    kind: str  # "counter" or "gauge"
+    kind: str  # "counter", "gauge" or "histogram"
     help: str
     label: str = ""
     slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
+    bounds: tuple[float, ...] = ()  # a histogram's bucket upper bounds, ascending (no +Inf)
+    first: int = 0  # the slot of the first label value; a metric's slots are consecutive
 
 
 class Metrics:
@@ -60,11 +69,20 @@ class Metrics:
     def gauge(self, name: str, help: str, label: str = "", values=("",)) -> None:
         self._define(Metric(name, "gauge", help, label), values)
 
+    def histogram(self, name: str, help: str, bounds: Sequence[float]) -> None:
+        """Buckets with these upper bounds (seconds, say) and +Inf; `observe()` records."""
+        ordered = tuple(sorted(float(bound) for bound in bounds))
+        if not ordered or len(set(ordered)) != len(ordered):
+            raise ValueError(f"histogram {name}: bucket bounds must be distinct, at least one")
+        slots = [*(repr(bound) for bound in ordered), "+Inf", SUM]
+        self._define(Metric(name, "histogram", help, "le", bounds=ordered), slots)
+
     def _define(self, metric: Metric, values) -> None:
         if metric.name in self.metrics:
             return  # defining twice (a module imported twice) is harmless
         if self._view is not None:
             raise RuntimeError(f"metric {metric.name} defined after freeze()")
+        metric.first = self._slots
         for value in values:
             metric.slots[str(value)] = self._slots
             self._slots += 1
@@ -101,6 +119,22 @@ class Metrics:
             if self._row > 0:
                 view[self._row * self._width + 1 + slot] += amount
 
+    def observe(self, name: str, value: float) -> None:
+        """Record one observation in a histogram: its bucket and its sum."""
+        view = self._view
+        if view is None:
+            return
+        metric = self.metrics[name]
+        bounds = metric.bounds
+        bucket = bisect.bisect_left(bounds, value)  # le: the first bound >= value (+Inf: past)
+        with self._lock:
+            if self._row < 0:
+                self._claim()
+            if self._row > 0:
+                base = self._row * self._width + 1 + metric.first  # buckets, +Inf, then SUM
+                view[base + bucket] += 1
+                view[base + len(bounds) + 1] += int(value * 1e6)
+
     def _claim(self) -> None:
         """Take a free row (or one whose process died) for this process."""
         self._row = 0  # 0: tried and failed; not counted rather than retried on every add
@@ -120,7 +154,7 @@ class Metrics:
         for metric in self.metrics.values():
             for slot in metric.slots.values():
                 i = base + 1 + slot
-                if metric.kind == "counter":
+                if metric.kind != "gauge":
                     self._view[ARCHIVE * self._width + 1 + slot] += self._view[i]
                 self._view[i] = 0
 
@@ -170,10 +204,26 @@ class Metrics:
                     f"# HELP {metric.name} {metric.help}",
                     f"# TYPE {metric.name} {metric.kind}",
                 ]
+                if metric.kind == "histogram":
+                    lines += self._histogram_lines(metric)
+                    continue
                 for value, slot in metric.slots.items():
                     label = f'{{{metric.label}="{_escape(value)}"}}' if metric.label else ""
                     lines.append(f"{metric.name}{label} {self._total(metric, slot)}")
         return "\n".join(lines) + "\n"
+
+    def _histogram_lines(self, metric: Metric) -> list[str]:
+        """Cumulative buckets, then _sum (seconds) and _count."""
+        lines, count = [], 0
+        for bound, slot in metric.slots.items():
+            if bound == SUM:
+                micros = self._total(metric, slot)
+                lines.append(f"{metric.name}_sum {micros / 1e6:.6f}")
+            else:
+                count += self._total(metric, slot)
+                lines.append(f'{metric.name}_bucket{{le="{bound}"}} {count}')
+        lines.append(f"{metric.name}_count {count}")
+        return lines
 
 
 class _LockF:

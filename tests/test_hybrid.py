@@ -22,9 +22,18 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path.startswith("/slow"):
         time.sleep(0.3)
+    if path.startswith("/drip"):  # a streamed body, slow between its chunks
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return drip()
     body = path.encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def drip():
+    for part in (b"one ", b"two ", b"three"):
+        time.sleep(0.3)
+        yield part
 """
 
 HYBRIDS = {
@@ -81,6 +90,25 @@ def test_slow_requests_do_not_delay_a_fast_one(start_app, kind):
     server = start_app(*HYBRIDS[kind])
     get(server, "/warm-up")
     assert fast_request_time(server) < 0.15
+
+
+@pytest.mark.parametrize("kind", HYBRIDS)
+def test_a_body_slow_between_its_chunks_delays_nobody_else(start_app, kind):
+    """The chunks of a streamed body are made on the pool too, not on the loop."""
+    server = start_app(*HYBRIDS[kind])
+    get(server, "/warm-up")
+    dripping: list = []
+    drips = [threading.Thread(target=lambda: dripping.append(get(server, "/drip")))
+             for _ in range(2)]  # fmt: skip
+    for thread in drips:
+        thread.start()
+    time.sleep(0.45)  # both are between chunks now
+    started = time.monotonic()
+    assert get(server, "/fast") == (200, b"/fast")
+    assert time.monotonic() - started < 0.15
+    for thread in drips:
+        thread.join(15)
+    assert [body for _, body in dripping] == [b"one two three"] * 2
 
 
 def test_under_epoll_slow_requests_do_delay_a_fast_one(start_app):

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from server.metrics import Metrics
 
 
@@ -60,3 +62,51 @@ def test_render_is_prometheus_text():
     assert 'requests_total{code="404"} 1' in text
     assert "# TYPE open gauge" in text
     assert "server_uptime_seconds " in text
+
+
+def make_histogram() -> Metrics:
+    m = Metrics()
+    m.histogram("latency_seconds", "Latency.", bounds=(0.1, 0.01, 1))
+    m.freeze(rows=8)
+    return m
+
+
+def histogram_lines(m: Metrics) -> list[str]:
+    return [line for line in m.render().splitlines() if line.startswith("latency_seconds")]
+
+
+def test_histogram_renders_cumulative_buckets_sum_and_count():
+    m = make_histogram()
+    for value in (0.005, 0.01, 0.05, 0.5, 3.0):  # 0.01 is on a bound: le counts it
+        m.observe("latency_seconds", value)
+    assert "# TYPE latency_seconds histogram" in m.render()
+    assert histogram_lines(m) == [
+        'latency_seconds_bucket{le="0.01"} 2',
+        'latency_seconds_bucket{le="0.1"} 3',
+        'latency_seconds_bucket{le="1.0"} 4',
+        'latency_seconds_bucket{le="+Inf"} 5',
+        "latency_seconds_sum 3.565000",
+        "latency_seconds_count 5",
+    ]
+
+
+def test_histogram_adds_up_over_processes_dead_ones_too():
+    m = make_histogram()
+    m.observe("latency_seconds", 0.2)
+    for _ in range(12):  # more processes than rows: the dead ones' rows are folded and reused
+        pid = os.fork()
+        if pid == 0:
+            m.observe("latency_seconds", 0.002)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    lines = histogram_lines(m)
+    assert 'latency_seconds_bucket{le="0.01"} 12' in lines
+    assert 'latency_seconds_bucket{le="+Inf"} 13' in lines
+    assert "latency_seconds_sum 0.224000" in lines and "latency_seconds_count 13" in lines
+
+
+def test_histogram_bounds_must_be_distinct():
+    m = Metrics()
+    for bounds in ((), (0.1, 0.1)):
+        with pytest.raises(ValueError, match="distinct"):
+            m.histogram("bad_seconds", "Bad.", bounds)

@@ -46,10 +46,14 @@ class _File:
 
 
 class _Producer:
-    __slots__ = ("iterator", "on_done", "pending")
+    __slots__ = ("exhausted", "iterator", "on_done", "pending")
 
     def __init__(self, iterator: Iterator[bytes], on_done: Done | None):
         self.iterator, self.on_done, self.pending = iterator, on_done, b""
+        self.exhausted = False
+
+
+_END = object()  # what a pulled iterator returns when it has nothing more
 
 
 class _Callback:
@@ -86,6 +90,7 @@ class StreamTransport:
         self._lingering = False
         self._idle_timeout = idle_timeout
         self._idle_timer: Timer | None = None
+        self._pulling = False  # a producer's next chunk is being made on the loop's executor
         self._early = b""  # read before the protocol took over (hand_over); it gets them first
         self._tls: TlsChannel | None = None  # once start_tls: every byte goes through it
         self.last_active = time.monotonic()
@@ -193,7 +198,7 @@ class StreamTransport:
 
     def pending(self) -> bool:
         """True while anything is queued for sending (or TLS bytes wait for the socket)."""
-        return bool(self._out) or (self._tls is not None and self._tls.pending())
+        return bool(self._out) or self._tls_waiting()
 
     @property
     def secure(self) -> bool:
@@ -367,6 +372,11 @@ class StreamTransport:
         moved = 0
         while moved < CHUNK:
             if not item.pending:
+                if item.exhausted:
+                    return True
+                if not self.loop.executor.inline:
+                    self._pull_off_loop(item)
+                    return False
                 try:
                     item.pending = next(item.iterator)
                 except StopIteration:
@@ -384,6 +394,29 @@ class StreamTransport:
         self._update_interest()  # yield to other clients; resume on the next writable event
         return False
 
+    def _pull_off_loop(self, item: _Producer) -> None:
+        """Make the next chunk on the executor's pool (application code, which may take its
+        time between chunks); the loop goes on serving others, not watching for writability."""
+        if not self._pulling:
+            self._pulling = True
+            self._update_interest()
+            self.loop.executor.submit(lambda: next(item.iterator, _END), self._pulled)
+
+    def _pulled(self, chunk, exc: BaseException | None) -> None:
+        self._pulling = False
+        if self.closed:
+            return
+        item = self._out[0]
+        if exc is not None:
+            log.error("response producer failed on %s: %r", self.peer, exc)
+            self._finish(exc)
+            return
+        if chunk is _END:
+            item.exhausted = True
+        else:
+            item.pending = chunk
+        self.on_writable()
+
     def _done(self, item, exc: BaseException | None) -> None:
         if item.on_done:
             self._call(item.on_done, exc)
@@ -392,7 +425,7 @@ class StreamTransport:
         if self.closed:
             return
         mask = (READ if (self._reading and not self._eof) or self._lingering else 0) | (
-            WRITE if self.pending() else 0
+            WRITE if (self._out and not self._pulling) or self._tls_waiting() else 0
         )
         self.loop.set_interest(self.fd, self, mask)
 
@@ -417,6 +450,10 @@ class StreamTransport:
         if self._tls is None or self._lingering:  # lingering: discard, never decrypt
             return self.sock.recv(RECV_SIZE)
         return self._tls.recv(RECV_SIZE)
+
+    def _tls_waiting(self) -> bool:
+        """Encrypted bytes wait for the socket (even while a producer's next chunk is made)."""
+        return self._tls is not None and self._tls.pending()
 
     def _send(self, data) -> int:
         return self.sock.send(data) if self._tls is None else self._tls.send(data)

@@ -9,8 +9,10 @@ ARG VERSION=dev
 LABEL org.opencontainers.image.version=${VERSION}
 USER root
 COPY docker/ftp-users /etc/server/ftp-users
+# (the image's shell is busybox: no `install`)
 RUN echo "${VERSION}" > /etc/server-version \
-    && install -o server -g server -m 0644 /etc/server-version /srv/library/version.txt
+    && cp /etc/server-version /srv/library/version.txt \
+    && chown server:server /srv/library/version.txt && chmod 0644 /srv/library/version.txt
 USER server
 
 FROM healthy AS unhealthy

@@ -134,6 +134,8 @@ def test_static_handler_and_wsgi_on_one_connection(https, certificates):
         assert fetch(conn, "/big.bin") == (200, big)  # 300 KiB: no sendfile under TLS
         assert fetch(conn, "/hello/a?name=x") == (200, b"hello /a x\n")
         assert fetch(conn, "/flask/hello") == (200, b"hello from flask")
+        lines = "".join(f"line {i}\n" for i in range(200)).encode()
+        assert fetch(conn, "/flask/stream") == (200, lines)  # a producer (hybrid: off the loop)
         status, body = fetch(conn, "/wsgimod/")
         assert status == 200 and json.loads(body)["wsgi.url_scheme"] == "https"
     finally:

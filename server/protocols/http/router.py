@@ -20,7 +20,7 @@ from .accesslog import AccessLog
 from .connection import Application, Blocking
 from .errors import HTTPError, InternalError, NotFound
 from .forwarded import apply_forwarded
-from .ops import Ops
+from .ops import DURATION, Ops
 from .request import Request
 from .response import Response, error_response
 
@@ -53,8 +53,7 @@ class Router(Application):
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
-        if self.access_log is not None:
-            request.started = time.monotonic()
+        request.started = time.monotonic()  # for the latency histogram and the access log
         answer = self._safely(self.route, request)
         if isinstance(answer, Response):
             return answer
@@ -94,9 +93,11 @@ class Router(Application):
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
         if request is not None:
             METRICS.add("http_requests_in_flight", -1)
+            METRICS.observe(DURATION, time.monotonic() - request.started)
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         METRICS.add("http_requests_total", 1, str(response.code))
+        METRICS.add("http_response_bytes_total", sent)
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 

@@ -1,0 +1,107 @@
+"""Instructions per HTTP request, counted by callgrind: a fixed number of keep-alive GETs of a
+small static file through the real HTTP protocol (parser, router, metrics, response head), on
+a transport that only keeps what is written -- no sockets, so the count is repeatable.
+
+    python3 -m bench.callgrind [--requests N]
+
+runs itself twice under `valgrind --tool=callgrind` (N requests, then none) and prints the
+difference per request: what serving one request costs, start-up excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+from server.metrics import METRICS
+from server.protocols.http import HTTPConfig, Router
+from server.protocols.http.connection import HTTPProtocol
+from server.protocols.http.ops import Ops
+from server.protocols.http.static import StaticFiles
+
+REQUEST = b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n"
+
+
+class _Timer:
+    def cancel(self) -> None:
+        pass
+
+
+class _Loop:
+    def call_later(self, delay, callback) -> _Timer:
+        return _Timer()
+
+
+class _Transport:
+    """What HTTPProtocol needs of a transport; writes are counted and dropped."""
+
+    closing = False
+    peer = ("127.0.0.1", 40000)
+    loop = _Loop()
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    def send_file(self, file, offset: int, count: int, done) -> None:
+        self.written += count
+        done(None)
+
+    def pending(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def serve(requests: int, root: str) -> int:
+    """Serve `requests` GETs on one connection; the bytes written."""
+    METRICS.freeze(rows=4, service="http", model="bench")
+    router = Router(ops=Ops("/-"), static=StaticFiles(root))
+    protocol = HTTPProtocol(router, HTTPConfig())
+    transport = _Transport()
+    protocol.connection_made(transport)
+    for _ in range(requests):
+        protocol.data_received(REQUEST)
+    return transport.written
+
+
+def instructions(requests: int) -> int:
+    """Total instructions (Ir) of one run under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        command = [
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            sys.executable, "-m", "bench.callgrind", "--serve", str(requests),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True)
+        with open(out) as file:
+            return int(re.search(r"^summary: (\d+)", file.read(), re.M).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        with tempfile.TemporaryDirectory() as root:
+            with open(os.path.join(root, "index.html"), "wb") as file:
+                file.write(b"<p>hello</p>\n" * 32)
+            serve(args.serve, root)
+        return
+    total, base = instructions(args.requests), instructions(0)
+    per_request = (total - base) / args.requests
+    print(f"{per_request:.0f} instructions per request ({args.requests} requests)")
+
+
+if __name__ == "__main__":
+    main()
