@@ -41,6 +41,7 @@ class _Transport:
     """What HTTPProtocol needs of a transport; writes are counted and dropped."""
 
     closing = False
+    secure = False  # plain HTTP (TLS would encrypt in the transport)
     peer = ("127.0.0.1", 40000)
     loop = _Loop()
 

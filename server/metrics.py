@@ -135,6 +135,33 @@ class Metrics:
                 view[base + bucket] += 1
                 view[base + len(bounds) + 1] += int(value * 1e6)
 
+    # -- counting on hot paths: places resolved once, several amounts under one lock --------
+    def place(self, name: str, label: str = "") -> int | None:
+        """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
+        metric = self.metrics[name]
+        slot = metric.slots.get(label, metric.slots.get("other"))
+        return None if slot is None else 1 + slot
+
+    def observation(self, name: str, value: float) -> tuple[int, int, int, int]:
+        """One observation of a histogram as `add_at` pairs: its bucket +1, its sum +value."""
+        metric = self.metrics[name]
+        first = 1 + metric.first  # buckets, +Inf, then SUM
+        bucket = bisect.bisect_left(metric.bounds, value)  # le: the first bound >= value
+        return first + bucket, 1, first + len(metric.bounds) + 1, int(value * 1e6)
+
+    def add_at(self, *pairs: int) -> None:
+        """Add amounts at places: place, amount, place, amount, ... under one lock."""
+        view = self._view
+        if view is None:
+            return
+        with self._lock:
+            if self._row < 0:
+                self._claim()
+            if self._row > 0:
+                base = self._row * self._width
+                for i in range(0, len(pairs), 2):
+                    view[base + pairs[i]] += pairs[i + 1]
+
     def _claim(self) -> None:
         """Take a free row (or one whose process died) for this process."""
         self._row = 0  # 0: tried and failed; not counted rather than retried on every add

@@ -91,13 +91,15 @@ class Router(Application):
         raise NotFound(f"nothing is served at {request.raw_path}")
 
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
+        # every metric of the request in one update (one lock): this runs for every request
+        code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
-            METRICS.add("http_requests_in_flight", -1)
-            METRICS.observe(DURATION, time.monotonic() - request.started)
+            duration = METRICS.observation(DURATION, time.monotonic() - request.started)
+            METRICS.add_at(_IN_FLIGHT, -1, *duration, code, 1, _BYTES, sent)
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
-        METRICS.add("http_requests_total", 1, str(response.code))
-        METRICS.add("http_response_bytes_total", sent)
+        else:
+            METRICS.add_at(code, 1, _BYTES, sent)
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 
@@ -108,3 +110,13 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
+
+
+_IN_FLIGHT = METRICS.place("http_requests_in_flight")
+_BYTES = METRICS.place("http_response_bytes_total")
+_CODE_PLACES: dict[int, int] = {}  # status code -> its place in http_requests_total
+
+
+def _code_place(code: int) -> int:
+    _CODE_PLACES[code] = place = METRICS.place("http_requests_total", str(code))
+    return place
