@@ -73,7 +73,7 @@ ERRORS = [
     ),
     ([], "the following arguments are required: command"),
     (["echo", "--udp", "--proxy-protocol"], "--proxy-protocol: PROXY headers start streams"),
-    (["echo", "--forwarded-allow-ips", "10.0.0.0/99"], "'10.0.0.0/99' is not an IP address"),
+    (["echo", "--forwarded-allow-ips", "192.0.2.0/99"], "'192.0.2.0/99' is not an IP address"),
     (["handler", "--proxy-protocol"], "unrecognized arguments: --proxy-protocol"),
 ]
 

@@ -33,11 +33,11 @@ def parse(text: str, tmp_path: Path) -> inventory.Inventory:
 STREAMS = """
 [hosts.a]
 ssh = "a.example.org"
-address = "10.0.0.1"
+address = "192.0.2.1"
 roles = ["app"]
 [hosts.b]
 ssh = "b.example.org"
-address = "10.0.0.2"
+address = "192.0.2.2"
 roles = ["app"]
 [hosts.lb]
 ssh = "lb.example.org"

@@ -24,36 +24,36 @@ def test_passive_ports_are_laid_out_per_host_and_slot(tmp_path):
 def test_render_streams_ftp_echo_and_passive_forwards(tmp_path):
     inv = parse(STREAMS, tmp_path)
     upstreams = {
-        "web": [("10.0.0.1", 8081)],
-        "ftp": [("10.0.0.1", 2122), ("10.0.0.2", 2121)],
-        "echo-tcp": [("10.0.0.1", 7001)],
-        "echo-udp": [("10.0.0.2", 7002)],
+        "web": [("192.0.2.1", 8081)],
+        "ftp": [("192.0.2.1", 2122), ("192.0.2.2", 2121)],
+        "echo-tcp": [("192.0.2.1", 7001)],
+        "echo-udp": [("192.0.2.2", 7002)],
     }
     # a's old version (slot 2121) still drains: its passive ports stay forwarded
-    forwards = {"ftp": [("10.0.0.1", 40005, 40009), ("10.0.0.2", 40010, 40014),
-                        ("10.0.0.1", 40000, 40004)]}  # fmt: skip
+    forwards = {"ftp": [("192.0.2.1", 40005, 40009), ("192.0.2.2", 40010, 40014),
+                        ("192.0.2.1", 40000, 40004)]}  # fmt: skip
     config = balancer.render(inv, upstreams, forwards)
     http, stream = config.split("\nstream {")
     assert "proxy_pass http://web;" in http and "ftp" not in http
     assert "include /etc/nginx/modules-enabled/*.conf;" in http  # the stream module
-    assert "upstream ftp {\n        least_conn;\n        server 10.0.0.1:2122 " in stream
+    assert "upstream ftp {\n        least_conn;\n        server 192.0.2.1:2122 " in stream
     assert "listen 21;\n        proxy_pass ftp;" in stream
     assert "listen 7000;\n        proxy_pass echo-tcp;" in stream
     assert "listen 7000 udp;\n        proxy_pass echo-udp;\n        proxy_responses 1;" in stream
     listens = [line.strip() for line in stream.splitlines() if "listen 400" in line]
     assert listens == ["listen 40000-40004;", "listen 40005-40009;", "listen 40010-40014;"]
-    assert "proxy_pass 10.0.0.2:$server_port;" in stream
+    assert "proxy_pass 192.0.2.2:$server_port;" in stream
     assert "resolver" not in stream and "proxy_protocol" not in stream
     assert balancer.members(config) == {
-        ("10.0.0.1", 8081), ("10.0.0.1", 2122), ("10.0.0.2", 2121), ("10.0.0.1", 7001),
-        ("10.0.0.2", 7002),
+        ("192.0.2.1", 8081), ("192.0.2.1", 2122), ("192.0.2.2", 2121), ("192.0.2.1", 7001),
+        ("192.0.2.2", 7002),
     }  # fmt: skip
     only_http = balancer.render(parse(MINIMAL, tmp_path), {"web": []})
     assert "stream {" not in only_http
 
 
 def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_path):
-    text = STREAMS.replace('ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "10.0.0.9"')
+    text = STREAMS.replace('ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "192.0.2.9"')
     plain = parse(text, tmp_path)
     ftp, a = plain.services["ftp"], plain.hosts["a"]
     assert wiring.wired_env(plain, ftp, a, 2122) == {
@@ -65,15 +65,15 @@ def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_
         "SERVER_PASSIVE_PORTS": "40005-40009",
         "SERVER_MASQUERADE": "203.0.113.10",
         "SERVER_PROXY_PROTOCOL": "1",
-        "SERVER_FORWARDED_ALLOW_IPS": "127.0.0.1,::1,10.0.0.9",
+        "SERVER_FORWARDED_ALLOW_IPS": "127.0.0.1,::1,192.0.2.9",
     }
     assert wiring.wired_env(inv, inv.services["echo-udp"], a, 7001) == {}  # UDP: no header
     assert wiring.wired_env(inv, inv.services["web"], a, 8081) == {}  # X-Forwarded-For
-    config = balancer.render(inv, {}, {"ftp": [("10.0.0.1", 40005, 40009)]})
+    config = balancer.render(inv, {}, {"ftp": [("192.0.2.1", 40005, 40009)]})
     stream = config.split("\nstream {")[1]
     on = [block.split("proxy_pass ")[1].split(";")[0] for block in stream.split("server {")[1:]
           if "proxy_protocol on;" in block]  # fmt: skip
-    assert on == ["ftp", "echo-tcp", "10.0.0.1:$server_port"]
+    assert on == ["ftp", "echo-tcp", "192.0.2.1:$server_port"]
     with pytest.raises(InventoryError, match=r"env\.SERVER_PROXY_PROTOCOL: the deploy sets it"):
         parse(text.replace("[services.ftp.env]", '[services.ftp.env]\nSERVER_PROXY_PROTOCOL = "1"')
               + "proxy_protocol = true\n", tmp_path)  # fmt: skip
@@ -83,18 +83,18 @@ def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_
 
 def test_overlapping_passive_forwards_are_refused_with_a_reason(tmp_path):
     inv = parse(STREAMS, tmp_path)
-    forwards = {"ftp": [("10.0.0.1", 40000, 40004), ("10.0.0.2", 40004, 40008)]}
-    with pytest.raises(DeployError, match=r"ftp: passive ports 40000-40004 on 10\.0\.0\.1 overlap"):
+    forwards = {"ftp": [("192.0.2.1", 40000, 40004), ("192.0.2.2", 40004, 40008)]}
+    with pytest.raises(DeployError, match=r"ftp: passive ports 40000-40004 on 192\.0\.2\.1 overlap"):
         balancer.render(inv, {}, forwards)
 
 
 def test_names_as_addresses_need_a_resolver(tmp_path):
-    named = STREAMS.replace('address = "10.0.0.2"', 'address = "b.internal"')
+    named = STREAMS.replace('address = "192.0.2.2"', 'address = "b.internal"')
     with pytest.raises(InventoryError, match=r"hosts\.b\.address is a name.*balancer\.resolver"):
         parse(named, tmp_path)
-    inv = parse(named + 'resolver = "10.0.0.53"\n', tmp_path)
+    inv = parse(named + 'resolver = "192.0.2.53"\n', tmp_path)
     config = balancer.render(inv, {}, {"ftp": [("b.internal", 40010, 40014)]})
-    assert "resolver 10.0.0.53 valid=30s ipv6=off;" in config
+    assert "resolver 192.0.2.53 valid=30s ipv6=off;" in config
     assert "proxy_pass b.internal:$server_port;" in config
 
 
@@ -132,7 +132,7 @@ def test_stream_inventory_mistakes(tmp_path, change, message):
 
 def test_an_lb_that_also_runs_ftp_would_listen_on_its_own_passive_ports(tmp_path):
     text = STREAMS.replace('roles = ["lb"]', 'roles = ["lb", "app"]').replace(
-        'ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "10.0.0.3"'
+        'ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "192.0.2.3"'
     )
     with pytest.raises(InventoryError, match=r"hosts\.lb would use a port twice: tcp 40020"):
         parse(text.replace("listen = 80", "listen = 81"), tmp_path)
@@ -146,6 +146,6 @@ def test_forwards_keep_a_draining_ftp_version_until_it_stops(tmp_path):
     assert live.passive == (40005, 40009) and container("x", 1).passive is None
     fleet = Fleet(inv)
     fleet.hosts["a"] = HostState(FakeRemote(inv.hosts["a"], []), live={"ftp": live})
-    assert fleet.forwards() == {"ftp": [("10.0.0.1", 40005, 40009)]}
+    assert fleet.forwards() == {"ftp": [("192.0.2.1", 40005, 40009)]}
     fleet.hosts["a"].stale["ftp"] = [old]  # rollout.roll: switched, not stopped yet
-    assert fleet.forwards() == {"ftp": [("10.0.0.1", 40005, 40009), ("10.0.0.1", 40000, 40004)]}
+    assert fleet.forwards() == {"ftp": [("192.0.2.1", 40005, 40009), ("192.0.2.1", 40000, 40004)]}
