@@ -101,41 +101,20 @@ class Metrics:
         self._view[0] = -1  # the archive row is never claimed
         self._width = width
 
-    # -- counting ---------------------------------------------------------------------------
+    # -- counting: a value's place in a row, resolved by name or once by hot paths ----------
     def add(self, name: str, amount: int = 1, label: str = "") -> None:
         """Add to a counter or gauge (negative amounts for gauges)."""
-        view = self._view
-        if view is None:
-            return
-        metric = self.metrics[name]
-        slot = metric.slots.get(label)
-        if slot is None:
-            slot = metric.slots.get("other")
-            if slot is None:
-                return
-        with self._lock:
-            if self._row < 0:
-                self._claim()
-            if self._row > 0:
-                view[self._row * self._width + 1 + slot] += amount
+        if self._view is not None:
+            slots = self.metrics[name].slots
+            slot = slots.get(label, slots.get("other"))
+            if slot is not None:
+                self.add_at(1 + slot, amount)
 
     def observe(self, name: str, value: float) -> None:
         """Record one observation in a histogram: its bucket and its sum."""
-        view = self._view
-        if view is None:
-            return
-        metric = self.metrics[name]
-        bounds = metric.bounds
-        bucket = bisect.bisect_left(bounds, value)  # le: the first bound >= value (+Inf: past)
-        with self._lock:
-            if self._row < 0:
-                self._claim()
-            if self._row > 0:
-                base = self._row * self._width + 1 + metric.first  # buckets, +Inf, then SUM
-                view[base + bucket] += 1
-                view[base + len(bounds) + 1] += int(value * 1e6)
+        if self._view is not None:
+            self.add_at(*self.observation(name, value))
 
-    # -- counting on hot paths: places resolved once, several amounts under one lock --------
     def place(self, name: str, label: str = "") -> int | None:
         """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
         metric = self.metrics[name]
@@ -150,7 +129,8 @@ class Metrics:
         return first + bucket, 1, first + len(metric.bounds) + 1, int(value * 1e6)
 
     def add_at(self, *pairs: int) -> None:
-        """Add amounts at places: place, amount, place, amount, ... under one lock."""
+        """Add amounts at places: place, amount, place, amount, ... under one lock (a hot path
+        records all of one event's metrics at once)."""
         view = self._view
         if view is None:
             return

@@ -48,7 +48,7 @@ class Router(Application):
         self.on_request: Callable[[], None] | None = None
 
     def respond(self, request: Request) -> Response | Blocking:
-        METRICS.add("http_requests_in_flight")
+        METRICS.add_at(_IN_FLIGHT, 1)
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
