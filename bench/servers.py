@@ -13,22 +13,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from server.models import MODELS as SERVER_MODELS
+
 from .context import Context
 from .procs import Proc, free_port
 from .results import OURS
 from .settings import CORES
 
-MODELS = [
-    "iterative",
-    "select",
-    "poll",
-    "epoll",
-    "hybrid",
-    "fork",
-    "thread",
-    "threadpool",
-    "prefork",
-]
+MODELS = list(SERVER_MODELS)  # every model the server registers
 
 
 @dataclass(frozen=True)

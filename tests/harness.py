@@ -18,19 +18,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from server.models import MODELS as SERVER_MODELS
+
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = [
-    "iterative",
-    "select",
-    "poll",
-    "epoll",
-    "hybrid",
-    "fork",
-    "thread",
-    "threadpool",
-    "prefork",
-]
-BLOCKING_MODELS = ["iterative", "fork", "thread", "threadpool", "prefork"]
+# Every model the server registers, so a new one runs every functional suite without an edit
+# here; the blocking ones can also run a socketserver handler.
+MODELS = list(SERVER_MODELS)
+BLOCKING_MODELS = [name for name, cls in SERVER_MODELS.items() if cls.runs_blocking]
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 
 
@@ -198,6 +192,17 @@ def recv_exactly(sock: socket.socket, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def http_get(server: ServerProcess, path: str = "/", timeout: float = 10.0) -> tuple[int, bytes]:
+    """One HTTP/1.1 GET on its own connection, read to its close: (status, body)."""
+    with server.connect(timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

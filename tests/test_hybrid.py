@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import run_concurrently
+from harness import http_get, run_concurrently
 
 APP = """
 import time
@@ -52,21 +52,10 @@ def start_app(server_factory, tmp_path):
     return start
 
 
-def get(server, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    """One request on its own connection: (status, body)."""
-    with server.connect(timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 def send_slow_requests(server, count: int) -> list[threading.Thread]:
     results: list = []
     threads = [
-        threading.Thread(target=lambda n=n: results.append(get(server, f"/slow/{n}")))
+        threading.Thread(target=lambda n=n: results.append(http_get(server, f"/slow/{n}")))
         for n in range(count)
     ]
     for thread in threads:
@@ -78,7 +67,7 @@ def send_slow_requests(server, count: int) -> list[threading.Thread]:
 def fast_request_time(server) -> float:
     slow = send_slow_requests(server, 6)
     started = time.monotonic()
-    assert get(server, "/fast") == (200, b"/fast")
+    assert http_get(server, "/fast") == (200, b"/fast")
     elapsed = time.monotonic() - started
     for thread in slow:
         thread.join(15)
@@ -88,7 +77,7 @@ def fast_request_time(server) -> float:
 @pytest.mark.parametrize("kind", HYBRIDS)
 def test_slow_requests_do_not_delay_a_fast_one(start_app, kind):
     server = start_app(*HYBRIDS[kind])
-    get(server, "/warm-up")
+    http_get(server, "/warm-up")
     assert fast_request_time(server) < 0.15
 
 
@@ -96,15 +85,15 @@ def test_slow_requests_do_not_delay_a_fast_one(start_app, kind):
 def test_a_body_slow_between_its_chunks_delays_nobody_else(start_app, kind):
     """The chunks of a streamed body are made on the pool too, not on the loop."""
     server = start_app(*HYBRIDS[kind])
-    get(server, "/warm-up")
+    http_get(server, "/warm-up")
     dripping: list = []
-    drips = [threading.Thread(target=lambda: dripping.append(get(server, "/drip")))
+    drips = [threading.Thread(target=lambda: dripping.append(http_get(server, "/drip")))
              for _ in range(2)]  # fmt: skip
     for thread in drips:
         thread.start()
     time.sleep(0.45)  # both are between chunks now
     started = time.monotonic()
-    assert get(server, "/fast") == (200, b"/fast")
+    assert http_get(server, "/fast") == (200, b"/fast")
     assert time.monotonic() - started < 0.15
     for thread in drips:
         thread.join(15)
@@ -113,7 +102,7 @@ def test_a_body_slow_between_its_chunks_delays_nobody_else(start_app, kind):
 
 def test_under_epoll_slow_requests_do_delay_a_fast_one(start_app):
     server = start_app("epoll")
-    get(server, "/warm-up")
+    http_get(server, "/warm-up")
     assert fast_request_time(server) > 0.3  # it waits for at least one slow request
 
 
@@ -129,7 +118,7 @@ def test_slowloris_clients_do_not_stop_normal_ones(start_app, kind):
             holders.append(sock)
         for n in range(5):
             started = time.monotonic()
-            assert get(server, f"/normal/{n}") == (200, f"/normal/{n}".encode())
+            assert http_get(server, f"/normal/{n}") == (200, f"/normal/{n}".encode())
             assert time.monotonic() - started < 1.0
     finally:
         for sock in holders:
@@ -143,11 +132,11 @@ def test_a_full_queue_pauses_and_loses_nothing(start_app, kind):
     answers: dict[int, tuple[int, bytes]] = {}
 
     def client(n: int) -> None:
-        answers[n] = get(server, f"/slow/{n}", timeout=30)
+        answers[n] = http_get(server, f"/slow/{n}", timeout=30)
 
     run_concurrently(client, 8)
     assert answers == {n: (200, f"/slow/{n}".encode()) for n in range(8)}
-    metrics = get(server, "/-/metrics")[1].decode()
+    metrics = http_get(server, "/-/metrics")[1].decode()
     full = re.search(r"^server_pool_full_total (\d+)", metrics, re.M)
     assert full and int(full.group(1)) >= 1
 
@@ -157,4 +146,4 @@ def test_a_client_gone_while_the_app_runs_costs_nothing(start_app):
     with server.connect() as sock:
         sock.sendall(b"GET /slow/gone HTTP/1.1\r\nHost: t\r\n\r\n")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    assert get(server, "/after") == (200, b"/after")
+    assert http_get(server, "/after") == (200, b"/after")

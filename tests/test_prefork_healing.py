@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import run_concurrently, wait_for
+from harness import http_get, run_concurrently, wait_for
 
 APP = """
 import os
@@ -34,15 +34,8 @@ def start_app(server_factory, tmp_path):
     return start
 
 
-def get(server, path: str = "/", timeout: float = 15.0) -> tuple[int, bytes]:
-    """One request on its own connection: (status, body)."""
-    with server.connect(timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+def get(server, path: str = "/") -> tuple[int, bytes]:
+    return http_get(server, path, timeout=15.0)  # a replaced worker may take a while
 
 
 def worker_pid(server) -> int:

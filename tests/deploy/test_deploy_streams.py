@@ -53,7 +53,8 @@ def test_render_streams_ftp_echo_and_passive_forwards(tmp_path):
 
 
 def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_path):
-    text = STREAMS.replace('ssh = "lb.example.org"', 'ssh = "lb.example.org"\naddress = "192.0.2.9"')
+    lb = 'ssh = "lb.example.org"'
+    text = STREAMS.replace(lb, lb + '\naddress = "192.0.2.9"')
     plain = parse(text, tmp_path)
     ftp, a = plain.services["ftp"], plain.hosts["a"]
     assert wiring.wired_env(plain, ftp, a, 2122) == {
@@ -84,7 +85,8 @@ def test_proxy_protocol_for_ftp_and_tcp_with_the_servers_told_whom_to_trust(tmp_
 def test_overlapping_passive_forwards_are_refused_with_a_reason(tmp_path):
     inv = parse(STREAMS, tmp_path)
     forwards = {"ftp": [("192.0.2.1", 40000, 40004), ("192.0.2.2", 40004, 40008)]}
-    with pytest.raises(DeployError, match=r"ftp: passive ports 40000-40004 on 192\.0\.2\.1 overlap"):
+    overlap = r"ftp: passive ports 40000-40004 on 192\.0\.2\.1 overlap"
+    with pytest.raises(DeployError, match=overlap):
         balancer.render(inv, {}, forwards)
 
 

@@ -25,6 +25,8 @@ import pytest
 from cluster_clients import HOST, HTTP_REPLICAS, get
 from conftest import IN_CI, docker_client
 
+from harness import wait_for
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 PROMETHEUS = f"http://{HOST}:9090"
@@ -63,17 +65,6 @@ def active_targets() -> list[dict]:
     return prometheus("/api/v1/targets", state="active")["activeTargets"]
 
 
-def wait_for(predicate, timeout: float, what: str, pause: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(pause)
-
-
 def replicas_up() -> Counter:
     """Targets of the http job that are up, by compose service."""
     return Counter(
@@ -102,11 +93,11 @@ def not_found_by_service() -> dict[str, int]:
 
 def test_every_replica_and_the_exporter_are_up(monitoring):
     wanted = Counter(dict.fromkeys(HTTP_REPLICAS, 1))  # one container each: one target each
-    assert wait_for(lambda: replicas_up() == wanted, 60, f"targets up: {wanted}")
+    assert wait_for(lambda: replicas_up() == wanted, 60, 1, what=f"targets up: {wanted}")
     exporter = wait_for(
         lambda: [t for t in active_targets() if t["labels"]["job"] == "nginx"
                  and t["health"] == "up"],
-        60, "the nginx exporter's target up",
+        60, 1, what="the nginx exporter's target up",
     )  # fmt: skip
     assert exporter[0]["labels"]["service"] == "nginx"
     active = prometheus("/api/v1/query", query="nginx_connections_active")["result"]
@@ -115,13 +106,13 @@ def test_every_replica_and_the_exporter_are_up(monitoring):
 
 def test_request_counters_add_up_to_what_was_sent(monitoring):
     start = time.time()
-    wait_for(lambda: scraped_since(start), 30, "a scrape of every replica")
+    wait_for(lambda: scraped_since(start), 30, 1, what="a scrape of every replica")
     before = not_found_by_service()
     token = secrets.token_hex(4)
     served = Counter(get(f"/monitoring-missing-{token}-{i}").served_by for i in range(SENT))
     assert sum(served.values()) == SENT and set(served) <= set(HTTP_REPLICAS), served
     sent = time.time()
-    wait_for(lambda: scraped_since(sent), 30, "a scrape of every replica after the load")
+    wait_for(lambda: scraped_since(sent), 30, 1, what="a scrape of every replica after the load")
     after = not_found_by_service()
     counted = {service: after.get(service, 0) - before.get(service, 0) for service in after}
     print(f"\n{SENT} GETs: by X-Served-By {dict(served)}, counted by Prometheus {counted}")
@@ -174,7 +165,7 @@ def test_status_page_in_a_browser_shows_every_replica_up(monitoring, tmp_path):
         page = response.read().decode()
     assert "src=" not in page and "href=" not in page  # nothing loaded from elsewhere
     every_up = {service: ["up"] for service in HTTP_REPLICAS}
-    wait_for(lambda: page_health(tmp_path) == every_up, 60, "every replica up on the page", 2)
+    wait_for(lambda: page_health(tmp_path) == every_up, 60, 2, what="every replica up on the page")
     render(tmp_path, "--screenshot=status.png")
     assert (tmp_path / "status.png").stat().st_size > 1000
     if keep := os.environ.get("CLUSTER_STATUS_SCREENSHOT"):  # docs/cluster-status.png
@@ -185,13 +176,15 @@ def test_a_stopped_replica_is_down_in_prometheus_and_on_the_page(monitoring, tmp
     stopped = "http-thread"
     monitoring.compose("stop", stopped)
     try:
-        wait_for(lambda: stopped not in replicas_up(), 30, f"{stopped} not up in the targets")
+        wait_for(
+            lambda: stopped not in replicas_up(), 30, 1, what=f"{stopped} not up in the targets"
+        )
         health = wait_for(
             lambda: (h := page_health(tmp_path)).get(stopped) == ["down"] and h,
-            60, f"{stopped} down on the page", 2,
+            60, 2, what=f"{stopped} down on the page",
         )  # fmt: skip
         assert all(health[s] == ["up"] for s in HTTP_REPLICAS if s != stopped), health
     finally:
         monitoring.compose("start", stopped)
         monitoring.wait_healthy(stopped, timeout=90)
-    wait_for(lambda: replicas_up()[stopped] == 1, 60, f"{stopped} up again in the targets")
+    wait_for(lambda: replicas_up()[stopped] == 1, 60, 1, what=f"{stopped} up again in the targets")
