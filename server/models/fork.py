@@ -15,6 +15,7 @@ from ..logsink import exit_process
 from ..service import Session
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
+from .options import Facts, Option
 from .signals import accept_signals, fork
 
 log = logging.getLogger("server.model")
@@ -23,7 +24,13 @@ log = logging.getLogger("server.model")
 class Fork(Model):
     name = "fork"
     summary = "a process per client (bounded by --max-children): isolation, CPU-heavy requests"
+    options = (Option("max_children", int, 256, "fork: most child processes at once", minimum=1),)
     serves_in_children = True
+    multiprocess = True
+
+    @classmethod
+    def facts(cls, settings) -> Facts:
+        return super().facts(settings)._replace(processes=settings.max_children + 1)
 
     def start(self) -> None:
         self.children: dict[int, Session] = {}
@@ -43,7 +50,6 @@ class Fork(Model):
             return
         if pid == 0:
             self._child(request, addr)  # never returns
-        session.pid = pid
         session.bind(lambda: kill(pid, signal.SIGTERM), lambda: kill(pid, signal.SIGKILL))
         self.children[pid] = session
         self._close(request)  # the child has its own copy

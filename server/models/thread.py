@@ -6,6 +6,12 @@ import queue
 import threading
 
 from .base import Model
+from .options import Option
+
+THREADS = Option("threads", int, 16, "threadpool, hybrid: worker threads", minimum=1)
+QUEUE_SIZE = Option(
+    "queue_size", int, 256, "threadpool, hybrid: requests waiting for a worker", minimum=0
+)
 
 
 class ThreadPerRequest(Model):
@@ -17,6 +23,8 @@ class ThreadPerRequest(Model):
 
     name = "thread"
     summary = "a thread per client (bounded by --max-threads): long-lived, mostly idle clients"
+    options = (Option("max_threads", int, 512, "thread: most threads at once", minimum=1),)
+    multithread = True
 
     def capacity(self) -> int:
         return self.settings.max_threads
@@ -47,6 +55,8 @@ class ThreadPool(Model):
 
     name = "threadpool"
     summary = "a fixed pool of --threads workers and a bounded queue: steady load, fixed cost"
+    options = (THREADS, QUEUE_SIZE)
+    multithread = True
 
     def capacity(self) -> int:
         return self.settings.threads + self.settings.queue_size
