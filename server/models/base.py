@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..metrics import METRICS
 from ..net.sockets import Listener
-from ..service import Service, Session
+from ..service import InFlight, Service
 from .acceptor import Acceptor, DatagramInput
 from .lifecycle import DRAINING, RUNNING, STOPPED, Lifecycle
 from .worker import Duties
@@ -41,7 +41,7 @@ class Model(Lifecycle):
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
         super().__init__(service, listener, settings)
-        self.active: set[Session] = set()
+        self.active: set[InFlight] = set()
         self.input: Acceptor | DatagramInput | None = None
         #: A prefork worker's duties to its master (heartbeat, recycling); None elsewhere.
         self.duties: Duties | None = None
@@ -94,21 +94,21 @@ class Model(Lifecycle):
         super().cleanup()
 
     # -- bookkeeping shared by the models -------------------------------------------------
-    def begin(self, request: Any, addr: Any) -> Session:
+    def begin(self, request: Any, addr: Any) -> InFlight:
         """Count a request in; pause the input at capacity."""
-        session = Session(request, addr)
-        self.active.add(session)
+        flight = InFlight(request, addr)
+        self.active.add(flight)
         METRICS.add("server_connections_total")
         METRICS.add("server_connections_open")
         if not self.has_room():
             self.input.pause()
-        return session
+        return flight
 
-    def end(self, session: Session) -> None:
+    def end(self, flight: InFlight) -> None:
         """Count a request out (on the loop's thread); resume, or finish a drain."""
-        if session not in self.active:
+        if flight not in self.active:
             return
-        self.active.discard(session)
+        self.active.discard(flight)
         METRICS.add("server_connections_open", -1)
         if self.duties is not None:
             self.duties.connection_ended()
@@ -122,24 +122,24 @@ class Model(Lifecycle):
         if isinstance(request, tuple) and self.service.event_driven:
             self.input.receive(request[0], addr)  # a datagram: the protocol answers at once
             return
-        session = self.begin(request, addr)
+        flight = self.begin(request, addr)
         if not self.service.event_driven:
-            self.serve_blocking(request, addr, session)
-            self.end(session)
+            self.serve_blocking(request, addr, flight)
+            self.end(flight)
             return
         try:
-            handle = self.service.attach(self.loop, request, addr, lambda _: self.end(session))
+            handle = self.service.attach(self.loop, request, addr, lambda _: self.end(flight))
         except OSError as exc:  # e.g. select() cannot watch a descriptor >= FD_SETSIZE
             log.warning("dropping %s: %s", addr, exc)
             request.close()
-            self.end(session)
+            self.end(flight)
             return
-        session.bind(handle.drain, handle.abort)
+        flight.bind(handle.drain, handle.abort)
 
-    def serve_blocking(self, request: Any, addr: Any, session: Session) -> None:
+    def serve_blocking(self, request: Any, addr: Any, flight: InFlight) -> None:
         """Serve one request to the end on the calling thread, then close its socket."""
         try:
-            self.service.handle(request, addr, session)
+            self.service.handle(request, addr, flight)
         except Exception:
             log.exception("request from %s failed", addr)
         finally:
@@ -156,8 +156,8 @@ class Model(Lifecycle):
         )
         self.state = DRAINING
         self.input.close()
-        for session in list(self.active):
-            session.drain()
+        for flight in list(self.active):
+            flight.drain()
         self.loop.call_later(self.settings.graceful_timeout, self.force_stop)
         if not self.active:
             self.stop()
@@ -180,6 +180,6 @@ class Model(Lifecycle):
             self.stop()
             return
         log.warning("aborting %d request(s)", len(self.active))
-        for session in list(self.active):
-            session.abort()
+        for flight in list(self.active):
+            flight.abort()
         self.loop.call_later(ABORT_GRACE, self.stop)

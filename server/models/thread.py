@@ -30,20 +30,16 @@ class ThreadPerRequest(Model):
         return self.settings.max_threads
 
     def process_request(self, request, addr) -> None:
-        session = self.begin(request, addr)
-        session.thread = threading.Thread(
-            target=self._run,
-            args=(request, addr, session),
-            daemon=True,
-            name=f"request-{addr}",
-        )
-        session.thread.start()
+        flight = self.begin(request, addr)
+        threading.Thread(
+            target=self._run, args=(request, addr, flight), daemon=True, name=f"request-{addr}"
+        ).start()
 
-    def _run(self, request, addr, session) -> None:
+    def _run(self, request, addr, flight) -> None:
         try:
-            self.serve_blocking(request, addr, session)
+            self.serve_blocking(request, addr, flight)
         finally:
-            self.loop.call_soon_threadsafe(self.end, session)
+            self.loop.call_soon_threadsafe(self.end, flight)
 
 
 class ThreadPool(Model):
@@ -77,11 +73,11 @@ class ThreadPool(Model):
 
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
-            request, addr, session = item
+            request, addr, flight = item
             try:
-                self.serve_blocking(request, addr, session)
+                self.serve_blocking(request, addr, flight)
             finally:
-                self.loop.call_soon_threadsafe(self.end, session)
+                self.loop.call_soon_threadsafe(self.end, flight)
 
     def cleanup(self) -> None:
         for _ in self.workers:
