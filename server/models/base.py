@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("server.model")
 
-#: Exit status of a worker process that could not start serving (gunicorn's contract too).
-WORKER_BOOT_ERROR = 3
 #: After INT/QUIT or the graceful timeout, how long to wait for aborted requests to end.
 ABORT_GRACE = 2.0
 

@@ -25,14 +25,13 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ModelUnavailable
-from ..logsink import exit_process
-from .base import WORKER_BOOT_ERROR, Model
+from .base import Model
 from .children import kill, kill_and_reap, reap_exited
 from .lifecycle import DRAINING, RUNNING, Lifecycle
 from .multiplex import Epoll
 from .options import Facts, Option
 from .signals import fork
-from .worker import LEAVING, NOT_READY, Duties, Heart, beat_interval
+from .worker import LEAVING, NOT_READY, WORKER_BOOT_ERROR, Heart, beat_interval, run_worker
 
 log = logging.getLogger("server.model")
 
@@ -159,28 +158,10 @@ class Prefork(Lifecycle):
             heart.close()
             return False
         if pid == 0:
-            self._worker(heart)  # never returns
+            run_worker(self, heart)  # never returns
         self.workers[pid] = Worker(pid, heart, self.generation, time.monotonic())
         log.info("worker %d started", pid)
         return True
-
-    def _worker(self, heart: Heart) -> None:
-        """The worker process: run the inner model on the inherited socket, then exit."""
-        status = WORKER_BOOT_ERROR
-        try:
-            self.loop.close()
-            self.service.worker_started(fresh_code=self.generation > 0)
-            model = self.inner(self.service, self.listener, self.settings)
-            settings = self.settings
-            model.duties = Duties(
-                heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
-            )
-            status = 1
-            status = model.serve()
-        except BaseException:
-            log.exception("worker failed")
-        finally:
-            exit_process(status)
 
     def retire(self, pid: int, signum: int = signal.SIGTERM) -> None:
         self.retiring.add(pid)
