@@ -35,8 +35,8 @@ class Settings:
     def __init__(self, **values: Any):
         from .models import DEFAULT, model_options  # the models import this module
 
-        for f in fields(self)[:-1]:
-            setattr(self, f.name, values.pop(f.name, f.default))
+        for name in _core_names():
+            setattr(self, name, values.pop(name, self.__dataclass_fields__[name].default))
         self.model = self.model or DEFAULT
         options = model_options()
         unknown = sorted(set(values) - set(options))
@@ -77,7 +77,12 @@ class Settings:
         """Every setting's name: the fields, then the models' own."""
         from .models import model_options
 
-        return [f.name for f in fields(cls)[:-1]] + list(model_options())
+        return _core_names() + list(model_options())
+
+
+def _core_names() -> list[str]:
+    """The settings that are fields of their own (the models' are in model_options)."""
+    return [f.name for f in fields(Settings) if f.name != "model_options"]
 
 
 def _at_least(name: str, value: float, low: int) -> None:
