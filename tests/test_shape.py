@@ -22,12 +22,7 @@ LONG_FILES = {
     "server/net/transport.py": "split pending (issue 16, part 4)",
 }
 #: Functions allowed past MAX_FUNCTION_LINES, each with the reason.
-LONG_FUNCTIONS = {
-    # Runs for every HTTP response, kept one function on purpose (issue 15: a helper call per
-    # header costs instructions on the hot path, measured by bench/callgrind.py); 45 lines, 7
-    # of them its docstring.
-    "server/protocols/http/response.py:encode_head": "hot path, measured",
-}
+LONG_FUNCTIONS: dict[str, str] = {}
 #: Files that may spell a model's name, and why.
 NAME_SPEAKERS = {
     # select, poll and epoll are system calls first: the pollers are named after them, and the
