@@ -88,6 +88,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     health_cmd: str | None = None
     env_file: str | None = None  # on the host: where secrets go, never in this file
+    tls_listen: int | None = None  # http: the balancer's HTTPS port for it (balancer.tls)
 
     def environment(self, **values: Any) -> dict[str, str]:
         """The env table with {host}, {port}, {version}, ... filled in."""
@@ -108,6 +109,15 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """The balancer's HTTPS certificate chain and key: files on the deployer's machine (paths
+    relative to the inventory), copied to each balancer host with mode 0600."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class Balancer:
     """nginx on every host with one of `roles`, on the host's network. `public_address` is
     where clients reach it (FTP's PASV advertises it); `resolver` is a DNS server for host
@@ -121,6 +131,7 @@ class Balancer:
     public_address: str | None = None
     resolver: str | None = None
     proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
+    tls: Tls | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +252,7 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
 def _service(name: str, t: _Section) -> Service:
     t.only(
         "image", "roles", "ports", "listen", "kind", "passive", "build", "command", "env",
-        "env_file", "health_cmd",
+        "env_file", "health_cmd", "tls_listen",
     )  # fmt: skip
     _check_name(name, t)
     ports = t.require("ports", list)
@@ -264,6 +275,7 @@ def _service(name: str, t: _Section) -> Service:
         env={str(k): str(v) for k, v in env.items()},
         health_cmd=t.get("health_cmd", str, None),
         env_file=t.get("env_file", str, None),
+        tls_listen=t.get("tls_listen", int, None),
     )
 
 
@@ -278,7 +290,7 @@ def _passive(t: _Section) -> Passive:
 def _balancer(t: _Section) -> Balancer:
     t.only(
         "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
-        "proxy_protocol",
+        "proxy_protocol", "tls",
     )  # fmt: skip
     return Balancer(
         image=t.require("image", str),
@@ -289,7 +301,19 @@ def _balancer(t: _Section) -> Balancer:
         public_address=t.get("public_address", str, None),
         resolver=t.get("resolver", str, None),
         proxy_protocol=t.get("proxy_protocol", bool, False),
+        tls=_tls(t.table("tls")) if "tls" in t.data else None,
     )
+
+
+def _tls(t: _Section) -> Tls:
+    t.only("cert", "key")
+    paths = {}
+    for key in ("cert", "key"):
+        path = t.path.parent / Path(t.require(key, str)).expanduser()  # absolute ones stay
+        if not path.is_file():
+            raise InventoryError(f"inventory {t.path}: {t.where}.{key}: no file {path}")
+        paths[key] = path
+    return Tls(cert=paths["cert"], key=paths["key"])
 
 
 def _build(t: _Section) -> Build:

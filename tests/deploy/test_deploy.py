@@ -7,8 +7,10 @@ cluster's life goes)."""
 from __future__ import annotations
 
 import collections
+import http.client
 import re
 import secrets
+import ssl
 
 import pytest
 from conftest import (
@@ -17,6 +19,7 @@ from conftest import (
     ECHO_PORT,
     FTP_PORT,
     LB_HOST,
+    LB_TLS_PORT,
     PASSIVE_PORTS,
     V3_HEALTH_TIMEOUT,
     version_image,
@@ -138,6 +141,35 @@ def test_deploy_from_nothing(cluster):
     assert result.returncode == 0, result.output
     assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
     assert_all_serve(cluster, "v1")
+
+
+def test_https_through_the_balancer_with_the_files_mode_0600(cluster):
+    """balancer.tls: nginx terminates HTTPS on tls_listen with the inventory's certificate,
+    which the deploy copied to the balancer host readable by the deploy user alone."""
+    context = ssl.create_default_context(cafile=str(cluster.tls_dir / "ca.pem"))
+    port = cluster.port(f"{LB_TLS_PORT}/tcp")
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    served = set()
+    try:
+        for _ in range(12):  # one kept-alive TLS connection
+            conn.request("GET", "/-/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            served.add(response.getheader("X-Served-By"))
+    finally:
+        conn.close()
+    assert served and served <= {f"{h}/v1" for h in APP_HOSTS}
+    folder = "/home/deploy/dt-deploy/balancer/tls"
+    code, out = cluster.app(LB_HOST).container.exec_run(
+        ["sh", "-c", f"stat -c '%a %U %n' {folder} {folder}/*"]
+    )
+    assert code == 0, out
+    assert out.decode().split("\n")[:3] == [
+        f"700 deploy {folder}",
+        f"600 deploy {folder}/server.key",
+        f"600 deploy {folder}/server.pem",
+    ]
 
 
 def test_ftp_and_echo_through_the_balancer(cluster):

@@ -53,12 +53,8 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        """What `./cluster up` exports for compose.yaml: its secrets, the certificate and key."""
-        return {
-            "CLUSTER_TLS_DIR": str(self.tls_dir),
-            "CLUSTER_TLS_CERT": (self.tls_dir / "server.pem").read_text(),
-            "CLUSTER_TLS_KEY": (self.tls_dir / "server.key").read_text(),
-        }
+        """For compose.yaml and ./cluster: where the certificate and key are."""
+        return {"CLUSTER_TLS_DIR": str(self.tls_dir)}
 
     def compose(
         self, *args: str, timeout: float = 120, check: bool = True, env: dict | None = None
