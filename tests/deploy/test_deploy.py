@@ -19,6 +19,7 @@ from conftest import (
     ECHO_PORT,
     FTP_PORT,
     LB_HOST,
+    LB_PORT,
     LB_TLS_PORT,
     PASSIVE_PORTS,
     V3_HEALTH_TIMEOUT,
@@ -291,6 +292,9 @@ def test_status_and_logs(cluster):
             row.split()[:3] == [name, "http", "v1"] and "healthy" in row and " yes " in row
             for row in status.stdout.splitlines()
         ), status.stdout
+    balancer = [row for row in status.stdout.splitlines() if row.split()[:2] == ["lb", "balancer"]]
+    assert balancer and f"{LB_PORT},{FTP_PORT}," in balancer[0]
+    assert f",{LB_TLS_PORT}/tls" in balancer[0]  # HTTPS
     logs = cluster.fab("logs", "--lines", "5", "--balancer")
     assert logs.returncode == 0 and "== lb: dt-balancer" in logs.stdout
 
