@@ -1,9 +1,8 @@
 """The balancer: nginx (the compose cluster's image) on each `lb` host, on the host's network,
 its configuration rendered from the inventory and the hosts' live ports.
 
-With `balancer.tls` in the inventory, the certificate and key go to the host as files (mode
-0600, in a 0700 folder beside nginx.conf, read by nginx's master process, root), never into an
-image; HTTP services with a `tls_listen` port are served there over HTTPS (and HTTP/2).
+With `balancer.tls`, HTTP services with a `tls_listen` port are served over HTTPS (and
+HTTP/2) too, the certificate beside the configuration (deploy/tls.py).
 
 A switch is: upload the new file beside the old one, `nginx -t` it, move it into place, `nginx
 -s reload` (graceful: new workers take new requests while the old ones finish theirs), then
@@ -12,16 +11,15 @@ wait until every old worker has exited. Only then may the old version of a host 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shlex
 
-from . import stream
+from . import stream, tls
 from .errors import DeployError
 from .health import wait_healthy
 from .images import LocalImage
-from .inventory import Inventory, Service, Tls
+from .inventory import Inventory
 from .remote import LABEL_PROJECT, Remote
 from .stream import Forwards, Upstreams
 from .templates import indent, template
@@ -29,7 +27,6 @@ from .templates import indent, template
 log = logging.getLogger(__name__)
 
 MOUNT = "/etc/nginx/cluster"  # the nginx image links /etc/nginx/nginx.conf to MOUNT/nginx.conf
-TLS_DIR = "tls"  # beside nginx.conf: server.pem and server.key
 _SERVER_LINE = re.compile(r"^\s*server\s+(\S+):(\d+)\s", re.MULTILINE)
 
 
@@ -39,7 +36,7 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards | None = Non
         template("nginx-service.conf.in").substitute(
             name=service.name,
             listen=service.listen,
-            tls_listen=_tls_listen(service),
+            tls_listen=tls.listen_line(service),
             servers=indent(stream.server_lines(upstreams.get(service.name) or [])),
         )
         for service in inv.services.values()
@@ -49,23 +46,10 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards | None = Non
         workers=inv.balancer.workers,
         shutdown_timeout=f"{max(1, int(inv.settings.drain_timeout) - 5)}s",
         status_port=inv.balancer.status_port,
-        tls=_tls(inv.balancer.tls),
+        tls=tls.nginx_block(inv.balancer.tls, MOUNT),
         services="".join(blocks),
         stream=stream.render(inv, upstreams, forwards or {}),
     )
-
-
-def _tls_listen(service: Service) -> str:
-    if service.tls_listen is None:
-        return ""
-    return f"\n        listen {service.tls_listen} ssl http2;"
-
-
-def _tls(tls: Tls | None) -> str:
-    if tls is None:
-        return ""
-    pair = hashlib.sha256(tls.cert.read_bytes() + tls.key.read_bytes()).hexdigest()
-    return template("nginx-tls.conf.in").substitute(dir=f"{MOUNT}/{TLS_DIR}", fingerprint=pair)
 
 
 def members(config: str) -> set[tuple[str, int]]:
@@ -111,7 +95,7 @@ class BalancerHost:
         if self.running_image() == image.id:
             return "reloaded" if self.apply(config) else None
         self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
-        self._upload_tls()
+        tls.upload(self.remote, self.inv.balancer.tls, self.dir)
         self._upload(config, "nginx.conf")
         # host networking: the old container must go before the new one can listen
         self.remote.docker("stop", "-t", "20", self.container, check=False)
@@ -144,7 +128,8 @@ class BalancerHost:
         reloads; a second waits (on the host) until those workers have exited."""
         if self.config() == config:
             return False
-        self._upload_tls()  # a new pair changes the configuration (its fingerprint)
+        # a new certificate changes the configuration (its fingerprint): upload it first
+        tls.upload(self.remote, self.inv.balancer.tls, self.dir)
         self._upload(config, "nginx.conf.next")
         c, d = shlex.quote(self.container), shlex.quote(self.dir)
         switched = self.remote.run(
@@ -165,16 +150,6 @@ class BalancerHost:
 
     def _upload(self, text: str, name: str) -> None:
         self.remote.put_text(text, f"{self.dir}/{name}")
-
-    def _upload_tls(self) -> None:
-        """The certificate and key, mode 0600 in a 0700 folder: no moment readable by others."""
-        tls = self.inv.balancer.tls
-        if tls is None:
-            return
-        folder = f"{self.dir}/{TLS_DIR}"
-        self.remote.run(f"mkdir -p {shlex.quote(folder)} && chmod 0700 {shlex.quote(folder)}")
-        for source, name in ((tls.cert, "server.pem"), (tls.key, "server.key")):
-            self.remote.put_text(source.read_text(), f"{folder}/{name}", mode=0o600)
 
     def _wait_gone(self, pids: set[str]) -> None:
         """Old workers exit once their requests are done (worker_shutdown_timeout at most)."""

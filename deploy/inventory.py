@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tls
 from .errors import InventoryError
 from .layout import check_layout
 
@@ -109,15 +110,6 @@ class Service:
 
 
 @dataclass(frozen=True)
-class Tls:
-    """The balancer's HTTPS certificate chain and key: files on the deployer's machine (paths
-    relative to the inventory), copied to each balancer host with mode 0600."""
-
-    cert: Path
-    key: Path
-
-
-@dataclass(frozen=True)
 class Balancer:
     """nginx on every host with one of `roles`, on the host's network. `public_address` is
     where clients reach it (FTP's PASV advertises it); `resolver` is a DNS server for host
@@ -131,7 +123,7 @@ class Balancer:
     public_address: str | None = None
     resolver: str | None = None
     proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
-    tls: Tls | None = None
+    tls: tls.Tls | None = None  # HTTPS: deploy/tls.py
 
 
 @dataclass(frozen=True)
@@ -301,19 +293,8 @@ def _balancer(t: _Section) -> Balancer:
         public_address=t.get("public_address", str, None),
         resolver=t.get("resolver", str, None),
         proxy_protocol=t.get("proxy_protocol", bool, False),
-        tls=_tls(t.table("tls")) if "tls" in t.data else None,
+        tls=tls.parse(t.table("tls")) if "tls" in t.data else None,
     )
-
-
-def _tls(t: _Section) -> Tls:
-    t.only("cert", "key")
-    paths = {}
-    for key in ("cert", "key"):
-        path = t.path.parent / Path(t.require(key, str)).expanduser()  # absolute ones stay
-        if not path.is_file():
-            raise InventoryError(f"inventory {t.path}: {t.where}.{key}: no file {path}")
-        paths[key] = path
-    return Tls(cert=paths["cert"], key=paths["key"])
 
 
 def _build(t: _Section) -> Build:

@@ -7,10 +7,8 @@ cluster's life goes)."""
 from __future__ import annotations
 
 import collections
-import http.client
 import re
 import secrets
-import ssl
 
 import pytest
 from conftest import (
@@ -19,13 +17,12 @@ from conftest import (
     ECHO_PORT,
     FTP_PORT,
     LB_HOST,
-    LB_PORT,
     LB_TLS_PORT,
     PASSIVE_PORTS,
     V3_HEALTH_TIMEOUT,
     version_image,
 )
-from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version
+from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
 from deploy_load import Load, get, http_attempt, served_by
 
 V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
@@ -147,19 +144,8 @@ def test_deploy_from_nothing(cluster):
 def test_https_through_the_balancer_with_the_files_mode_0600(cluster):
     """balancer.tls: nginx terminates HTTPS on tls_listen with the inventory's certificate,
     which the deploy copied to the balancer host readable by the deploy user alone."""
-    context = ssl.create_default_context(cafile=str(cluster.tls_dir / "ca.pem"))
-    port = cluster.port(f"{LB_TLS_PORT}/tcp")
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
-    served = set()
-    try:
-        for _ in range(12):  # one kept-alive TLS connection
-            conn.request("GET", "/-/health")
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
-            served.add(response.getheader("X-Served-By"))
-    finally:
-        conn.close()
+    port, cafile = cluster.port(f"{LB_TLS_PORT}/tcp"), str(cluster.tls_dir / "ca.pem")
+    served = https_served_by(port, cafile, requests=12)
     assert served and served <= {f"{h}/v1" for h in APP_HOSTS}
     folder = "/home/deploy/dt-deploy/balancer/tls"
     code, out = cluster.app(LB_HOST).container.exec_run(
@@ -171,6 +157,9 @@ def test_https_through_the_balancer_with_the_files_mode_0600(cluster):
         f"600 deploy {folder}/server.key",
         f"600 deploy {folder}/server.pem",
     ]
+    status = cluster.fab("status")
+    balancer = [row for row in status.stdout.splitlines() if row.split()[:2] == ["lb", "balancer"]]
+    assert balancer and f",{LB_TLS_PORT}/tls" in balancer[0], status.stdout
 
 
 def test_ftp_and_echo_through_the_balancer(cluster):
@@ -292,9 +281,6 @@ def test_status_and_logs(cluster):
             row.split()[:3] == [name, "http", "v1"] and "healthy" in row and " yes " in row
             for row in status.stdout.splitlines()
         ), status.stdout
-    balancer = [row for row in status.stdout.splitlines() if row.split()[:2] == ["lb", "balancer"]]
-    assert balancer and f"{LB_PORT},{FTP_PORT}," in balancer[0]
-    assert f",{LB_TLS_PORT}/tls" in balancer[0]  # HTTPS
     logs = cluster.fab("logs", "--lines", "5", "--balancer")
     assert logs.returncode == 0 and "== lb: dt-balancer" in logs.stdout
 
