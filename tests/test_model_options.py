@@ -8,7 +8,9 @@ import pytest
 from server.cli import build_parser
 from server.config import Settings
 from server.errors import ConfigError, ModelUnavailable
-from server.models import MODELS, model_facts, model_options
+from server.models import MODELS, Prefork, ThreadPerRequest, model_facts, model_options
+from server.models.multiplex import Epoll
+from server.service import Service
 
 
 @pytest.mark.parametrize(
@@ -86,3 +88,17 @@ def test_worker_model_choices_are_the_models_that_fit_in_prefork():
         parser.parse_args(["echo", "--worker-model", "prefork"])
     fits = [name for name, cls in MODELS.items() if cls.fits_in_prefork]
     assert parser.parse_args(["echo", "--worker-model", fits[-1]]).worker_model == fits[-1]
+
+
+class _Blocking(Service):
+    event_driven = False
+
+
+def test_prefork_given_an_inner_model_judges_blocking_by_it():
+    class _Listener:
+        datagram = False
+
+    settings = Settings(model="prefork")  # --worker-model says epoll ...
+    Prefork(_Blocking(), _Listener(), settings, inner=ThreadPerRequest)  # ... but it was given one
+    with pytest.raises(ModelUnavailable, match="cannot run a blocking"):
+        Prefork(_Blocking(), _Listener(), settings, inner=Epoll)

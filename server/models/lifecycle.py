@@ -63,11 +63,15 @@ class Lifecycle:
         self.loop: EventLoop | None = None
         self.exit_status = 0
         self.started_at = time.time()
-        if not service.event_driven and not self.facts(settings).runs_blocking:
+        if not service.event_driven and not self.runs_blocking_with(settings):
             raise ModelUnavailable(
                 f"{self.title()} serves every client from one thread, so it cannot run "
                 f"a blocking socketserver handler; use {_blocking_models()}"
             )
+
+    def runs_blocking_with(self, settings: Settings) -> bool:
+        """Whether this instance can run a blocking handler. May be overridden."""
+        return self.facts(settings).runs_blocking
 
     def title(self) -> str:
         """How messages name this model. May be overridden."""

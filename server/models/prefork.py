@@ -114,6 +114,9 @@ class Prefork(Lifecycle):
         self.inner = inner or _inner(settings)
         super().__init__(service, listener, settings)
 
+    def runs_blocking_with(self, settings) -> bool:
+        return self.inner.facts(settings).runs_blocking  # the inner model it was given
+
     def title(self) -> str:
         return f"the prefork model with {self.inner.name} workers"
 
