@@ -166,6 +166,12 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
         help="prefork: add 0..J to --max-requests per worker, so they do not recycle together",
     )
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
+    add_option(
+        core,
+        "--metrics-listen",
+        default=d.metrics_listen,
+        help="HOST:PORT or unix:PATH: serve Prometheus text at /metrics there, under every model",
+    )
     if command.proxy_protocol:
         add_proxy_options(parser, d)
     if command.tls:

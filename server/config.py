@@ -37,6 +37,7 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
     certfile: str = ""  # TLS: certificate chain (PEM); with keyfile, every stream is TLS
     keyfile: str = ""  # TLS: its private key (PEM)
+    metrics_listen: str = ""  # HOST:PORT (or unix:PATH) serving /metrics beside the service
 
     def validate(self) -> Settings:
         for name in ("workers", "threads", "max_threads", "max_children", "backlog"):
@@ -55,6 +56,8 @@ class Settings:
             raise ConfigError("--certfile and --keyfile go together: give both or neither")
         if self.certfile and self.udp:
             raise ConfigError("--certfile: TLS runs over streams; --udp has none")
+        if self.metrics_listen and self.metrics_listen == self.bind:
+            raise ConfigError("--metrics-listen needs an address of its own, not --bind's")
         return self
 
     @classmethod

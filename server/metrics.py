@@ -7,6 +7,10 @@ process has died is folded into the archive row when it is reclaimed: counters s
 process, gauges (things open *now*) do not. Counting touches only the process's own row, under a
 thread lock: no cross-process lock on the hot path.
 
+A metric has at most one label name, or several joined by commas (`"direction,outcome"`), whose
+values are then joined the same way (`"download,ok"`): every value is declared up front, so
+labels stay bounded and a value's place in a row is fixed.
+
 A histogram is a row of counters, one per bucket (not cumulative: an observation is one add to
 the bucket a bisect finds), plus its sum in microseconds; rendering makes the buckets cumulative
 and the count their total, as Prometheus expects.
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 
 ARCHIVE = 0  # row 0 holds what dead processes counted
 SUM = "sum"  # a histogram's slot for the sum of its observations, in microseconds
+#: The Prometheus text exposition format, as served by /-/metrics and --metrics-listen.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -36,7 +42,7 @@ class Metric:
     name: str
     kind: str  # "counter", "gauge" or "histogram"
     help: str
-    label: str = ""
+    label: str = ""  # a label name, or names joined by commas
     slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
     bounds: tuple[float, ...] = ()  # a histogram's bucket upper bounds, ascending (no +Inf)
     first: int = 0  # the slot of the first label value; a metric's slots are consecutive
@@ -215,8 +221,8 @@ class Metrics:
                     lines += self._histogram_lines(metric)
                     continue
                 for value, slot in metric.slots.items():
-                    label = f'{{{metric.label}="{_escape(value)}"}}' if metric.label else ""
-                    lines.append(f"{metric.name}{label} {self._total(metric, slot)}")
+                    total = self._total(metric, slot)
+                    lines.append(f"{metric.name}{_labels(metric, value)} {total}")
         return "\n".join(lines) + "\n"
 
     def _histogram_lines(self, metric: Metric) -> list[str]:
@@ -256,6 +262,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _labels(metric: Metric, value: str) -> str:
+    """`{name="value"}`, one pair per comma-separated name; "" for an unlabelled metric."""
+    if not metric.label:
+        return ""
+    pairs = zip(metric.label.split(","), value.split(","), strict=True)
+    return "{" + ",".join(f'{name}="{_escape(part)}"' for name, part in pairs) + "}"
 
 
 def _escape(value: str) -> str:

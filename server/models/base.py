@@ -24,6 +24,7 @@ from ..net.loop import EventLoop
 from ..net.sockets import Listener
 from ..service import Service, Session
 from .acceptor import Acceptor, DatagramInput
+from .side import SideListener
 from .signals import SignalQueue, signal_name
 from .worker import Duties
 
@@ -62,6 +63,9 @@ class Model:
         self.started_at = time.time()
         #: A prefork worker's duties to its master (heartbeat, recycling); None elsewhere.
         self.duties: Duties | None = None
+        #: The metrics listener (--metrics-listen), served by this process's loop; set by the
+        #: caller (never by a model's workers, which close their copy).
+        self.side: SideListener | None = None
         if not service.event_driven and not self.runs_blocking:
             raise ModelUnavailable(
                 f"{self.title()} serves every client from one thread, so it cannot run "
@@ -125,13 +129,29 @@ class Model:
             "datagram" if self.listener.datagram else "stream",
             self.name,
         )
+        self.start_side()
+
+    def start_side(self) -> None:
+        if self.side is not None:
+            self.side.start(self.loop)
 
     def cleanup(self) -> None:
         """Release the loop, signal handlers and input. May be extended."""
         self.signals.restore()
         if self.input:
             self.input.close()
+        self.close_side()
         self.loop.close()
+
+    def close_side(self) -> None:
+        if self.side is not None:
+            self.side.close()
+
+    def forked(self) -> None:
+        """In a child process the model forked: leave the parent's loop and side listener."""
+        self.loop.close()  # our copies only: the parent's poller is untouched
+        if self.side is not None:
+            self.side.drop_copy()
 
     # -- bookkeeping shared by the models -------------------------------------------------
     def begin(self, request: Any, addr: Any) -> Session:

@@ -79,6 +79,7 @@ class Prefork(Model):
             self.target,
             self.inner.name,
         )
+        self.start_side()
         self.spawn_missing()
         self._watch()
 
@@ -115,7 +116,7 @@ class Prefork(Model):
         """The worker process: run the inner model on the inherited socket, then exit."""
         status = WORKER_BOOT_ERROR
         try:
-            self.loop.close()
+            self.forked()
             self.service.worker_started(fresh_code=self.generation > 0)
             model = self.inner(self.service, self.listener, self.settings)
             settings = self.settings
@@ -300,6 +301,7 @@ class Prefork(Model):
         self.workers.clear()
         self.signals.restore()
         self.listener.close()
+        self.close_side()
         self.loop.close()
 
     def capacity(self) -> None:
