@@ -33,11 +33,12 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     """
     settings.validate()
     model_cls = model_class(settings.model)
-    side = _metrics_listener(settings)
     listener = open_listener(
         parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
     )
+    side = None
     try:
+        side = _metrics_listener(settings)  # after --bind: a clash names --metrics-listen
         if not isinstance(service, Service):
             service = service(listener)
         if settings.proxy_protocol and service.proxy is None:

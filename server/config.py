@@ -56,8 +56,6 @@ class Settings:
             raise ConfigError("--certfile and --keyfile go together: give both or neither")
         if self.certfile and self.udp:
             raise ConfigError("--certfile: TLS runs over streams; --udp has none")
-        if self.metrics_listen and self.metrics_listen == self.bind:
-            raise ConfigError("--metrics-listen needs an address of its own, not --bind's")
         return self
 
     @classmethod
