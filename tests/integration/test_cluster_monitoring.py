@@ -79,7 +79,9 @@ def replicas_up() -> Counter:
     """Replicas' targets that are up, by compose service, checked against the job they are in."""
     up = [t["labels"] for t in active_targets() if t["health"] == "up"]
     return Counter(
-        labels["service"] for labels in up if REPLICAS.get(labels["service"]) == labels["job"]
+        labels["service"]
+        for labels in up
+        if REPLICAS.get(labels.get("service", "")) == labels["job"]
     )
 
 
