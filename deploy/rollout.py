@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import balancer as lb
-from . import images, transfer
+from . import images, monitoring, transfer
 from .errors import DeployError
 from .fleet import Fleet, tag
 from .health import wait_healthy
@@ -75,8 +75,10 @@ class ImageCourier:
 
 
 def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalImage,
-           hosts: list[Host], say: Say) -> None:  # fmt: skip
-    """Roll `targets` (service -> image) onto `hosts`, one host at a time."""
+           hosts: list[Host], say: Say,
+           monitoring_image: LocalImage | None = None) -> None:  # fmt: skip
+    """Roll `targets` (service -> image) onto `hosts`, one host at a time; Prometheus on the
+    balancer hosts too with `monitoring_image` ([monitoring] in the inventory)."""
     inv = fleet.inv
     app_hosts = [h for h in hosts if inv.services_on(h)]
     jobs = [
@@ -85,9 +87,14 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
         for service in inv.services_on(host)
     ]
     jobs += [(bal.remote, balancer_image) for bal in fleet.balancers()]
+    monitors = monitoring.monitors(fleet) if monitoring_image else []
+    jobs += [(mon.remote, monitoring_image) for mon in monitors]
     with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
         ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
     ensure_balancers(fleet, balancer_image, say)
+    for mon in monitors:
+        if mon.ensure(monitoring_image):
+            say(f"{mon}: Prometheus {monitoring_image.version} started on {inv.monitoring.listen}")
     _roll_all(fleet, [(h, s, targets[s.name]) for h in app_hosts for s in inv.services_on(h)], say)
 
 
@@ -147,6 +154,8 @@ def switch(fleet: Fleet, say: Say) -> None:
     for bal in fleet.balancers():
         if bal.apply(config):
             say(f"{bal}: balancer reloaded: {_rotation(fleet)}")
+    for mon in monitoring.monitors(fleet):  # Prometheus follows: it scrapes the live versions
+        mon.publish()
 
 
 def _rotation(fleet: Fleet) -> str:
