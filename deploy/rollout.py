@@ -24,6 +24,7 @@ from .health import wait_healthy
 from .images import LocalImage, SavedImage
 from .inventory import Host, Service
 from .remote import (
+    LABEL_METRICS,
     LABEL_PASSIVE,
     LABEL_PORT,
     LABEL_PROJECT,
@@ -170,7 +171,7 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     """Move one host's service to `image`; False when it already runs it."""
     inv, state = fleet.inv, fleet.state(host)
     remote, old = state.remote, state.live.get(service.name)
-    if old and old.image_id == image.id and old.serving:
+    if old and old.image_id == image.id and old.serving and _wired_alike(fleet, host, service, old):
         say(f"{host}: {service.name} {image.version} is already live on port {old.port}")
         return False
     port = service.ports[1] if old and old.port == service.ports[0] else service.ports[0]
@@ -213,6 +214,13 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     return True
 
 
+def _wired_alike(fleet: Fleet, host: Host, service: Service, old: Container) -> bool:
+    """Whether the live container has the metrics listener the inventory asks for now
+    ([monitoring] turned on or off restarts it, even on the same image)."""
+    env = wired_env(fleet.inv, service, host, old.port) if old.port else {}
+    return old.labels.get(LABEL_METRICS, "") == env.get("SERVER_METRICS_LISTEN", "")
+
+
 def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
            port: int, inv) -> None:  # fmt: skip
     env = service.environment(
@@ -229,6 +237,8 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
     env.update(wired_env(inv, service, host, port))
     if service.kind == "ftp":  # the balancer forwards the ports on this label here
         args += ["--label", f"{LABEL_PASSIVE}={env['SERVER_PASSIVE_PORTS']}"]
+    if "SERVER_METRICS_LISTEN" in env:
+        args += ["--label", f"{LABEL_METRICS}={env['SERVER_METRICS_LISTEN']}"]
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
     if service.env_file:
