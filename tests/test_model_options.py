@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.cli import build_parser
+from server.cli import Parser, add_core_options
+from server.commands.base import Command
 from server.config import Settings
 from server.errors import ConfigError, ModelUnavailable
 from server.models import MODELS, Prefork, ThreadPerRequest, model_facts, model_options
@@ -74,20 +75,28 @@ def test_each_minimum_is_enforced_with_the_flag_named(option):
         Settings(**{option.name: option.minimum - 1}).validate()
 
 
+def _parser() -> Parser:
+    """The core flags alone: no service module loads (one may define metrics at import, and
+    another test may have frozen them)."""
+    parser = Parser(prog="server")
+    add_core_options(parser, Command("epoll", "127.0.0.1:0", lambda p: None, lambda *a: None))
+    return parser
+
+
 def test_every_option_is_a_flag_with_an_environment_twin(monkeypatch):
     monkeypatch.setenv("SERVER_MAX_CHILDREN", "7")
-    args = build_parser("echo").parse_args(["echo", "--threads", "5"])
+    args = _parser().parse_args(["--threads", "5"])
     assert (args.threads, args.max_children) == (5, 7)
     for name in model_options():
         assert hasattr(args, name)
 
 
 def test_worker_model_choices_are_the_models_that_fit_in_prefork():
-    parser = build_parser("echo")
+    parser = _parser()
     with pytest.raises(SystemExit):
-        parser.parse_args(["echo", "--worker-model", "prefork"])
+        parser.parse_args(["--worker-model", "prefork"])
     fits = [name for name, cls in MODELS.items() if cls.fits_in_prefork]
-    assert parser.parse_args(["echo", "--worker-model", fits[-1]]).worker_model == fits[-1]
+    assert parser.parse_args(["--worker-model", fits[-1]]).worker_model == fits[-1]
 
 
 class _Blocking(Service):
