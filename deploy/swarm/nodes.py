@@ -69,10 +69,20 @@ def remote(fleet: Fleet, node: Node) -> Remote:
 def leader(fleet: Fleet, inv: SwarmInventory) -> Remote:
     """A manager that answers manager commands."""
     for node in inv.managers:
+        if node.host.name not in fleet.hosts:
+            continue
         r = remote(fleet, node)
         if node_state(r).manager:
             return r
     raise DeployError("no manager of the inventory is in a swarm: run `fab swarm.init` first")
+
+
+def listing(manager: Remote) -> list[list[str]]:
+    """The swarm's nodes as the manager sees them: a table with a header row."""
+    fmt = "{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}"
+    out = manager.run(shlex.join(["docker", "node", "ls", "--format", fmt])).stdout
+    rows = [["NODE", "STATUS", "AVAILABILITY", "MANAGER"]]
+    return rows + [[*line.split("\t"), "", "", ""][:4] for line in out.splitlines()]
 
 
 def init(fleet: Fleet, inv: SwarmInventory, say: Say) -> None:
@@ -133,7 +143,8 @@ def leave(fleet: Fleet, inv: SwarmInventory, say: Say) -> None:
     if head is not None:
         head.run(shlex.join(["docker", "stack", "rm", inv.settings.stack]), check=False)
         say(f"removed the stack {inv.settings.stack}")
-    ordered = sorted(inv.nodes.values(), key=lambda n: n.role == "manager")
+    reachable = [n for n in inv.nodes.values() if n.host.name in fleet.hosts]
+    ordered = sorted(reachable, key=lambda n: n.role == "manager")
     for node in ordered:
         r = remote(fleet, node)
         if node_state(r).state == "inactive":

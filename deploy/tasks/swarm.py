@@ -62,11 +62,16 @@ def deploy(c, inventory=None, image=None, build=True, accept_new_host_keys=False
 
 @task(help=_helps())
 def status(c, inventory=None, accept_new_host_keys=False):
-    """Per service: replicas running/wanted, version, endpoint mode, nodes, update state."""
+    """Nodes (status, availability), then per service: replicas running/wanted, version,
+    endpoint mode, nodes, update state. Exit 1 unless every service has converged."""
     with reporting("swarm.status"):
         inv = _load(c, inventory)
-        with open_fleet(c, inv, accept_new_host_keys) as fleet:
-            found = services.snapshot(nodes.leader(fleet, inv), inv.settings.stack)
+        with open_fleet(c, inv, accept_new_host_keys, strict=False) as fleet:
+            for name, why in fleet.down.items():
+                say(f"{name}: unreachable over SSH ({why})")
+            manager = nodes.leader(fleet, inv)
+            print(table(nodes.listing(manager)), flush=True)
+            found = services.snapshot(manager, inv.settings.stack)
         rows = [["SERVICE", "REPLICAS", "VERSION", "MODE", "NODES", "UPDATE"]]
         rows += [
             [
@@ -98,10 +103,12 @@ def rollback(c, inventory=None, accept_new_host_keys=False):
 
 @task(help=_helps())
 def leave(c, inventory=None, accept_new_host_keys=False):
-    """Remove the stack; every node leaves the swarm (workers first)."""
+    """Remove the stack; every node that answers leaves the swarm (workers first)."""
     with reporting("swarm.leave"):
         inv = _load(c, inventory)
-        with open_fleet(c, inv, accept_new_host_keys) as fleet:
+        with open_fleet(c, inv, accept_new_host_keys, strict=False) as fleet:
+            for name, why in fleet.down.items():
+                say(f"{name}: unreachable, left as it is ({why})")
             nodes.leave(fleet, inv, say)
 
 
