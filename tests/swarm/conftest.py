@@ -36,9 +36,10 @@ HTTP_PORT = 8080
 
 
 def pytest_collection_modifyitems(config, items):
+    """The tests on the swarm are `swarm` tests (the unit tests beside them need no Docker)."""
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
+        if Path(str(item.fspath)).is_relative_to(here) and "swarm" in item.fixturenames:
             item.add_marker(pytest.mark.swarm)
             item.add_marker(pytest.mark.timeout(900))
 
