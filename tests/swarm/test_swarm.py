@@ -115,29 +115,41 @@ def tasks_on(swarm, node: str) -> list[str]:
     return out.split()
 
 
+def wait_until(what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not {what} after {timeout:.0f} s"
+        time.sleep(1)
+
+
 def test_drained_then_killed_worker(swarm):
     with Load(http_attempt(swarm.http_port), threads=2, pause=0.05) as load:
         assert tasks_on(swarm, "node2")
         swarm.manager("node", "update", "--availability", "drain", "node2")
         TIMINGS["drain node2 until converged"] = converged(swarm)
         assert tasks_on(swarm, "node2") == []
-        drained = (load.sent, list(load.failures))
+        drained = (load.sent, len(load.failures))
         swarm.manager("node", "update", "--availability", "active", "node2")
-        lost = tasks_on(swarm, "node3")
-        assert lost
+        assert tasks_on(swarm, "node3")
         swarm.node("node3").container.kill()
         started = time.monotonic()
-        TIMINGS["node3 killed until converged"] = converged(swarm)
+        # Swarm marks the node down when its heartbeats stop, then starts its tasks elsewhere
+        state = ("node", "inspect", "node3", "--format", "{{.Status.State}}")
+        wait_until("down", lambda: swarm.manager(*state).strip() == "down")
+        TIMINGS["node3 killed until marked down"] = time.monotonic() - started
+        wait_until("moved", lambda: tasks_on(swarm, "node3") == [])
+        converged(swarm)
         window = time.monotonic() - started
-    sent, failed = load.sent - drained[0], len(load.failures) - len(drained[1])
+        TIMINGS["node3 killed until converged on node1 and node2"] = window
+    sent, failed = load.sent - drained[0], len(load.failures) - drained[1]
     print(
-        f"drain: {drained[0]} requests, {len(drained[1])} failed; kill: {sent} requests "
-        f"in {window:.0f} s, {failed} failed: {load.failures[:5]}"
+        f"drain: {drained[0]} requests, {drained[1]} failed; node3 killed: {sent} requests "
+        f"in {window:.0f} s, {failed} failed: {load.failures[drained[1] :][:5]}"
     )
-    TIMINGS["requests failed while node3 was lost (of sent)"] = failed
-    assert drained[1] == []  # a drain stops tasks gracefully
-    assert failed <= max(10, sent // 20)  # nginx retries another replica; bounded
-    assert {node for node, _ in served(swarm)} <= {"node1", "node2"}
+    assert drained[1] == 0  # a drain stops tasks gracefully
+    # nginx retries a request on another replica (proxy_next_upstream): a few may still fail
+    assert failed <= max(10, sent // 20)
+    assert {node for node, _ in served(swarm)} == {"node1", "node2"}
 
 
 def test_leave_takes_the_swarm_apart(swarm):
