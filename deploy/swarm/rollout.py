@@ -59,33 +59,33 @@ def deploy(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say
             ]
         )
     )
-    services.wait(manager, inv.settings.stack, before, inv.settings.timeout, say)
+    now = services.wait(manager, inv.settings.stack, before, inv.settings.timeout, say)
+    back = services.rolled_back(now, before)
+    if back:
+        raise DeployError(
+            "rolled back by Swarm, the old version serves: "
+            + "; ".join(f"{s.name} ({s.message})" for s in back)
+        )
 
 
 def rollback(fleet: Fleet, inv: SwarmInventory, say: Say) -> None:
-    """Every service that has a previous spec goes back to it (Swarm's own rollback)."""
+    """Every service back to the spec it had before the last deploy (Swarm's rollback). One
+    that Swarm already rolled back is left alone: its previous spec is the failed version."""
     manager = nodes.leader(fleet, inv)
     before = services.snapshot(manager, inv.settings.stack)
     if not before:
         raise DeployError(f"no stack {inv.settings.stack} on {manager}")
     rolled = []
-    for name in before:
-        full = f"{inv.settings.stack}_{name}"
-        result = manager.run(
-            shlex.join(["docker", "service", "rollback", "--detach", full]), check=False
-        )
-        if result.ok:
+    for name, svc in before.items():
+        if svc.update.startswith("rollback"):
+            say(f"{name}: already rolled back by Swarm ({svc.version}), left alone")
+        elif svc.changed:
+            manager.docker("service", "rollback", "--detach", f"{inv.settings.stack}_{name}")
             rolled.append(name)
-        elif "does not have a previous spec" not in result.stderr:
-            raise DeployError(f"{full}: rollback refused: {result.stderr.strip()[-200:]}")
     if not rolled:
         raise DeployError("no service has a previous version to roll back to")
     say(f"rolling back {', '.join(rolled)}")
-    try:
-        services.wait(manager, inv.settings.stack, {}, inv.settings.timeout, say)
-    except DeployError as exc:
-        if "rolled back by Swarm" not in str(exc):  # that is what we asked for
-            raise
+    services.wait(manager, inv.settings.stack, before, inv.settings.timeout, say)
 
 
 def _options(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say: Say):

@@ -41,6 +41,7 @@ class Service:
     update: str  # "" if the service never updated
     update_started: str
     message: str
+    changed: bool  # the spec differs from the one before the last update (a rollback target)
     tasks: list[Task] = field(default_factory=list)
 
     @property
@@ -92,6 +93,7 @@ def _service(data: dict, stack: str) -> Service:
         update=update.get("State", ""),
         update_started=update.get("StartedAt", ""),
         message=update.get("Message", ""),
+        changed=data.get("PreviousSpec") not in (None, spec),
     )
 
 
@@ -104,7 +106,7 @@ def wait(
     interval: float = 2.0,
 ) -> dict[str, Service]:
     """Until every service has converged; progress lines when something changes. A service
-    whose new update was rolled back or paused is a DeployError."""
+    whose new update (one that began after `before`) paused is a DeployError."""
     deadline = time.monotonic() + timeout
     shown = ""
     while True:
@@ -122,13 +124,12 @@ def wait(
             late = [s.summary() for s in now.values() if not s.converged]
             raise DeployError(f"not converged after {timeout:.0f} s: {', '.join(late)}")
         time.sleep(interval)
-    back = [s for s in now.values() if s.update.startswith("rollback") and _new(s, before)]
-    if back:
-        raise DeployError(
-            "rolled back by Swarm, the old version serves: "
-            + "; ".join(f"{s.name} ({s.message})" for s in back)
-        )
     return now
+
+
+def rolled_back(now: dict[str, Service], before: dict[str, Service]) -> list[Service]:
+    """The services whose new update Swarm rolled back."""
+    return [s for s in now.values() if s.update.startswith("rollback") and _new(s, before)]
 
 
 def _new(svc: Service, before: dict[str, Service]) -> bool:

@@ -95,6 +95,17 @@ def test_new_version_rolls_without_a_failed_request(swarm):
     assert {version for _, version in served(swarm)} == {"v2"}
 
 
+def test_rollback_then_forward_again(swarm):
+    back = swarm.fab("swarm.rollback")
+    assert back.returncode == 0, back.output
+    TIMINGS["swarm.rollback (v2 -> v1)"] = back.seconds
+    assert {version for _, version in served(swarm)} == {"v1"}
+    forward = swarm.deploy("v2")
+    assert forward.returncode == 0, forward.output
+    assert "layer(s) sent" not in forward.output  # every node kept v2's image
+    assert {version for _, version in served(swarm)} == {"v2"}
+
+
 def test_never_healthy_version_is_rolled_back(swarm):
     with Load(http_attempt(swarm.http_port), threads=2, pause=0.05) as load:
         bad = swarm.deploy("v3")
@@ -108,6 +119,10 @@ def test_never_healthy_version_is_rolled_back(swarm):
     status = swarm.fab("swarm.status")
     assert status.returncode == 0, status.output
     assert " v3 " not in status.output
+    again = swarm.fab("swarm.rollback")  # the previous spec is v3 now: nothing to do
+    assert again.returncode == 1
+    assert "already rolled back by Swarm (v2), left alone" in again.output
+    assert "no service has a previous version to roll back to" in again.output
 
 
 def tasks_on(swarm, node: str) -> list[str]:
