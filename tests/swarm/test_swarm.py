@@ -81,6 +81,9 @@ def test_no_op_deploy_is_quick(swarm):
     assert "layer(s) sent" not in again.output
     TIMINGS["no-op swarm.deploy"] = again.seconds
     assert again.seconds < 10
+    nothing = swarm.fab("swarm.rollback")  # the no-op changed no spec: nothing to go back to
+    assert nothing.returncode == 1
+    assert "no service has a previous version to roll back to" in nothing.output
 
 
 def test_new_version_rolls_without_a_failed_request(swarm):
