@@ -93,8 +93,20 @@ def _service(data: dict, stack: str) -> Service:
         update=update.get("State", ""),
         update_started=update.get("StartedAt", ""),
         message=update.get("Message", ""),
-        changed=data.get("PreviousSpec") not in (None, spec),
+        changed=data.get("PreviousSpec") is not None
+        and _pruned(data["PreviousSpec"]) != _pruned(spec),
     )
+
+
+def _pruned(value):
+    """`value` without empty members: Swarm writes `"DNSConfig": {}` into a spec it updates
+    where the previous one had no key, though nothing changed."""
+    if isinstance(value, dict):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ({}, [], None, "")}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
 
 
 def wait(
