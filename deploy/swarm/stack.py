@@ -96,6 +96,13 @@ def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
     unknown = sorted(set(opts.replicas) - set(chosen))
     if unknown:
         raise DeployError(f"replicas for unknown service(s): {', '.join(unknown)}")
+    for name, svc in chosen.items():
+        # nginx forwards a passive range to the service by name: one task per range
+        if (
+            "SERVER_PASSIVE_PORTS" in (svc.get("environment") or {})
+            and opts.replicas.get(name, 1) > 1
+        ):
+            raise DeployError(f"replicas for {name}: 1 at most (it has its own passive ports)")
     configs, files = _configs(compose, chosen, opts)
     stack = {
         "version": STACK_VERSION,
@@ -118,7 +125,7 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     image = opts.images[svc["image"]]
     out = {k: copy.deepcopy(v) for k, v in svc.items() if k in KEPT}
     out["image"] = image.id
-    out["environment"] = _environment(name, dict(svc.get("environment") or {}), opts)
+    out["environment"] = _environment(dict(svc.get("environment") or {}), opts)
     if "healthcheck" in out and opts.healthcheck:
         out["healthcheck"].update(opts.healthcheck)
     if "configs" in out:
@@ -130,7 +137,7 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     return out
 
 
-def _environment(name: str, env: dict, opts: Options) -> dict:
+def _environment(env: dict, opts: Options) -> dict:
     env = {k: "" if v is None else str(v) for k, v in env.items()}
     if "SERVER_SERVED_BY" in env:
         # Swarm fills these in per task: which node, which version answered (tests and logs)

@@ -76,6 +76,8 @@ def test_endpoint_mode_library_masquerade_and_health(compose):
 def test_bad_input_is_one_clear_error(compose):
     with pytest.raises(DeployError, match="replicas for unknown service"):
         render(compose, options(replicas={"nope": 2}))
+    with pytest.raises(DeployError, match="1 at most"):
+        render(compose, options(replicas={"ftp-fork": 2}))
     opts = options()
     del opts.images[NGINX]
     with pytest.raises(DeployError, match="no image for"):
