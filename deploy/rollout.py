@@ -176,7 +176,24 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     except DeployError as exc:
         remote.remove(name)
         raise DeployError(f"{exc}; {host} stays on {stays}; deploy stopped") from exc
-    settings = inv.settings
+    _await_healthy(remote, host, service, image, name, stays, inv.settings, say)
+    data = remote.inspect(name)
+    if data is None:
+        raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
+    state.live[service.name] = Container.from_inspect(data)
+    if old:  # still running, and forwarded to (FTP's passive ports) until it is stopped
+        state.stale.setdefault(service.name, []).append(old)
+    switch(fleet, say)
+    if old:
+        _stop_old(remote, host, service, old, inv.settings.stop_timeout, say)
+    state.read(inv)
+    _retag(remote, service, image, old.image_id if old else None, inv)
+    return True
+
+
+def _await_healthy(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
+                   stays: str, settings, say: Say) -> None:  # fmt: skip
+    """Wait for the new container's health check; on failure remove it and stop the deploy."""
     verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval)
     if not verdict.healthy:
         for line in remote.logs(name, 10).splitlines():
@@ -187,21 +204,15 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
             f"{host} stays on {stays}, traffic unchanged; deploy stopped"
         )
     say(f"{host}: {service.name} {image.version} healthy after {verdict.seconds:.1f} s")
-    data = remote.inspect(name)
-    if data is None:
-        raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
-    state.live[service.name] = Container.from_inspect(data)
-    if old:  # still running, and forwarded to (FTP's passive ports) until it is stopped
-        state.stale.setdefault(service.name, []).append(old)
-    switch(fleet, say)
-    if old:
-        stop = shlex.join(["docker", "stop", "-t", str(inv.settings.stop_timeout), old.name])
-        remote.run(f"{stop} >/dev/null && docker rm {shlex.quote(old.name)} >/dev/null",
-                   timeout=inv.settings.stop_timeout + 60)  # fmt: skip
-        say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
-    state.read(inv)
-    _retag(remote, service, image, old.image_id if old else None, inv)
-    return True
+
+
+def _stop_old(remote: Remote, host: Host, service: Service, old: Container, stop_timeout: int,
+              say: Say) -> None:  # fmt: skip
+    """Stop and remove the container the balancer no longer sends traffic to."""
+    stop = shlex.join(["docker", "stop", "-t", str(stop_timeout), old.name])
+    remote.run(f"{stop} >/dev/null && docker rm {shlex.quote(old.name)} >/dev/null",
+               timeout=stop_timeout + 60)  # fmt: skip
+    say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
 
 
 def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,

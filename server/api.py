@@ -40,20 +40,13 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     except BaseException:
         listener.close()
         raise
+    facts = model_cls.facts(settings)
     METRICS.freeze(
-        rows=_metric_rows(settings),
+        # A row for every process that may count at once (forked children included), and two
+        # more: the archive of the dead ones' counts, and this process before it serves.
+        rows=2 + facts.processes,
         service=service.name,
         model=model.name,
-        worker_model=settings.worker_model if model.name == "prefork" else "",
+        worker_model=facts.worker_model,
     )
     return model.serve()
-
-
-def _metric_rows(settings: Settings) -> int:
-    """Enough rows for every process that may count at once (forked children included)."""
-    prefork = settings.model == "prefork"
-    inner = settings.worker_model if prefork else settings.model
-    per_worker = settings.max_children + 1 if inner == "fork" else 1
-    # HUP briefly doubles the workers, TTIN adds some: room for both.
-    workers = 2 * settings.workers + 8 if prefork else 1
-    return 2 + per_worker * workers

@@ -28,6 +28,14 @@ BLOCKING_MODELS = [name for name, cls in SERVER_MODELS.items() if cls.runs_block
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 
 
+def _small_args(model: str, args: Sequence[str]) -> list[str]:
+    """The flags a model declares to stay small here (prefork: 2 workers), unless given."""
+    cls = SERVER_MODELS.get(model)
+    small = list(cls.small) if cls else []
+    given = {arg.split("=")[0] for arg in args if arg.startswith("--")}
+    return [] if given & {arg for arg in small if arg.startswith("--")} else small
+
+
 class ServerProcess:
     """One running server; use as a context manager so it is always stopped."""
 
@@ -40,11 +48,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         cwd: str | os.PathLike | None = None,
         preexec_fn=None,
+        entry: Sequence[str] = ("-m", "server"),
     ):
         self.command = [
             sys.executable,
-            "-m",
-            "server",
+            *entry,  # or a script that runs server.cli.main (a test's own model registered)
             service,
             "--model",
             model,
@@ -54,8 +62,7 @@ class ServerProcess:
             "info",
             *args,
         ]
-        if model == "prefork" and not any(a.startswith("--workers") for a in args):
-            self.command += ["--workers", "2"]
+        self.command += _small_args(model, args)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.cwd = cwd
         self.preexec_fn = preexec_fn

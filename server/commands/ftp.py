@@ -8,8 +8,8 @@ import os
 import socket
 import sys
 
-from ..cli import Command, Tool, add_option
 from ..errors import ConfigError
+from ..models import Fork
 from ..protocols.ftp import Authorizer, ConnectionTable, FTPSession, FTPSettings
 from ..protocols.ftp.authorizer import (
     SCHEMES,
@@ -20,6 +20,7 @@ from ..protocols.ftp.authorizer import (
     write_users,
 )
 from ..service import ProtocolService, proxy_policy
+from .base import Command, Tool, add_option
 
 log = logging.getLogger("server.ftp")
 
@@ -133,7 +134,7 @@ def _arguments(parser) -> None:
 
 
 FTP = Command(
-    default_model="fork",
+    default_model=Fork.name,
     default_bind="127.0.0.1:2121",
     add_arguments=_arguments,
     build=_build,
