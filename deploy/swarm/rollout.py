@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import DeployError
 from ..fleet import Fleet
 from ..images import LocalImage
+from ..remote import Remote
 from ..rollout import ImageCourier
 from . import nodes, services
 from .config import Node, SwarmInventory
@@ -27,8 +28,7 @@ from .stack import EDGE_LABEL, Image, Options, dump, load_compose, render
 def deploy(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say: Say) -> None:
     """Deploy the stack with `images` (compose's image name -> the local image to run)."""
     manager = nodes.leader(fleet, inv)
-    opts = _options(fleet, inv, images, say)
-    stack, files = render(load_compose(inv.compose), opts)
+    stack, files = render(load_compose(inv.compose), _options(fleet, inv, images, say))
     jobs = [
         (nodes.remote(fleet, node), images[ref])
         for node in inv.nodes.values()
@@ -36,29 +36,8 @@ def deploy(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say
     ]
     with tempfile.TemporaryDirectory(prefix="swarm-") as tmp:
         ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
-    folder = f"{manager.home()}/.swarm/{inv.settings.stack}"
-    manager.run(shlex.join(["mkdir", "-p", folder]))
-    for name, content in files.items():
-        manager.put_text(content.decode(), posixpath.join(folder, name))
-    manager.put_text(dump(stack), posixpath.join(folder, "stack.yml"))
     before = services.snapshot(manager, inv.settings.stack)
-    say(f"docker stack deploy {inv.settings.stack} on {manager}")
-    manager.run(
-        f"cd {shlex.quote(folder)} && "
-        + shlex.join(
-            [
-                "docker",
-                "stack",
-                "deploy",
-                "--prune",
-                "--resolve-image",
-                "never",
-                "-c",
-                "stack.yml",
-                inv.settings.stack,
-            ]
-        )
-    )
+    _stack_deploy(manager, inv.settings.stack, stack, files, say)
     now = services.wait(manager, inv.settings.stack, before, inv.settings.timeout, say)
     back = services.rolled_back(now, before)
     if back:
@@ -66,6 +45,18 @@ def deploy(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say
             "rolled back by Swarm, the old version serves: "
             + "; ".join(f"{s.name} ({s.message})" for s in back)
         )
+
+
+def _stack_deploy(manager: Remote, name: str, stack: dict, files: dict[str, bytes], say: Say):
+    """The stack file and its configs' files in ~/.swarm/NAME on the manager, then deploy."""
+    folder = f"{manager.home()}/.swarm/{name}"
+    manager.run(shlex.join(["mkdir", "-p", folder]))
+    for file, content in files.items():
+        manager.put_text(content.decode(), posixpath.join(folder, file))
+    manager.put_text(dump(stack), posixpath.join(folder, "stack.yml"))
+    say(f"docker stack deploy {name} on {manager}")
+    command = ["docker", "stack", "deploy", "--prune", "--resolve-image", "never"]
+    manager.run(f"cd {shlex.quote(folder)} && " + shlex.join([*command, "-c", "stack.yml", name]))
 
 
 def rollback(fleet: Fleet, inv: SwarmInventory, say: Say) -> None:
