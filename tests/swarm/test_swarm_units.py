@@ -125,3 +125,14 @@ def test_inventory_errors(tmp_path, old, new, message):
     path.write_text(INVENTORY.replace(old, new))
     with pytest.raises(InventoryError, match=message):
         config.load(path)
+
+
+def test_image_override_names_a_compose_image(tmp_path):
+    from deploy.tasks.swarm import _images
+
+    path = tmp_path / "inv.toml"
+    path.write_text(f'root = "{REPO}"\n' + INVENTORY)
+    with pytest.raises(DeployError, match="NAME=REF with NAME one of server, nginx"):
+        _images(config.load(path), ["postgres=pg:16"], build=False)
+    with pytest.raises(DeployError, match="NAME=REF"):
+        _images(config.load(path), ["server"], build=False)
