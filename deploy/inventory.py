@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tls
 from .errors import InventoryError
 from .layout import check_layout
 
@@ -88,6 +89,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     health_cmd: str | None = None
     env_file: str | None = None  # on the host: where secrets go, never in this file
+    tls_listen: int | None = None  # http: the balancer's HTTPS port for it (balancer.tls)
 
     def environment(self, **values: Any) -> dict[str, str]:
         """The env table with {host}, {port}, {version}, ... filled in."""
@@ -121,6 +123,7 @@ class Balancer:
     public_address: str | None = None
     resolver: str | None = None
     proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
+    tls: tls.Tls | None = None  # HTTPS: deploy/tls.py
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
 def _service(name: str, t: _Section) -> Service:
     t.only(
         "image", "roles", "ports", "listen", "kind", "passive", "build", "command", "env",
-        "env_file", "health_cmd",
+        "env_file", "health_cmd", "tls_listen",
     )  # fmt: skip
     _check_name(name, t)
     ports = t.require("ports", list)
@@ -264,6 +267,7 @@ def _service(name: str, t: _Section) -> Service:
         env={str(k): str(v) for k, v in env.items()},
         health_cmd=t.get("health_cmd", str, None),
         env_file=t.get("env_file", str, None),
+        tls_listen=t.get("tls_listen", int, None),
     )
 
 
@@ -278,7 +282,7 @@ def _passive(t: _Section) -> Passive:
 def _balancer(t: _Section) -> Balancer:
     t.only(
         "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
-        "proxy_protocol",
+        "proxy_protocol", "tls",
     )  # fmt: skip
     return Balancer(
         image=t.require("image", str),
@@ -289,6 +293,7 @@ def _balancer(t: _Section) -> Balancer:
         public_address=t.get("public_address", str, None),
         resolver=t.get("resolver", str, None),
         proxy_protocol=t.get("proxy_protocol", bool, False),
+        tls=tls.parse(t.table("tls")) if "tls" in t.data else None,
     )
 
 

@@ -17,11 +17,12 @@ from conftest import (
     ECHO_PORT,
     FTP_PORT,
     LB_HOST,
+    LB_TLS_PORT,
     PASSIVE_PORTS,
     V3_HEALTH_TIMEOUT,
     version_image,
 )
-from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version
+from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
 from deploy_load import Load, get, http_attempt, served_by
 
 V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
@@ -138,6 +139,27 @@ def test_deploy_from_nothing(cluster):
     assert result.returncode == 0, result.output
     assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
     assert_all_serve(cluster, "v1")
+
+
+def test_https_through_the_balancer_with_the_files_mode_0600(cluster):
+    """balancer.tls: nginx terminates HTTPS on tls_listen with the inventory's certificate,
+    which the deploy copied to the balancer host readable by the deploy user alone."""
+    port, cafile = cluster.port(f"{LB_TLS_PORT}/tcp"), str(cluster.tls_dir / "ca.pem")
+    served = https_served_by(port, cafile, requests=12)
+    assert served and served <= {f"{h}/v1" for h in APP_HOSTS}
+    folder = "/home/deploy/dt-deploy/balancer/tls"
+    code, out = cluster.app(LB_HOST).container.exec_run(
+        ["sh", "-c", f"stat -c '%a %U %n' {folder} {folder}/*"]
+    )
+    assert code == 0, out
+    assert out.decode().split("\n")[:3] == [
+        f"700 deploy {folder}",
+        f"600 deploy {folder}/server.key",
+        f"600 deploy {folder}/server.pem",
+    ]
+    status = cluster.fab("status")
+    balancer = [row for row in status.stdout.splitlines() if row.split()[:2] == ["lb", "balancer"]]
+    assert balancer and f",{LB_TLS_PORT}/tls" in balancer[0], status.stdout
 
 
 def test_ftp_and_echo_through_the_balancer(cluster):
