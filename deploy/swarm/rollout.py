@@ -48,15 +48,24 @@ def deploy(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], say
 
 
 def _stack_deploy(manager: Remote, name: str, stack: dict, files: dict[str, bytes], say: Say):
-    """The stack file and its configs' files in ~/.swarm/NAME on the manager, then deploy."""
+    """The stack file and its configs' and secrets' files in ~/.swarm/NAME (0700) on the
+    manager, then deploy. Swarm keeps the secrets (encrypted): their files are removed."""
     folder = f"{manager.home()}/.swarm/{name}"
-    manager.run(shlex.join(["mkdir", "-p", folder]))
+    manager.run(shlex.join(["mkdir", "-p", "-m", "0700", folder]))
+    manager.run(shlex.join(["chmod", "0700", folder]))
     for file, content in files.items():
         manager.put_text(content.decode(), posixpath.join(folder, file))
     manager.put_text(dump(stack), posixpath.join(folder, "stack.yml"))
     say(f"docker stack deploy {name} on {manager}")
     command = ["docker", "stack", "deploy", "--prune", "--resolve-image", "never"]
-    manager.run(f"cd {shlex.quote(folder)} && " + shlex.join([*command, "-c", "stack.yml", name]))
+    try:
+        manager.run(
+            f"cd {shlex.quote(folder)} && " + shlex.join([*command, "-c", "stack.yml", name])
+        )
+    finally:
+        secrets = [posixpath.join(folder, f) for f in files if f.startswith("secrets-")]
+        if secrets:
+            manager.run(shlex.join(["rm", "-f", *secrets]), check=False)
 
 
 def rollback(fleet: Fleet, inv: SwarmInventory, say: Say) -> None:

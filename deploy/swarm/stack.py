@@ -10,8 +10,8 @@ networks. What Swarm needs on top, and what it refuses, is decided here:
     docs/swarm.md), memory limits, placement, update_config / rollback_config with health;
   - published ports in `mode: host` on the edge nodes (the routing mesh needs IP_VS, and it
     would hide the client's address from nginx); Swarm binds them on every address of the node;
-  - networks become overlays; configs get a name with their content's hash (a swarm config
-    cannot change under a name);
+  - networks become overlays; configs and secrets get a name with their content's hash (Swarm
+    cannot change one under a name), and secrets the server's uid (compose ignores it);
   - the library volume: a folder every node mounts at the same path (`library` in the
     inventory), or, without one, a local volume per node (docs/swarm.md says what that loses).
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +44,15 @@ KEPT = (
     "logging",
     "init",
     "configs",
+    "secrets",
     "volumes",
     "networks",
     "user",
     "working_dir",
 )
+FILE_KINDS = ("configs", "secrets")
+SERVER_UID = "10001"
+_DEFAULT = re.compile(r"\$\{(?P<var>\w+):-(?P<default>[^}]*)\}")
 _PORT = re.compile(r"^(?:(?P<ip>[^:]+):)?(?P<host>[\d-]+):(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
 
 
@@ -90,8 +95,8 @@ def services(compose: dict) -> dict[str, dict]:
 
 
 def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
-    """The stack as a dict (for yaml.safe_dump), and the files its configs name (file name ->
-    content), which must sit beside the stack file on the manager."""
+    """The stack as a dict (for yaml.safe_dump), and the files its configs and secrets name
+    (file name -> content), which must sit beside the stack file on the manager."""
     chosen = services(compose)
     unknown = sorted(set(opts.replicas) - set(chosen))
     if unknown:
@@ -103,19 +108,18 @@ def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
             and opts.replicas.get(name, 1) > 1
         ):
             raise DeployError(f"replicas for {name}: 1 at most (it has its own passive ports)")
-    configs, files = _configs(compose, chosen, opts)
     stack = {
         "version": STACK_VERSION,
         "services": {name: _service(name, svc, opts) for name, svc in chosen.items()},
         "networks": {name: _network(net) for name, net in (compose.get("networks") or {}).items()},
         "volumes": _volumes(compose, opts),
     }
-    if configs:
-        stack["configs"] = configs
-    for name, svc in stack["services"].items():
-        for cfg in svc.get("configs", []):
-            if cfg["source"] not in configs:
-                raise DeployError(f"services.{name}: config {cfg['source']} is not defined")
+    files: dict[str, bytes] = {}
+    for kind in FILE_KINDS:
+        declared, content = _files(compose, stack["services"], opts, kind)
+        if declared:
+            stack[kind] = declared
+            files.update(content)
     return stack, files
 
 
@@ -128,8 +132,9 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     out["environment"] = _environment(dict(svc.get("environment") or {}), opts)
     if "healthcheck" in out and opts.healthcheck:
         out["healthcheck"].update(opts.healthcheck)
-    if "configs" in out:
-        out["configs"] = [c if isinstance(c, dict) else {"source": c} for c in out["configs"]]
+    for kind in FILE_KINDS:
+        if kind in out:
+            out[kind] = [_file_ref(kind, c) for c in out[kind]]
     ports = [p for spec in svc.get("ports", []) for p in _ports(name, spec)]
     if ports:
         out["ports"] = ports
@@ -218,27 +223,39 @@ def _volumes(compose: dict, opts: Options) -> dict:
     return out
 
 
-def _configs(compose: dict, chosen: dict[str, dict], opts: Options) -> tuple[dict, dict]:
-    """Configs named `<stack>-<name>-<hash>`: changed content is a new config (Swarm refuses to
-    change one in place); their files go beside the stack file, as `<name>.conf`."""
-    declared = compose.get("configs") or {}
-    used = {
-        c if isinstance(c, str) else c["source"]
-        for s in chosen.values()
-        for c in s.get("configs", [])
-    }
-    configs: dict[str, dict] = {}
+def _file_ref(kind: str, ref: str | dict) -> dict:
+    """A service's config or secret in long syntax. Swarm, unlike compose, applies a secret's
+    owner and mode: the server's user (docker/server.Dockerfile) must read the TLS key."""
+    out = dict(ref) if isinstance(ref, dict) else {"source": ref}
+    if kind == "secrets":
+        out = {"uid": SERVER_UID, "gid": SERVER_UID, "mode": 0o400} | out
+    return out
+
+
+def _files(compose: dict, svcs: dict[str, dict], opts: Options, kind: str) -> tuple[dict, dict]:
+    """Configs or secrets named `<stack>-<name>-<hash>`: changed content is a new one (Swarm
+    refuses to change one in place); their files go beside the stack file, as `<kind>-<name>`."""
+    declared = compose.get(kind) or {}
+    used = {ref["source"]: svc for svc, s in svcs.items() for ref in s.get(kind, [])}
+    out: dict[str, dict] = {}
     files: dict[str, bytes] = {}
-    for name in sorted(used & set(declared)):
-        path = opts.base / declared[name]["file"]
+    for name, svc in sorted(used.items()):
+        if "file" not in declared.get(name, {}):
+            raise DeployError(f"services.{svc}: {kind} {name} is not defined with a file")
+        path = opts.base / os.path.expandvars(_DEFAULT.sub(_default, declared[name]["file"]))
         try:
             content = path.read_bytes()
         except OSError as exc:
-            raise DeployError(f"configs.{name}: cannot read {path}: {exc.strerror}") from None
+            raise DeployError(f"{kind}.{name}: cannot read {path}: {exc.strerror}") from None
         digest = hashlib.sha256(content).hexdigest()[:10]
-        files[f"{name}.conf"] = content
-        configs[name] = {"file": f"./{name}.conf", "name": f"{opts.stack}-{name}-{digest}"}
-    return configs, files
+        files[f"{kind}-{name}"] = content
+        out[name] = {"file": f"./{kind}-{name}", "name": f"{opts.stack}-{name}-{digest}"}
+    return out, files
+
+
+def _default(match: re.Match) -> str:
+    """compose's `${VAR:-default}`, from the deployer's environment (as compose reads it)."""
+    return os.environ.get(match["var"]) or match["default"]
 
 
 def dump(stack: dict) -> str:

@@ -1,7 +1,7 @@
 """The swarm tests' world, set up once per session: three bare hosts (sshd + Docker, iptables
 on, as a swarm node needs inside Docker) on a network made for this run, sharing one folder for
-the FTP library (as NFS would), a key pair and known_hosts for this run, the server image in
-three versions and the nginx image, and a swarm inventory. Torn down whatever happens.
+the FTP library (as NFS would), a key pair, known_hosts and TLS files for this run, the server
+image in three versions and the nginx image, and a swarm inventory. Torn down whatever happens.
 
 node1 is the manager and the edge (nginx, its ports published in host mode); node2 and node3
 are workers. HTTP comes through node1's 8080, published on 127.0.0.1; FTP connects to node1's
@@ -100,9 +100,16 @@ class Swarm:
     def edge(self) -> str:
         return self.node("node1").ip
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.workdir / "tls"
+
     def fab(self, *args: str, timeout: float = 600):
-        """`fab swarm.TASK ...` from the repository root; .seconds and .output on the result."""
-        env = dict(os.environ, SWARM_INVENTORY=str(self.inventory))
+        """`fab swarm.TASK ...` from the repository root; .seconds and .output on the result.
+        compose.yaml's TLS secrets come from this run's scripts/cluster-tls."""
+        env = dict(
+            os.environ, SWARM_INVENTORY=str(self.inventory), CLUSTER_TLS_DIR=str(self.tls_dir)
+        )
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "fabric", *args],
@@ -167,6 +174,8 @@ def swarm(swarm_images, tmp_path_factory):
         known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
         s = Swarm(hosts, workdir)
         _write_inventory(s, key, known_hosts)
+        tls = dict(os.environ, CLUSTER_TLS_DIR=str(s.tls_dir))
+        subprocess.run([str(REPO / "scripts" / "cluster-tls")], check=True, env=tls, timeout=60)
         yield s
     finally:
         hosts.close()

@@ -22,8 +22,12 @@ def options(**more) -> Options:
     return Options(stack="st", base=REPO, images=images, **more)
 
 
-@pytest.fixture(scope="module")
-def compose():
+@pytest.fixture
+def compose(tmp_path, monkeypatch):
+    """compose.yaml, with its TLS secrets (scripts/cluster-tls makes them) in tmp_path."""
+    (tmp_path / "server.pem").write_text("CERT")
+    (tmp_path / "server.key").write_text("KEY")
+    monkeypatch.setenv("CLUSTER_TLS_DIR", str(tmp_path))
     return load_compose(REPO / "compose.yaml")
 
 
@@ -32,7 +36,23 @@ def test_every_default_service_and_no_monitoring(compose):
     assert set(stack["services"]) == set(services(compose))
     assert "prometheus" not in stack["services"]
     assert stack["configs"]["ftp-users"]["name"].startswith("st-ftp-users-")
-    assert files["ftp-users.conf"] == (REPO / "docker/ftp-users").read_bytes()
+    assert files["configs-ftp-users"] == (REPO / "docker/ftp-users").read_bytes()
+    assert files["secrets-tls-key"] == b"KEY"
+    assert stack["secrets"]["tls-key"]["name"].startswith("st-tls-key-")
+    key = {
+        "source": "tls-key",
+        "target": "server.key",
+        "uid": "10001",
+        "gid": "10001",
+        "mode": 0o400,
+    }
+    assert key in stack["services"]["ftp-fork"]["secrets"]
+
+
+def test_a_missing_secret_file_is_named(compose, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLUSTER_TLS_DIR", str(tmp_path / "none"))
+    with pytest.raises(DeployError, match=r"secrets.tls-cert: cannot read .*none/server.pem"):
+        render(compose, options())
 
 
 def test_images_by_id_and_swarm_only_keys(compose):
