@@ -127,6 +127,19 @@ class Balancer:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """Prometheus on the balancer hosts (deploy/monitoring.py); each service's two metrics
+    ports (one per slot) are laid out from `metrics_port` in inventory order."""
+
+    image: str
+    build: Build | None = None
+    listen: str = "127.0.0.1:9090"  # its UI and API, on the balancer host
+    metrics_port: int = 9100
+    retention: str = "7d"
+    retention_size: str = "512MB"
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str = "server"
     health_timeout: float = 60.0
@@ -145,6 +158,7 @@ class Inventory:
     hosts: dict[str, Host]
     services: dict[str, Service]
     balancer: Balancer
+    monitoring: Monitoring | None = None
 
     def with_role(self, roles: tuple[str, ...]) -> list[Host]:
         return [h for h in self.hosts.values() if set(h.roles) & set(roles)]
@@ -195,7 +209,7 @@ def load(path: str | Path) -> Inventory:
 
 def parse(data: dict, path: Path) -> Inventory:
     section = _Section(data, "", path)
-    section.only("deploy", "ssh", "hosts", "services", "balancer", "root")
+    section.only("deploy", "ssh", "hosts", "services", "balancer", "monitoring", "root")
     root = (path.parent / section.get("root", str, ".")).resolve()
     ssh_table = section.table("ssh")
     ssh_table.only("user", "port", "key", "known_hosts", "connect_timeout")
@@ -213,6 +227,7 @@ def parse(data: dict, path: Path) -> Inventory:
         hosts=hosts,
         services=services,
         balancer=_balancer(section.table("balancer")),
+        monitoring=_monitoring(section.table("monitoring")) if "monitoring" in data else None,
     )
     check_layout(inv)
     return inv
@@ -294,6 +309,25 @@ def _balancer(t: _Section) -> Balancer:
         resolver=t.get("resolver", str, None),
         proxy_protocol=t.get("proxy_protocol", bool, False),
         tls=tls.parse(t.table("tls")) if "tls" in t.data else None,
+    )
+
+
+def _monitoring(t: _Section) -> Monitoring:
+    t.only("image", "build", "listen", "metrics_port", "retention", "retention_size")
+    d, where = Monitoring(image=""), f"inventory {t.path}: {t.where}"
+    listen, metrics_port = t.get("listen", str, d.listen), t.get("metrics_port", int, 9100)
+    host, _, port = listen.rpartition(":")
+    if not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise InventoryError(f"{where}.listen: HOST:PORT, e.g. {d.listen}")
+    if not 1024 <= metrics_port <= 65000:
+        raise InventoryError(f"{where}.metrics_port: 1024-65000")
+    return Monitoring(
+        image=t.require("image", str),
+        build=_build(t.table("build")) if "build" in t.data else None,
+        listen=listen,
+        metrics_port=metrics_port,
+        retention=t.get("retention", str, d.retention),
+        retention_size=t.get("retention_size", str, d.retention_size),
     )
 
 

@@ -9,7 +9,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from .errors import InventoryError
-from .wiring import wired_names
+from .wiring import metrics_port, wired_names
 
 if TYPE_CHECKING:
     from .inventory import Host, Inventory, Service
@@ -84,6 +84,11 @@ def _uses(inv: Inventory, host: Host) -> list[Use]:
         uses += [(svc.protocol, p, f"services.{svc.name}.ports") for p in svc.ports]
         if svc.passive:
             uses += _passive_uses(inv, svc, [host], "")
+        if inv.monitoring:
+            what = f"the metrics listener of services.{svc.name} (monitoring.metrics_port)"
+            uses += [("tcp", metrics_port(inv, svc, p), what) for p in svc.ports]
+    if host in inv.balancer_hosts and inv.monitoring:
+        uses.append(("tcp", int(inv.monitoring.listen.rpartition(":")[2]), "monitoring.listen"))
     if host in inv.balancer_hosts:
         uses += _listens(inv)
         uses.append(("tcp", inv.balancer.status_port, "balancer.status_port"))

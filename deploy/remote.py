@@ -30,6 +30,7 @@ LABEL_SERVICE = "deploy.service"
 LABEL_PORT = "deploy.port"
 LABEL_VERSION = "deploy.version"
 LABEL_PASSIVE = "deploy.passive"
+LABEL_METRICS = "deploy.metrics"  # SERVER_METRICS_LISTEN, with [monitoring]
 VERSION_LABEL = "org.opencontainers.image.version"
 
 

@@ -15,9 +15,14 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import METRICS
 from .models import model_class
+from .models.side import SideListener
 from .net.address import parse_address
 from .net.sockets import Listener, open_listener
-from .service import Service
+from .protocols.metrics import MetricsProtocol
+from .service import ProtocolService, Service
+
+#: Seconds a metrics scrape may take to send its request.
+METRICS_TIMEOUT = 10.0
 
 
 def serve(service: Service | Callable[[Listener], Service], settings: Settings) -> int:
@@ -31,7 +36,9 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     listener = open_listener(
         parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
     )
+    side = None
     try:
+        side = _metrics_listener(settings)  # after --bind: a clash names --metrics-listen
         if not isinstance(service, Service):
             service = service(listener)
         if settings.proxy_protocol and service.proxy is None:
@@ -39,7 +46,10 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
         model = model_cls(service, listener, settings)
     except BaseException:
         listener.close()
+        if side is not None:
+            side.close()
         raise
+    model.side = side
     facts = model_cls.facts(settings)
     METRICS.freeze(
         # A row for every process that may count at once (forked children included), and two
@@ -50,3 +60,12 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
         worker_model=facts.worker_model,
     )
     return model.serve()
+
+
+def _metrics_listener(settings: Settings) -> SideListener | None:
+    """The --metrics-listen socket, bound now so a bad or busy address fails at start."""
+    if not settings.metrics_listen:
+        return None
+    address = parse_address(settings.metrics_listen)
+    service = ProtocolService("metrics", stream=MetricsProtocol, idle_timeout=METRICS_TIMEOUT)
+    return SideListener(open_listener(address, backlog=16), service)

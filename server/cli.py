@@ -51,6 +51,9 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
     add_option(core, "--graceful-timeout", type=float, default=d.graceful_timeout,
                help="seconds SIGTERM waits for requests in flight")  # fmt: skip
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
+    add_option(core, "--metrics-listen", default=d.metrics_listen,
+               help="HOST:PORT or unix:PATH: serve Prometheus text at /metrics there, "
+               "under every model")  # fmt: skip
     models = parser.add_argument_group("models (each flag names the models that read it)")
     for option in model_options().values():
         choices = option.choices() if option.choices else None

@@ -30,6 +30,7 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
     certfile: str = ""  # TLS: certificate chain (PEM); with keyfile, every stream is TLS
     keyfile: str = ""  # TLS: its private key (PEM)
+    metrics_listen: str = ""  # HOST:PORT (or unix:PATH) serving /metrics beside the service
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any):

@@ -7,6 +7,10 @@ row whose process has died is folded into the archive row when it is reclaimed: 
 survive their process, gauges (things open *now*) do not. Counting touches only the process's
 own row, under a thread lock: no cross-process lock on the hot path.
 
+A metric has at most one label name, or several joined by commas (`"direction,outcome"`), whose
+values are then joined the same way (`"download,ok"`): every value is declared up front, so
+labels stay bounded and a value's place in a row is fixed.
+
 A histogram is a row of counters, one per bucket (not cumulative: an observation is one add to
 the bucket a bisect finds), plus its sum in microseconds; rendering makes the buckets cumulative
 and the count their total, as Prometheus expects.
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 
 ARCHIVE = 0  # row 0 holds what dead processes counted
 SUM = "sum"  # a histogram's slot for the sum of its observations, in microseconds
+#: The Prometheus text exposition format, as served by /-/metrics and --metrics-listen.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Metric:
     name: str
     kind: str  # "counter", "gauge" or "histogram"
     help: str
-    label: str = ""
+    label: str = ""  # a label name, or names joined by commas
     slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
     bounds: tuple[float, ...] = ()  # a histogram's bucket upper bounds, ascending (no +Inf)
     first: int = 0  # the slot of the first label value; a metric's slots are consecutive
@@ -203,8 +209,8 @@ class Metrics:
                     lines += self._histogram_lines(metric)
                     continue
                 for value, slot in metric.slots.items():
-                    label = f'{{{metric.label}="{_escape(value)}"}}' if metric.label else ""
-                    lines.append(f"{metric.name}{label} {self._total(metric, slot)}")
+                    total = self._total(metric, slot)
+                    lines.append(f"{metric.name}{_labels(metric, value)} {total}")
         return "\n".join(lines) + "\n"
 
     def _histogram_lines(self, metric: Metric) -> list[str]:
@@ -219,6 +225,14 @@ class Metrics:
                 lines.append(f'{metric.name}_bucket{{le="{bound}"}} {count}')
         lines.append(f"{metric.name}_count {count}")
         return lines
+
+
+def _labels(metric: Metric, value: str) -> str:
+    """`{name="value"}`, one pair per comma-separated name; "" for an unlabelled metric."""
+    if not metric.label:
+        return ""
+    pairs = zip(metric.label.split(","), value.split(","), strict=True)
+    return "{" + ",".join(f'{name}="{_escape(part)}"' for name, part in pairs) + "}"
 
 
 def _escape(value: str) -> str:

@@ -242,3 +242,38 @@ def run_concurrently(client, count: int, timeout: float = 60.0) -> None:
     assert not any(thread.is_alive() for thread in threads), "a client did not finish in time"
     if errors:
         raise errors[0]
+
+
+# -- the metrics listener (--metrics-listen 127.0.0.1:0) ---------------------------------------
+_METRICS_LISTENER = re.compile(r"metrics listener: \S+:(\d+) \(GET /metrics\)")
+_SAMPLE = re.compile(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$")
+
+
+def metrics_port(server: ServerProcess) -> int:
+    """The port of the server's metrics listener, from its start-up log line."""
+    found = wait_for(
+        lambda: next((m for m in map(_METRICS_LISTENER.search, server.lines) if m), None),
+        10, what="the metrics listener's log line",
+    )  # fmt: skip
+    return int(found.group(1))
+
+
+def raw_request(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request to 127.0.0.1:port, read until the server closes: status, headers,
+    body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return int(status.split()[1]), dict(line.split(": ", 1) for line in lines), body
+
+
+def scrape(port: int) -> dict[str, float]:
+    """GET /metrics: each sample's name and labels (as written) -> value."""
+    status, headers, body = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples = (_SAMPLE.match(line) for line in body.decode().splitlines())
+    return {m.group(1): float(m.group(2)) for m in samples if m}

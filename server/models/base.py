@@ -84,6 +84,7 @@ class Model(Lifecycle):
             "datagram" if self.listener.datagram else "stream",
             self.name,
         )
+        self.start_side()
 
     def cleanup(self) -> None:
         """Close the input, then release the loop. May be extended."""

@@ -58,7 +58,7 @@ class Fork(Model):
         """Serve one request in the child and exit, never returning into the parent's code."""
         status = 0
         try:
-            self.loop.close()  # our copies only: the parent's poller is untouched
+            self.forked()
             if not self.listener.datagram:
                 self.listener.sock.close()
             flight = InFlight(request, addr)

@@ -19,6 +19,7 @@ from ..net.loop import EventLoop
 from ..net.sockets import Listener
 from ..service import Service
 from .options import Facts, Option
+from .side import SideListener
 from .signals import SignalQueue, signal_name
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ class Lifecycle:
         self.loop: EventLoop | None = None
         self.exit_status = 0
         self.started_at = time.time()
+        #: The metrics listener (--metrics-listen), served by this process's loop; set by the
+        #: caller (never in a forked child or worker, which closes its copy: `forked`).
+        self.side: SideListener | None = None
         if not service.event_driven and not self.facts(settings).runs_blocking:
             raise ModelUnavailable(
                 f"{self.title()} serves every client from one thread, so it cannot run "
@@ -89,10 +93,23 @@ class Lifecycle:
         """Begin running (the loop exists, signals are queued). May be extended."""
         self.state = RUNNING
 
+    def start_side(self) -> None:
+        """Serve the metrics listener on this loop (after the start-up line naming --bind)."""
+        if self.side is not None:
+            self.side.start(self.loop)
+
     def cleanup(self) -> None:
-        """Release the signal handlers and the loop. May be extended."""
+        """Release the signal handlers, the metrics listener and the loop. May be extended."""
         self.signals.restore()
+        if self.side is not None:
+            self.side.close()
         self.loop.close()
+
+    def forked(self) -> None:
+        """In a child process this model forked: leave the parent's loop and side listener."""
+        self.loop.close()  # our copies only: the parent's poller is untouched
+        if self.side is not None:
+            self.side.drop_copy()
 
     def stop(self) -> None:
         """Leave the loop; cleanup() follows."""

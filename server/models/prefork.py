@@ -131,6 +131,7 @@ class Prefork(Lifecycle):
             self.target,
             self.inner.name,
         )
+        self.start_side()
         self.spawn_missing()
         self._watch()
 

@@ -110,7 +110,7 @@ def run_worker(master: Prefork, heart: Heart) -> None:
     exit (never returns)."""
     status = WORKER_BOOT_ERROR
     try:
-        master.loop.close()  # the master's loop: our copy only
+        master.forked()  # the master's loop and metrics listener: our copies only
         master.service.worker_started(fresh_code=master.generation > 0)
         model = master.inner(master.service, master.listener, master.settings)
         settings = master.settings

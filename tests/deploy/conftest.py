@@ -37,6 +37,7 @@ PASSIVE_START, PASSIVE_PER_SLOT = 31810, 4
 PASSIVE_PORTS = range(PASSIVE_START, PASSIVE_START + 2 * 2 * PASSIVE_PER_SLOT)
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX_IMAGE = f"{PREFIX}/nginx:latest"
+PROMETHEUS_IMAGE = f"{PREFIX}/prometheus:latest"  # built once here: deploys only send it
 HEALTH_TIMEOUT = 90  # generous: on a loaded 2-core machine a healthy start can take 15 s
 V3_HEALTH_TIMEOUT = 15  # how long the failing v3 gets before the deploy gives up on it
 
@@ -144,6 +145,10 @@ status_port = 8079
 public_address = "127.0.0.1"
 proxy_protocol = true
 tls = {{ cert = "{tls_dir}/server.pem", key = "{tls_dir}/server.key" }}
+
+[monitoring]
+image = "{prometheus}"
+metrics_port = 9300
 """
 
 HOST = """\
@@ -191,6 +196,7 @@ class Cluster:
                 passive_start=PASSIVE_START,
                 passive_per_slot=PASSIVE_PER_SLOT,
                 nginx=NGINX_IMAGE,
+                prometheus=PROMETHEUS_IMAGE,
             )
         )
         return path
@@ -246,9 +252,11 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def images(docker_client):
-    """The bare-host image and the server in versions v1, v2 (healthy) and v3 (never healthy)."""
+    """The bare-host image, Prometheus, and the server in versions v1, v2 (healthy) and v3
+    (never healthy)."""
     build(BARE_HOST_IMAGE, "docker/bare-host.Dockerfile")
     build(SERVER_BASE, "docker/server.Dockerfile")
+    build(PROMETHEUS_IMAGE, "docker/prometheus.Dockerfile")
     dockerfile = "tests/deploy/version.Dockerfile"
     base = f"BASE={SERVER_BASE}"
     build(version_image("v1"), dockerfile, "--build-arg", base, "--build-arg", "VERSION=v1")

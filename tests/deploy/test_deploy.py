@@ -7,6 +7,7 @@ cluster's life goes)."""
 from __future__ import annotations
 
 import collections
+import json
 import re
 import secrets
 
@@ -24,6 +25,8 @@ from conftest import (
 )
 from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
 from deploy_load import Load, get, http_attempt, served_by
+
+from harness import wait_for
 
 V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
 TIMINGS: dict[str, float] = {}
@@ -283,6 +286,35 @@ def test_status_and_logs(cluster):
         ), status.stdout
     logs = cluster.fab("logs", "--lines", "5", "--balancer")
     assert logs.returncode == 0 and "== lb: dt-balancer" in logs.stdout
+
+
+def prometheus(cluster, expr: str) -> list[tuple[dict, float]]:
+    """An instant query to Prometheus on the balancer host: (labels, value) per series."""
+    out = cluster.app(LB_HOST).docker(
+        "exec", "dt-prometheus", "promtool", "query", "instant", "-o", "json",
+        "http://127.0.0.1:9090", expr,
+    )  # fmt: skip
+    return [(r["metric"], float(r["value"][1])) for r in json.loads(out)]
+
+
+def logins(cluster) -> float:
+    return sum(v for _, v in prometheus(cluster, 'sum(ftp_logins_total{outcome="ok"})'))
+
+
+def test_prometheus_on_the_balancer_scrapes_every_live_container(cluster):
+    """[monitoring] (the session's inventory): after v2 moved every container to the other slot
+    and the rollback moved it back, Prometheus on the balancer host scrapes exactly the live
+    ones (v1), all up, and counts an FTP login."""
+    up = wait_for(
+        lambda: (u := prometheus(cluster, 'up{job="replicas"}')) and len(u) == CONTAINERS
+        and all(v == 1 for _, v in u) and u, 60, 2, what="every live container up in Prometheus",
+    )  # fmt: skip
+    assert {labels["service"] for labels, _ in up} == {"http", "ftp", "echo-tcp", "echo-udp"}
+    assert {labels["version"] for labels, _ in up} == {"v1"}
+    before = logins(cluster)
+    ftp_round_trip(cluster.port(f"{FTP_PORT}/tcp"))
+    wait_for(lambda: logins(cluster) == before + 1, 30, 1, what="the FTP login in Prometheus")
+    assert_all_serve(cluster, "v1")
 
 
 def test_teardown(cluster):

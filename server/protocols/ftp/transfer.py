@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from . import counters
 from .replies import is_storage_error
 from .upload import UploadFile
 
@@ -71,6 +72,7 @@ class Transfer:
         self.done = True
         ok = code < 300
         self.log(code)
+        counters.transfer_ended(self.kind, code, self.moved(ok))
         try:
             self.release(ok)
         finally:
@@ -79,6 +81,10 @@ class Transfer:
 
     def release(self, ok: bool) -> None:
         """Give back files and the like. May be extended."""
+
+    def moved(self, ok: bool) -> int:
+        """File bytes this transfer moved, for ftp_transfer_bytes_total. May be overridden."""
+        return 0
 
     def log(self, code: int) -> None:
         """One line per file transferred (listings: debug level), like a transfer log."""
@@ -114,6 +120,9 @@ class Download(Transfer):
 
     def release(self, ok: bool) -> None:
         self.file.close()
+
+    def moved(self, ok: bool) -> int:
+        return self.size - self.offset if ok else 0  # partial progress is the transport's
 
 
 class Listing(Transfer):
@@ -187,6 +196,9 @@ class Receive(Transfer):
     def release(self, ok: bool) -> None:
         if not ok:
             self.upload.discard()
+
+    def moved(self, ok: bool) -> int:
+        return self.received
 
     def progress(self) -> str:
         return f"{self.what}: {self.received} bytes received"
