@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,13 +85,42 @@ class TlsPolicy:
     implicit: bool = True
 
 
+#: Held while a context's ticket count is changed for one connection (thread models share it).
+_WRAPPING = threading.Lock()
+
+
+def _wrap(
+    context: ssl.SSLContext, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, tickets: bool
+) -> ssl.SSLObject:
+    """A server-side TLS object on `context`; without `tickets`, one that issues no TLS 1.3
+    session tickets yet still resumes sessions the context's tickets started. OpenSSL copies
+    the context's ticket count into each connection when it is made, hence the brief change.
+
+    Why: a client that only sends (an FTP upload: curl) never reads the tickets; closing its
+    socket with them unread makes its kernel send RST and drop what it had not sent yet."""
+    with _WRAPPING:
+        if tickets:
+            return context.wrap_bio(incoming, outgoing, server_side=True)
+        issued, context.num_tickets = context.num_tickets, 0
+        try:
+            return context.wrap_bio(incoming, outgoing, server_side=True)
+        finally:
+            context.num_tickets = issued
+
+
 class TlsChannel:
     """TLS over a non-blocking socket, with the socket calls a transport makes."""
 
-    def __init__(self, context: ssl.SSLContext, sock: socket.socket, on_ready: Callable[[], None]):
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        sock: socket.socket,
+        on_ready: Callable[[], None],
+        tickets: bool = True,
+    ):
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._in, self._out, server_side=True)
+        self._tls = _wrap(context, self._in, self._out, tickets)
         self._sock = sock
         self._cipher = b""  # encrypted bytes the socket has not taken yet
         self._on_ready: Callable[[], None] | None = on_ready
@@ -201,12 +231,13 @@ class Handshake:
         timeout: float,
         on_ready: Callable[[], None],
         early: bytes = b"",
+        tickets: bool = True,
     ):
         self.transport = transport
         self.timeout = timeout
         self._on_ready = on_ready
         self._deadline: Timer | None = transport.loop.call_later(timeout, self.give_up)
-        transport.start_tls(context, self._ready, early)
+        transport.start_tls(context, self._ready, early, tickets)
         transport.resume_reading()  # the handshake reads, even where the protocol had paused
 
     def _ready(self) -> None:

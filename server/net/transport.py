@@ -173,12 +173,17 @@ class StreamTransport:
         self._deliver_early()
 
     def start_tls(
-        self, context: ssl.SSLContext, on_ready: Callable[[], None], early: bytes = b""
+        self,
+        context: ssl.SSLContext,
+        on_ready: Callable[[], None],
+        early: bytes = b"",
+        tickets: bool = True,
     ) -> None:
         """From now on every byte goes through TLS; `on_ready()` once the handshake is done
         (the caller bounds how long that may take). Bytes a gate read early, then `early`
-        (what a protocol read past its STARTTLS-like command), start the TLS."""
-        self._tls = TlsChannel(context, self.sock, on_ready)
+        (what a protocol read past its STARTTLS-like command), start the TLS. `tickets`:
+        issue TLS 1.3 session tickets (see tls._wrap for when not to)."""
+        self._tls = TlsChannel(context, self.sock, on_ready, tickets)
         early, self._early = self._early + early, b""
         if early:
             self._tls.feed(early)

@@ -41,11 +41,12 @@ class Transfer:
         if context is None:
             self.begin()
             return
-        # PROT P: the client starts TLS once it has the 150 (ftplib, curl, lftp all wait for
-        # it), bounded by the handshake's deadline instead of the idle timeout meanwhile.
+        # PROT P: ftplib starts TLS once it has the 150, curl before (its ClientHello waits in
+        # the socket); bounded by the handshake's deadline, not the idle timeout, meanwhile.
+        # The client resumes the control connection's session if it likes; no new tickets.
         transport.set_idle_timeout(None)
         timeout = self.session.settings.tls.handshake_timeout
-        self.handshake = Handshake(transport, context, timeout, self._secured)
+        self.handshake = Handshake(transport, context, timeout, self._secured, tickets=False)
 
     def _secured(self) -> None:
         self.handshake = None
