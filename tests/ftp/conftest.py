@@ -48,6 +48,7 @@ def ftps(request, tmp_path_factory, certificate):
     alice, bob = base / "alice", base / "bob"
     alice.mkdir()
     bob.mkdir()
+    (bob / "bob.txt").write_bytes(b"bob's\n")
     users = make_users(base / "users", alice, bob)
     cert, key = certificate
     server = start_ftp(

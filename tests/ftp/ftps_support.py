@@ -10,9 +10,12 @@ import socket
 import ssl
 from pathlib import Path
 
-from harness import ServerProcess
+from tls_support import closed_within
+
+from harness import ServerProcess, wait_for
 
 TLS_TIMEOUT = 3.0  # --data-timeout of the FTPS servers: the bound on every handshake
+BOUND = TLS_TIMEOUT + 10  # that bound, and room for a busy machine
 
 
 def client_context(cafile: Path) -> ssl.SSLContext:
@@ -95,3 +98,21 @@ class Control:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def assert_closed_with_a_log_line(
+    server: ServerProcess, sock: socket.socket, count, before: int
+) -> None:
+    """The server closes `sock` within BOUND and logs why: `count(server)` goes past `before`
+    (counted before the client misbehaved: the server may log at once)."""
+    with sock:
+        assert closed_within(sock, BOUND) < BOUND
+    wait_for(lambda: count(server) > before, what=f"a log line\n{server.log()}")
+
+
+def stalls_logged(server: ServerProcess) -> int:
+    return sum("no TLS handshake within" in line for line in server.lines)
+
+
+def tls_failures(server: ServerProcess) -> int:
+    return sum("TLS with" in line for line in server.lines)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 from ftp_support import BLOB, PASSWORDS, check_replies, listing, reply, retr, stor, temp_files
-from ftps_support import FTPS, connect_ftps
+from ftps_support import FTPS
 from test_ftp_clients import tree
 
 SECURITY_REFUSALS = [
@@ -109,4 +109,4 @@ def test_lftp_ssl_force(ftps, tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert tree(ftps.alice / "lftp") == tree(source) == tree(tmp_path / "back")
-    assert done.stdout.split() == ["nested/", "top.txt"]
+    assert done.stdout.split() == ["/lftp/nested/", "/lftp/top.txt"]
