@@ -23,6 +23,15 @@ def make_certificate(folder: Path, serial: int) -> tuple[Path, Path]:
     return cert, key
 
 
+def serial_of(der: bytes) -> int:
+    """The serial number of a certificate (DER), as the openssl CLI reads it."""
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-serial"], input=pem, text=True, capture_output=True
+    ).stdout
+    return int(out.strip().partition("=")[2], 16)
+
+
 def client_hello() -> bytes:
     """The bytes a TLS client sends first."""
     hello = ssl.create_default_context().wrap_bio(

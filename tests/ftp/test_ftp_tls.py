@@ -1,14 +1,31 @@
 """FTPS (RFC 4217) under every model, with real clients: ftplib's FTP_TLS (PROT P, session
 resumption on data connections), curl --ssl-reqd and lftp with ftp:ssl-force, against a
---tls-required server, which refuses logins and data in clear text."""
+--tls-required server, which refuses logins and data in clear text; flags and HUP reload."""
 
 from __future__ import annotations
 
+import shutil
+import signal
+import ssl
 import subprocess
 
-from ftp_support import BLOB, PASSWORDS, check_replies, listing, reply, retr, stor, temp_files
-from ftps_support import FTPS
+import pytest
+from ftp_support import (
+    BLOB,
+    PASSWORDS,
+    check_replies,
+    listing,
+    reply,
+    retr,
+    run_cli,
+    stor,
+    temp_files,
+)
+from ftps_support import FTPS, Control
 from test_ftp_clients import tree
+from tls_support import make_certificate, serial_of
+
+from harness import ServerProcess, wait_for
 
 SECURITY_REFUSALS = [
     ("USER alice", "530 TLS required: send AUTH TLS before logging in (--tls-required)."),
@@ -110,3 +127,48 @@ def test_lftp_ssl_force(ftps, tmp_path):
     assert done.returncode == 0, done.stderr
     assert tree(ftps.alice / "lftp") == tree(source) == tree(tmp_path / "back")
     assert done.stdout.split() == ["/lftp/nested/", "/lftp/top.txt"]
+
+
+# -- configuration and reload (one model: the code is the same under all) -------------------
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--tls-required"], {}, "--tls-required needs --certfile and --keyfile"),
+        ([], {"SERVER_TLS_IMPLICIT": "1"}, "--tls-implicit needs --certfile and --keyfile"),
+        (["--certfile", "/nonexistent.pem", "--keyfile", "/nonexistent.pem"], {},
+         "--certfile /nonexistent.pem: No such file or directory"),
+    ],
+)  # fmt: skip
+def test_tls_configuration_errors_exit_2_with_one_line(args, env, message, tmp_path):
+    result = run_cli("ftp", "--bind", "127.0.0.1:0", "--root", str(tmp_path), "--anonymous",
+                     *args, env=env)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"server: error: {message}\n"
+
+
+def auth_serial(server: ServerProcess) -> int:
+    """AUTH TLS, and the serial of the certificate the server answers with."""
+    control = Control(server)
+    try:
+        assert control.reply().startswith("220 ")
+        assert control.command("AUTH TLS").startswith("234 ")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(control.sock) as tls:
+            return serial_of(tls.getpeercert(binary_form=True))
+    finally:
+        control.close()
+
+
+def test_hup_reloads_the_certificate(tmp_path, certificate):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    shutil.copy(certificate[0], cert)
+    shutil.copy(certificate[1], key)
+    new_cert, new_key = make_certificate(tmp_path / "new", 4218)
+    args = ["--root", str(tmp_path), "--anonymous", "--certfile", str(cert), "--keyfile", str(key)]
+    with ServerProcess("ftp", "epoll", args=args) as server:
+        assert auth_serial(server) == 4217
+        shutil.copy(new_cert, cert)
+        shutil.copy(new_key, key)
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: auth_serial(server) == 4218, what="the new certificate")

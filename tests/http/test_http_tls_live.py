@@ -24,6 +24,7 @@ from tls_support import (
     handshake_after,
     make_certificate,
     read_to_end,
+    serial_of,
 )
 
 from harness import MODELS, ROOT, ServerProcess, wait_for
@@ -68,20 +69,12 @@ def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
 def peer_serial(server: ServerProcess, certificates) -> int:
     with tls_connection(server, certificates) as tls:
         der = tls.getpeercert(binary_form=True)
-    return _serial_of(der)
+    return serial_of(der)
 
 
 def tls_connection(server: ServerProcess, certificates) -> ssl.SSLSocket:
     raw = socket.create_connection((server.host, server.port), timeout=10)
     return client_context(certificates).wrap_socket(raw, server_hostname="localhost")
-
-
-def _serial_of(der: bytes) -> int:
-    pem = ssl.DER_cert_to_PEM_cert(der)
-    out = subprocess.run(
-        ["openssl", "x509", "-noout", "-serial"], input=pem, text=True, capture_output=True
-    ).stdout
-    return int(out.strip().partition("=")[2], 16)
 
 
 def assert_serves_a_good_client(server: ServerProcess, certificates) -> None:
