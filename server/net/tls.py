@@ -186,6 +186,11 @@ class TlsChannel:
         return True
 
     @property
+    def resumed(self) -> bool:
+        """The handshake resumed an earlier session (FTP: the control connection's)."""
+        return self._tls.session_reused
+
+    @property
     def ended(self) -> bool:
         """The peer's close_notify (or FIN) has been read; recv returns b"" once the
         plaintext before it is taken."""

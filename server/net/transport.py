@@ -221,6 +221,11 @@ class StreamTransport:
         """True when the connection runs TLS."""
         return self._tls is not None
 
+    @property
+    def resumed(self) -> bool:
+        """True when TLS resumed an earlier session instead of a full handshake."""
+        return self._tls is not None and self._tls.resumed
+
     def close(self) -> None:
         """Close once everything queued has been sent."""
         if self._closing:

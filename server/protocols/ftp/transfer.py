@@ -50,6 +50,8 @@ class Transfer:
 
     def _secured(self) -> None:
         self.handshake = None
+        how = "resumed" if self.transport.resumed else "a new session"
+        log.debug("TLS data connection for %s: %s", self.what, how)
         self.transport.set_idle_timeout(self.session.settings.data_timeout)
         self.transport.pause_reading()  # as before TLS: `begin` decides whether it reads
         self.begin()
