@@ -1,8 +1,9 @@
-"""Instructions per HTTP request, counted by callgrind: a fixed number of keep-alive GETs of a
-small static file through the real HTTP protocol (parser, router, metrics, response head), on
-a transport that only keeps what is written -- no sockets, so the count is repeatable.
+"""Instructions per HTTP request, counted by callgrind: a fixed number of keep-alive GETs
+through the real HTTP protocol (parser, router, metrics, response head), on a transport that
+only keeps what is written -- no sockets, so the count is repeatable. Two cases: `static`, a
+small file under --root, and `hello`, the benchmark's hello-world WSGI app.
 
-    python3 -m bench.callgrind [--requests N]
+    python3 -m bench.callgrind [--requests N] [--case static|hello]
 
 runs itself twice under `valgrind --tool=callgrind` (N requests, then none) and prints the
 difference per request: what serving one request costs, start-up excluded.
@@ -18,13 +19,19 @@ import subprocess
 import sys
 import tempfile
 
+from bench.apps.hello import app as hello_app
 from server.metrics import METRICS
+from server.net.executor import INLINE
 from server.protocols.http import HTTPConfig, Router
 from server.protocols.http.connection import HTTPProtocol
 from server.protocols.http.ops import Ops
 from server.protocols.http.static import StaticFiles
+from server.protocols.http.wsgi import WSGIApp
 
-REQUEST = b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n"
+REQUESTS = {
+    "static": b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n",
+    "hello": b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n",
+}
 
 
 class _Timer:
@@ -33,6 +40,8 @@ class _Timer:
 
 
 class _Loop:
+    executor = INLINE  # application code runs where it is called, as under every model but hybrid
+
     def call_later(self, delay, callback) -> _Timer:
         return _Timer()
 
@@ -63,25 +72,29 @@ class _Transport:
         self.closing = True
 
 
-def serve(requests: int, root: str) -> int:
-    """Serve `requests` GETs on one connection; the bytes written."""
+def serve(case: str, requests: int, root: str) -> int:
+    """Serve `requests` GETs of the case on one connection; the bytes written."""
     METRICS.freeze(rows=4, service="http", model="bench")
-    router = Router(ops=Ops("/-"), static=StaticFiles(root))
+    if case == "hello":
+        router = Router(ops=Ops("/-"), app=WSGIApp(hello_app))
+    else:
+        router = Router(ops=Ops("/-"), static=StaticFiles(root))
     protocol = HTTPProtocol(router, HTTPConfig())
     transport = _Transport()
     protocol.connection_made(transport)
+    request = REQUESTS[case]
     for _ in range(requests):
-        protocol.data_received(REQUEST)
+        protocol.data_received(request)
     return transport.written
 
 
-def instructions(requests: int) -> int:
+def instructions(case: str, requests: int) -> int:
     """Total instructions (Ir) of one run under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         command = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            sys.executable, "-m", "bench.callgrind", "--serve", str(requests),
+            sys.executable, "-m", "bench.callgrind", "--case", case, "--serve", str(requests),
         ]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True)
         with open(out) as file:
@@ -91,17 +104,18 @@ def instructions(requests: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--case", choices=sorted(REQUESTS), default="static")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         with tempfile.TemporaryDirectory() as root:
             with open(os.path.join(root, "index.html"), "wb") as file:
                 file.write(b"<p>hello</p>\n" * 32)
-            serve(args.serve, root)
+            serve(args.case, args.serve, root)
         return
-    total, base = instructions(args.requests), instructions(0)
+    total, base = instructions(args.case, args.requests), instructions(args.case, 0)
     per_request = (total - base) / args.requests
-    print(f"{per_request:.0f} instructions per request ({args.requests} requests)")
+    print(f"{per_request:.0f} instructions per request ({args.case}, {args.requests} requests)")
 
 
 if __name__ == "__main__":

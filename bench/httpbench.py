@@ -9,7 +9,7 @@ from . import confs, wrk
 from .context import STATIC_FILES, Context
 from .fleet import alternate, fleet
 from .procs import Proc
-from .results import LIMIT, PEER, Figure
+from .results import COMPILED, LIMIT, PEER, Figure
 from .servers import MODELS, Launch, Spec, ours, system_tool
 from .settings import CORES
 
@@ -53,6 +53,18 @@ def _stdlib(launch: Launch) -> list[str]:
     return [ctx.python, "bench/apps/stdlib_http.py", str(launch.port), str(ctx.static)]
 
 
+def _granian(launch: Launch) -> list[str]:
+    """granian's WSGI interface, one worker per core (its Rust runtime does the sockets)."""
+    where = ["--host", "127.0.0.1", "--port", str(launch.port), "--workers", str(CORES)]
+    flags = ["--interface", "wsgi", "--backlog", "1024", "--log-level", "warning", "--no-ws"]
+    return [launch.ctx.tool("granian"), *flags, *where, _wsgi_app(launch)]
+
+
+def _bjoern(launch: Launch) -> list[str]:
+    ctx = launch.ctx
+    return [ctx.python, "bench/apps/bjoern_run.py", str(launch.port), str(CORES), _wsgi_app(launch)]
+
+
 def _nginx(launch: Launch) -> list[str]:
     ctx = launch.ctx
     conf = confs.nginx(ctx.work, launch.port, ctx.static)
@@ -77,6 +89,8 @@ def specs() -> list[Spec]:
         ),
         Spec("waitress", PEER, "defaults (4 threads)", _waitress),
         Spec("http.server", PEER, "ThreadingHTTPServer, HTTP/1.1", _stdlib),
+        Spec("granian", COMPILED, f"Rust, WSGI, {CORES} workers", _granian),
+        Spec("bjoern", COMPILED, f"C (libev), {CORES} processes on one SO_REUSEPORT port", _bjoern),
         Spec("nginx", LIMIT, f"{CORES} workers (auto), sendfile, return 200", _nginx),
     ]
 

@@ -32,7 +32,7 @@ def load() -> str:
 
 def versions() -> dict[str, str]:
     found = {}
-    for dist in ("gunicorn", "waitress", "pyftpdlib", "matplotlib"):
+    for dist in ("gunicorn", "waitress", "granian", "bjoern", "pyftpdlib", "matplotlib"):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

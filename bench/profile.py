@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import c10k, httpbench, wrk
 from .context import Context, write_static
-from .procs import ROOT, Proc, raise_nofile
+from .procs import ROOT, Proc, free_port, raise_nofile
 from .servers import Launch
 from .settings import QUICK
 
@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     write_static(ctx)
     spec = next(s for s in httpbench.specs() if s.name == args.model and s.ours)
     hold = ["--keepalive-timeout", "3600", "--timeout", "3600"]
-    argv = [*spec.argv(Launch(ctx, args.case, 0)), *hold]
-    with Proc(args.model, argv, out / "server.log") as proc:
+    port = free_port()  # ours log at warning level: no start-up line tells the port
+    argv = [*spec.argv(Launch(ctx, args.case, port)), *hold]
+    with Proc(args.model, argv, out / "server.log", port=port) as proc:
         idle = c10k.open_idle(proc.port, args.idle) if args.idle else []
         try:
             rate = profile(ctx, proc, args, out)

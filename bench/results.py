@@ -1,7 +1,8 @@
 """What a run measured: figures (samples of one quantity, reported as their median), saved as JSON.
 
 A figure is keyed by (suite, case, server). `kind` says whose server it is: `ours`, a `peer`
-(the Python servers people use, plus vsftpd for FTP) or the `limit` (nginx).
+(the Python servers people use, plus vsftpd for FTP), a `compiled` anchor (WSGI servers written
+in Rust or C: granian, bjoern) or the `limit` (nginx).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-OURS, PEER, LIMIT = "ours", "peer", "limit"
+OURS, PEER, COMPILED, LIMIT = "ours", "peer", "compiled", "limit"
 
 
 @dataclass

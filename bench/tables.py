@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import cluster_edge, cluster_scale
 from .cluster_base import SUITE as CLUSTER
 from .cluster_base import total
-from .results import LIMIT, OURS, PEER, Figure, Results, best, ratio
+from .results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
 from .targets import all_targets
 
 TITLES = {
@@ -79,20 +79,17 @@ def targets_section(results: Results) -> str:
 def case_table(results: Results, suite: str, case: str) -> str:
     figures = results.case(suite, case)
     peer = best(figures, (PEER,))
-    limit = best(figures, (LIMIT,))
+    refs = [f for f in (best(figures, (COMPILED,)), best(figures, (LIMIT,))) if f]
     details = {**results.meta.get("servers", {}), **results.meta.get("ftp_servers", {})}
     unit = figures[0].unit if figures else ""
     head = ["server", "kind", "configuration", unit, "min-max", f"x best peer ({_name(peer)})"]
-    if limit:
-        head.append(f"x {limit.server}")
+    head += [f"x {ref.server}" for ref in refs]
     rows = []
     for fig in figures:
         spread = fig.spread
         cells = [fig.server, fig.kind, details.get(fig.server, ""), num(fig.median)]
         cells += [f"{num(spread[0])}-{num(spread[1])}" if spread else "-"]
-        cells += [times(ratio(fig, peer))]
-        if limit:
-            cells.append(times(ratio(fig, limit)))
+        cells += [times(ratio(fig, ref)) for ref in (peer, *refs)]
         rows.append([*cells, notes(fig)])
     return table([*head, "notes"], rows)
 

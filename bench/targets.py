@@ -75,10 +75,26 @@ def http_ftp_targets(results: Results) -> list[Target]:
         _vs(
             results,
             "http",
+            "hello",
+            "HTTP hello-world: fastest model / granian (Rust)",
+            _peer(results, "http", "hello", "granian"),
+            1.0,
+        ),
+        _vs(
+            results,
+            "http",
+            "hello",
+            "HTTP hello-world: fastest model / bjoern (C)",
+            _peer(results, "http", "hello", "bjoern"),
+            0.5,
+        ),
+        _vs(
+            results,
+            "http",
             "static-1k",
             "HTTP static 1 KiB: fastest model / nginx",
             _peer(results, "http", "static-1k", "nginx"),
-            0.2,
+            0.5,
         ),
         _vs(
             results,

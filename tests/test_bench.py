@@ -18,7 +18,7 @@ from bench.context import Context
 from bench.fleet import alternate
 from bench.procs import Proc
 from bench.report import markdown, target_lines
-from bench.results import LIMIT, OURS, PEER, Figure, Results, best, ratio
+from bench.results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
 from bench.servers import Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
@@ -105,6 +105,8 @@ def _results() -> Results:
     r.figures += [
         _fig("epoll", OURS, [20_000, 21_000, 19_000]),
         _fig("gunicorn-gthread", PEER, [14_000]),
+        _fig("granian", COMPILED, [40_000]),
+        _fig("bjoern", COMPILED, [35_000]),
         _fig("nginx", LIMIT, [90_000]),
         _fig("epoll", OURS, [9_000], case="static-1k"),
         _fig("nginx", LIMIT, [90_000], case="static-1k"),
@@ -119,6 +121,8 @@ def _results() -> Results:
 def test_targets_pass_miss_and_not_measured():
     verdicts = {t.name: t.verdict for t in all_targets(_results())}
     assert verdicts["HTTP hello-world: fastest model / best Python peer"] == "PASS"  # 1.43x
+    assert verdicts["HTTP hello-world: fastest model / granian (Rust)"] == "MISS"  # 0.5x
+    assert verdicts["HTTP hello-world: fastest model / bjoern (C)"] == "PASS"  # 0.57x
     assert verdicts["HTTP static 1 KiB: fastest model / nginx"] == "MISS"  # 0.10x
     assert verdicts["FTP RETR: fastest model / vsftpd"] == "N/A"
     assert verdicts["C10K epoll: RSS holding them"] == "PASS"
@@ -133,6 +137,9 @@ def test_markdown_has_every_table_and_survives_a_json_round_trip(tmp_path):
     assert "| HTTP hello-world: fastest model / best Python peer | 1.43x | >= 1.30x" in text
     assert "## HTTP hello-world WSGI, keep-alive" in text
     assert "| epoll | ours |" in text and "## C10K" in text and "![http](http.png)" in text
+    # the compiled anchors get their own column (the best of them), beside the limit's
+    assert "| x best peer (gunicorn-gthread) | x granian | x nginx |" in text
+    assert "| granian | compiled |" in text
     assert tables.table(["a", "b"], [[1, 2]]) == "| a | b |\n| --- | --- |\n| 1 | 2 |"
 
 

@@ -95,6 +95,8 @@ class RequestParser:
 
     def next_request(self) -> Request | None:
         """The next complete request, or None until more bytes arrive. Raises HTTPError."""
+        if self.pos >= len(self.buf):  # every reader needs a byte (the common keep-alive case)
+            return None
         readers = self._readers
         while readers[self.state]():
             if self._ready is not None:

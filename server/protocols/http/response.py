@@ -25,11 +25,12 @@ STATUS = {code: f"{code} {reason}" for code, reason in REASONS.items()}
 NO_BODY = frozenset({204, 304})  # and every 1xx
 TEXT = "text/plain; charset=utf-8"
 
-# Set-Cookie may repeat, but Content-Length and friends are ours to set.
+# Set-Cookie may repeat, but Content-Length and the hop-by-hop headers are ours to set.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
      "proxy-authenticate", "proxy-authorization"}
 )  # fmt: skip
+_SPECIAL = _HOP_BY_HOP | {"content-length"}
 
 
 def status_text(code: int) -> str:
@@ -162,45 +163,40 @@ def encode_head(
     The response's own framing headers are checked, not trusted: hop-by-hop headers are
     dropped, a CR or LF in any header is a 500 (response splitting), and a body of unknown
     length is chunked on keep-alive connections (`chunkable`: the client speaks HTTP/1.1) or
-    delimited by closing the connection.
+    delimited by closing the connection. One function, no helpers: it runs for every response.
     """
     try:
-        return _encode_head(response, fixed, keep, head_only, chunkable)
+        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
+        length = response.length
+        for name, value in response.headers:
+            lower = name.lower()
+            if lower in _SPECIAL:
+                if lower == "content-length":
+                    length = _length(value)
+                elif lower == "connection" and "close" in value.lower():
+                    keep = False
+                continue
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                raise InternalError(f"response header {name!r} contains CR or LF")
+            lines += (name, ": ", value, "\r\n")
+        code = response.code
+        chunked = False
+        if code in NO_BODY or code < 200:
+            length = None
+        elif length is not None:
+            if length != response.length and not head_only and _held(response):
+                # the app's Content-Length disagrees with the body we send: the stream would desync
+                raise InternalError(f"response Content-Length {length} for {response.length} bytes")
+            response.length = length  # a streamed body is held to the length its head declares
+            lines += ("Content-Length: ", str(length), "\r\n")
+        elif keep and chunkable and not head_only:
+            chunked = True
+            lines.append("Transfer-Encoding: chunked\r\n")
+        elif not head_only:
+            keep = False
+        if response.close:
+            keep = False
+        lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
+        return "".join(lines).encode("latin-1"), keep, chunked
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
         raise InternalError(f"invalid response head: {exc}") from None
-
-
-def _encode_head(response, fixed: str, keep: bool, head_only: bool, chunkable: bool) -> tuple:
-    lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
-    length = response.length
-    for name, value in response.headers:
-        lower = name.lower()
-        if lower in _HOP_BY_HOP:
-            if lower == "connection" and "close" in value.lower():
-                keep = False
-            continue
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-            raise InternalError(f"response header {name!r} contains CR or LF")
-        if lower == "content-length":
-            length = _length(value)
-            continue
-        lines += (name, ": ", value, "\r\n")
-    code = response.code
-    chunked = False
-    if code in NO_BODY or code < 200:
-        length = None
-    elif length is not None:
-        if length != response.length and not head_only and _held(response):
-            # the app's Content-Length disagrees with the body we send: the stream would desync
-            raise InternalError(f"response Content-Length {length} for {response.length} bytes")
-        response.length = length  # a streamed body is held to the length its head declares
-        lines += ("Content-Length: ", str(length), "\r\n")
-    elif keep and chunkable and not head_only:
-        chunked = True
-        lines.append("Transfer-Encoding: chunked\r\n")
-    elif not head_only:
-        keep = False
-    if response.close:
-        keep = False
-    lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
-    return "".join(lines).encode("latin-1"), keep, chunked
