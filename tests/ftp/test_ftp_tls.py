@@ -172,3 +172,10 @@ def test_hup_reloads_the_certificate(tmp_path, certificate):
         shutil.copy(new_key, key)
         server.signal(signal.SIGHUP)
         wait_for(lambda: auth_serial(server) == 4218, what="the new certificate")
+
+
+def test_help_lists_the_tls_flags():
+    shown = run_cli("ftp", "--help").stdout
+    for flag in ("--certfile", "--keyfile", "--tls-required", "--tls-implicit"):
+        assert flag in shown, flag
+    assert "[env SERVER_TLS_REQUIRED]" in shown and "[env SERVER_CERTFILE]" in shown
