@@ -29,7 +29,7 @@ http {{
     uwsgi_temp_path {dir}/nginx-uwsgi;
     scgi_temp_path {dir}/nginx-scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};{tls}
         location = / {{
             default_type text/plain;
             return 200 "Hello, World!\\n";
@@ -68,10 +68,23 @@ secure_chroot_dir={empty}
 """
 
 
-def nginx(dir: Path, port: int, root: Path, workers: str = "auto") -> Path:
-    """nginx.conf: `/` answers the hello-world, any other path is a file under `root`."""
+NGINX_TLS = """
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_session_cache shared:bench:1m;"""
+
+
+def nginx(
+    dir: Path, port: int, root: Path, workers: str = "auto", tls: tuple[Path, Path] | None = None
+) -> Path:
+    """nginx.conf: `/` answers the hello-world, any other path is a file under `root`; with
+    `tls` (certificate, key) the port speaks HTTPS."""
     path = dir / f"nginx-{port}.conf"
-    path.write_text(NGINX.format(dir=dir, port=port, root=root, workers=workers))
+    ssl = " ssl" if tls else ""
+    extra = NGINX_TLS.format(cert=tls[0], key=tls[1]) if tls else ""
+    path.write_text(
+        NGINX.format(dir=dir, port=port, root=root, workers=workers, ssl=ssl, tls=extra)
+    )
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 
-from . import confs, wrk
+from . import confs, tls, wrk
 from .context import STATIC_FILES, Context
 from .fleet import alternate, fleet
 from .procs import Proc
@@ -14,23 +14,41 @@ from .servers import MODELS, Launch, Spec, ours, system_tool
 from .settings import CORES
 
 HELLO = b"Hello, World!\n"
-CASES = {"hello": "/", "static-1k": "/1k.bin", "static-1m": "/1m.bin"}
+CASES = {"hello": "/", "static-1k": "/1k.bin", "static-1m": "/1m.bin", "hello-tls": "/"}
 CASE_TITLES = {
     "hello": "hello-world WSGI",
     "static-1k": "static 1 KiB",
     "static-1m": "static 1 MiB",
+    "hello-tls": "hello-world WSGI over HTTPS",
 }
+TLS_CASES = frozenset({"hello-tls"})
+# Who can serve HTTPS on its own (waitress, http.server and bjoern cannot).
+TLS_SERVERS = frozenset({"gunicorn-sync", "gunicorn-gthread", "granian", "nginx"})
 PYTHON_PEERS = ("gunicorn-sync", "gunicorn-gthread", "waitress", "http.server")
 
 
+def _hello(case: str) -> bool:
+    return case in ("hello", "hello-tls")
+
+
 def _our_flags(launch: Launch) -> list[str]:
+    if launch.case in TLS_CASES:
+        cert, key = tls.certificate(launch.ctx.work)
+        return ["--app", "bench.apps.hello:app", "--certfile", str(cert), "--keyfile", str(key)]
     if launch.case == "hello":
         return ["--app", "bench.apps.hello:app"]
     return ["--root", str(launch.ctx.static)]
 
 
 def _wsgi_app(launch: Launch) -> str:
-    return "bench.apps.hello:app" if launch.case == "hello" else "bench.apps.hello:files"
+    return "bench.apps.hello:app" if _hello(launch.case) else "bench.apps.hello:files"
+
+
+def _tls_flags(launch: Launch, cert_flag: str, key_flag: str) -> list[str]:
+    if launch.case not in TLS_CASES:
+        return []
+    cert, key = tls.certificate(launch.ctx.work)
+    return [cert_flag, str(cert), key_flag, str(key)]
 
 
 def _gunicorn(worker: str, flags: list[str]):
@@ -38,7 +56,8 @@ def _gunicorn(worker: str, flags: list[str]):
         bind = f"127.0.0.1:{launch.port}"
         tool = launch.ctx.tool("gunicorn")
         common = ["-b", bind, "--backlog", "1024", "--log-level", "warning"]
-        return [tool, "-k", worker, *flags, *common, _wsgi_app(launch)]
+        tls_flags = _tls_flags(launch, "--certfile", "--keyfile")
+        return [tool, "-k", worker, *flags, *common, *tls_flags, _wsgi_app(launch)]
 
     return argv
 
@@ -57,7 +76,8 @@ def _granian(launch: Launch) -> list[str]:
     """granian's WSGI interface, one worker per core (its Rust runtime does the sockets)."""
     where = ["--host", "127.0.0.1", "--port", str(launch.port), "--workers", str(CORES)]
     flags = ["--interface", "wsgi", "--backlog", "1024", "--log-level", "warning", "--no-ws"]
-    return [launch.ctx.tool("granian"), *flags, *where, _wsgi_app(launch)]
+    tls_flags = _tls_flags(launch, "--ssl-certificate", "--ssl-keyfile")
+    return [launch.ctx.tool("granian"), *flags, *where, *tls_flags, _wsgi_app(launch)]
 
 
 def _bjoern(launch: Launch) -> list[str]:
@@ -67,7 +87,8 @@ def _bjoern(launch: Launch) -> list[str]:
 
 def _nginx(launch: Launch) -> list[str]:
     ctx = launch.ctx
-    conf = confs.nginx(ctx.work, launch.port, ctx.static)
+    pair = tls.certificate(ctx.work) if launch.case in TLS_CASES else None
+    conf = confs.nginx(ctx.work, launch.port, ctx.static, tls=pair)
     return [system_tool("nginx"), "-p", str(ctx.work), "-c", str(conf), "-e", "stderr"]
 
 
@@ -98,18 +119,25 @@ def specs() -> list[Spec]:
 def run(ctx: Context) -> None:
     chosen = [s for s in specs() if ctx.settings.wants(s.name)]
     ctx.results.meta.setdefault("servers", {}).update({s.name: s.detail for s in chosen})
-    ctx.progress.plan(len(CASES) * len(chosen) * ctx.settings.runs)
+    rounds = sum(serves(spec, case) for case in CASES for spec in chosen)
+    ctx.progress.plan(rounds * ctx.settings.runs)
     for case in CASES:
-        with fleet(ctx, chosen, case) as (procs, failed):
+        serving = [s for s in chosen if serves(s, case)]
+        with fleet(ctx, serving, case) as (procs, failed):
             for name, error in failed.items():
-                _figure(ctx, chosen, case, name).notes.append(f"did not start: {error}")
+                _figure(ctx, serving, case, name).notes.append(f"did not start: {error}")
             for name in list(procs):
                 error = check(procs[name].port, case)
                 if error:
-                    _figure(ctx, chosen, case, name).notes.append(error)
+                    _figure(ctx, serving, case, name).notes.append(error)
                     del procs[name]
-            for rnd, spec in alternate(chosen, ctx.settings.runs):
+            for rnd, spec in alternate(serving, ctx.settings.runs):
                 measure(ctx, spec, procs.get(spec.name), case, rnd)
+
+
+def serves(spec: Spec, case: str) -> bool:
+    """Whether the server takes part in the case: every one, but HTTPS only who speaks it."""
+    return case not in TLS_CASES or spec.ours or spec.name in TLS_SERVERS
 
 
 def _figure(ctx: Context, chosen: list[Spec], case: str, name: str) -> Figure:
@@ -119,7 +147,10 @@ def _figure(ctx: Context, chosen: list[Spec], case: str, name: str) -> Figure:
 
 def check(port: int, case: str) -> str | None:
     """One request before the load: the server must answer this case correctly."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    if case in TLS_CASES:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=tls.unverified())
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", CASES[case])
         resp = conn.getresponse()
@@ -134,6 +165,10 @@ def check(port: int, case: str) -> str | None:
     return None
 
 
+def url_scheme(case: str) -> str:
+    return "https" if case in TLS_CASES else "http"
+
+
 def measure(ctx: Context, spec: Spec, proc: Proc | None, case: str, rnd: int) -> None:
     s = ctx.settings
     label = f"http {case} {spec.name} {rnd + 1}/{s.runs}"
@@ -143,7 +178,7 @@ def measure(ctx: Context, spec: Spec, proc: Proc | None, case: str, rnd: int) ->
             fig.notes.append(f"died before round {rnd + 1}: {proc.tail(3)}")
         ctx.progress.step(f"{label}: skipped")
         return
-    url = f"http://127.0.0.1:{proc.port}{CASES[case]}"
+    url = f"{url_scheme(case)}://127.0.0.1:{proc.port}{CASES[case]}"
     try:
         if rnd == 0 and s.warmup:
             wrk.run(url, s.warmup, s.connections, s.wrk_threads)

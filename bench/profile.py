@@ -74,7 +74,8 @@ def profile(ctx: Context, proc, args, out: Path) -> float:
         for fmt, name in (("raw", "stacks.txt"), ("flamegraph", "flame.svg"))
     ]
     time.sleep(1)
-    url = f"http://127.0.0.1:{proc.port}{httpbench.CASES[args.case]}"
+    scheme, path = httpbench.url_scheme(args.case), httpbench.CASES[args.case]
+    url = f"{scheme}://127.0.0.1:{proc.port}{path}"
     result = wrk.run(url, args.seconds - 2, 50, 2)
     for spy in spies:
         spy.wait(args.seconds + 60)

@@ -12,6 +12,7 @@ TITLES = {
     ("http", "hello"): "HTTP hello-world WSGI, keep-alive",
     ("http", "static-1k"): "HTTP static file, 1 KiB, keep-alive",
     ("http", "static-1m"): "HTTP static file, 1 MiB, keep-alive",
+    ("http", "hello-tls"): "HTTPS hello-world WSGI, keep-alive (TLS 1.3, ECDSA P-256)",
     ("ftp", "retr"): "FTP RETR of one big file",
     ("ftp", "sessions"): "FTP short sessions (login, PASV, RETR 1 KiB, QUIT)",
     ("cluster", "edge"): "Cluster edge: nginx + 4 replicas against one local prefork process, "

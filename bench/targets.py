@@ -98,6 +98,14 @@ def http_ftp_targets(results: Results) -> list[Target]:
         ),
         _vs(
             results,
+            "http",
+            "hello-tls",
+            "HTTPS hello-world: fastest model / best Python peer (gunicorn --certfile)",
+            _peer(results, "http", "hello-tls"),
+            1.3,
+        ),
+        _vs(
+            results,
             "ftp",
             "retr",
             "FTP RETR: fastest model / vsftpd",

@@ -17,6 +17,9 @@ _PERCENTILE = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", r
 _MS_PER = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
+LOOPBACK = ("127.", "localhost")
+
+
 @dataclass
 class WrkResult:
     rate: float  # requests per second
@@ -59,7 +62,7 @@ def parse(text: str) -> WrkResult:
 
 def run(url: str, duration: float, connections: int, threads: int) -> WrkResult:
     """One bounded wrk run against `url` (loopback only)."""
-    if not url.startswith(("http://127.", "http://localhost")):
+    if not url.startswith(tuple(f"{s}://{h}" for s in ("http", "https") for h in LOOPBACK)):
         raise ValueError(f"load goes to loopback only, not {url}")
     seconds = max(1, round(duration))
     argv = [

@@ -1,6 +1,9 @@
 """The balancer: nginx (the compose cluster's image) on each `lb` host, on the host's network,
 its configuration rendered from the inventory and the hosts' live ports.
 
+With `balancer.tls`, HTTP services with a `tls_listen` port are served over HTTPS (and
+HTTP/2) too, the certificate beside the configuration (deploy/tls.py).
+
 A switch is: upload the new file beside the old one, `nginx -t` it, move it into place, `nginx
 -s reload` (graceful: new workers take new requests while the old ones finish theirs), then
 wait until every old worker has exited. Only then may the old version of a host be stopped.
@@ -12,7 +15,7 @@ import logging
 import re
 import shlex
 
-from . import stream
+from . import stream, tls
 from .errors import DeployError
 from .health import wait_healthy
 from .images import LocalImage
@@ -33,6 +36,7 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards | None = Non
         template("nginx-service.conf.in").substitute(
             name=service.name,
             listen=service.listen,
+            tls_listen=tls.listen_line(service),
             servers=indent(stream.server_lines(upstreams.get(service.name) or [])),
         )
         for service in inv.services.values()
@@ -42,6 +46,7 @@ def render(inv: Inventory, upstreams: Upstreams, forwards: Forwards | None = Non
         workers=inv.balancer.workers,
         shutdown_timeout=f"{max(1, int(inv.settings.drain_timeout) - 5)}s",
         status_port=inv.balancer.status_port,
+        tls=tls.nginx_block(inv.balancer.tls, MOUNT),
         services="".join(blocks),
         stream=stream.render(inv, upstreams, forwards or {}),
     )
@@ -90,6 +95,7 @@ class BalancerHost:
         if self.running_image() == image.id:
             return "reloaded" if self.apply(config) else None
         self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
+        tls.upload(self.remote, self.inv.balancer.tls, self.dir)
         self._upload(config, "nginx.conf")
         # host networking: the old container must go before the new one can listen
         self.remote.docker("stop", "-t", "20", self.container, check=False)
@@ -122,6 +128,8 @@ class BalancerHost:
         reloads; a second waits (on the host) until those workers have exited."""
         if self.config() == config:
             return False
+        # a new certificate changes the configuration (its fingerprint): upload it first
+        tls.upload(self.remote, self.inv.balancer.tls, self.dir)
         self._upload(config, "nginx.conf.next")
         c, d = shlex.quote(self.container), shlex.quote(self.dir)
         switched = self.remote.run(

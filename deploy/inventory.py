@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tls
 from .errors import InventoryError
 from .layout import check_layout
 
@@ -88,6 +89,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     health_cmd: str | None = None
     env_file: str | None = None  # on the host: where secrets go, never in this file
+    tls_listen: int | None = None  # http: the balancer's HTTPS port for it (balancer.tls)
 
     def environment(self, **values: Any) -> dict[str, str]:
         """The env table with {host}, {port}, {version}, ... filled in."""
@@ -121,6 +123,20 @@ class Balancer:
     public_address: str | None = None
     resolver: str | None = None
     proxy_protocol: bool = False  # FTP and TCP connections start with a PROXY header
+    tls: tls.Tls | None = None  # HTTPS: deploy/tls.py
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Prometheus on the balancer hosts (deploy/monitoring.py); each service's two metrics
+    ports (one per slot) are laid out from `metrics_port` in inventory order."""
+
+    image: str
+    build: Build | None = None
+    listen: str = "127.0.0.1:9090"  # its UI and API, on the balancer host
+    metrics_port: int = 9100
+    retention: str = "7d"
+    retention_size: str = "512MB"
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,7 @@ class Inventory:
     hosts: dict[str, Host]
     services: dict[str, Service]
     balancer: Balancer
+    monitoring: Monitoring | None = None
 
     def with_role(self, roles: tuple[str, ...]) -> list[Host]:
         return [h for h in self.hosts.values() if set(h.roles) & set(roles)]
@@ -192,7 +209,7 @@ def load(path: str | Path) -> Inventory:
 
 def parse(data: dict, path: Path) -> Inventory:
     section = _Section(data, "", path)
-    section.only("deploy", "ssh", "hosts", "services", "balancer", "root")
+    section.only("deploy", "ssh", "hosts", "services", "balancer", "monitoring", "root")
     root = (path.parent / section.get("root", str, ".")).resolve()
     ssh_table = section.table("ssh")
     ssh_table.only("user", "port", "key", "known_hosts", "connect_timeout")
@@ -210,6 +227,7 @@ def parse(data: dict, path: Path) -> Inventory:
         hosts=hosts,
         services=services,
         balancer=_balancer(section.table("balancer")),
+        monitoring=_monitoring(section.table("monitoring")) if "monitoring" in data else None,
     )
     check_layout(inv)
     return inv
@@ -241,7 +259,7 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
 def _service(name: str, t: _Section) -> Service:
     t.only(
         "image", "roles", "ports", "listen", "kind", "passive", "build", "command", "env",
-        "env_file", "health_cmd",
+        "env_file", "health_cmd", "tls_listen",
     )  # fmt: skip
     _check_name(name, t)
     ports = t.require("ports", list)
@@ -264,6 +282,7 @@ def _service(name: str, t: _Section) -> Service:
         env={str(k): str(v) for k, v in env.items()},
         health_cmd=t.get("health_cmd", str, None),
         env_file=t.get("env_file", str, None),
+        tls_listen=t.get("tls_listen", int, None),
     )
 
 
@@ -278,7 +297,7 @@ def _passive(t: _Section) -> Passive:
 def _balancer(t: _Section) -> Balancer:
     t.only(
         "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
-        "proxy_protocol",
+        "proxy_protocol", "tls",
     )  # fmt: skip
     return Balancer(
         image=t.require("image", str),
@@ -289,6 +308,26 @@ def _balancer(t: _Section) -> Balancer:
         public_address=t.get("public_address", str, None),
         resolver=t.get("resolver", str, None),
         proxy_protocol=t.get("proxy_protocol", bool, False),
+        tls=tls.parse(t.table("tls")) if "tls" in t.data else None,
+    )
+
+
+def _monitoring(t: _Section) -> Monitoring:
+    t.only("image", "build", "listen", "metrics_port", "retention", "retention_size")
+    d, where = Monitoring(image=""), f"inventory {t.path}: {t.where}"
+    listen, metrics_port = t.get("listen", str, d.listen), t.get("metrics_port", int, 9100)
+    host, _, port = listen.rpartition(":")
+    if not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise InventoryError(f"{where}.listen: HOST:PORT, e.g. {d.listen}")
+    if not 1024 <= metrics_port <= 65000:
+        raise InventoryError(f"{where}.metrics_port: 1024-65000")
+    return Monitoring(
+        image=t.require("image", str),
+        build=_build(t.table("build")) if "build" in t.data else None,
+        listen=listen,
+        metrics_port=metrics_port,
+        retention=t.get("retention", str, d.retention),
+        retention_size=t.get("retention_size", str, d.retention_size),
     )
 
 

@@ -9,7 +9,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from .errors import InventoryError
-from .wiring import wired_names
+from .wiring import metrics_port, wired_names
 
 if TYPE_CHECKING:
     from .inventory import Host, Inventory, Service
@@ -34,16 +34,20 @@ def check_layout(inv: Inventory) -> None:
             f"{where}: hosts.{named[0]}.address must be an IP address with "
             "balancer.proxy_protocol: the servers believe PROXY headers from it alone"
         )
-    _first_clash(
-        [(s.protocol, s.listen, f"services.{s.name}.listen") for s in inv.services.values()],
-        f"{where}: two services listen on the same balancer port",
-    )
+    _first_clash(_listens(inv), f"{where}: two services listen on the same balancer port")
     for host in inv.hosts.values():
         _first_clash(_uses(inv, host), f"{where}: hosts.{host.name} would use a port twice")
 
 
 def _check_kind(inv: Inventory, svc: Service, where: str) -> None:
     key = f"{where}: services.{svc.name}"
+    if svc.tls_listen is not None and svc.kind != "http":
+        raise InventoryError(f'{key}.tls_listen: only an HTTP service (kind = "http") has one')
+    if svc.tls_listen is not None and inv.balancer.tls is None:
+        raise InventoryError(
+            f"{key}.tls_listen needs balancer.tls, the certificate: "
+            'tls = { cert = "PATH", key = "PATH" }'
+        )
     if svc.kind != "ftp":
         if svc.passive:
             raise InventoryError(f'{key}.passive: only an FTP service (kind = "ftp") has one')
@@ -80,12 +84,28 @@ def _uses(inv: Inventory, host: Host) -> list[Use]:
         uses += [(svc.protocol, p, f"services.{svc.name}.ports") for p in svc.ports]
         if svc.passive:
             uses += _passive_uses(inv, svc, [host], "")
+        if inv.monitoring:
+            what = f"the metrics listener of services.{svc.name} (monitoring.metrics_port)"
+            uses += [("tcp", metrics_port(inv, svc, p), what) for p in svc.ports]
+    if host in inv.balancer_hosts and inv.monitoring:
+        uses.append(("tcp", int(inv.monitoring.listen.rpartition(":")[2]), "monitoring.listen"))
     if host in inv.balancer_hosts:
-        uses += [(s.protocol, s.listen, f"services.{s.name}.listen") for s in inv.services.values()]
+        uses += _listens(inv)
         uses.append(("tcp", inv.balancer.status_port, "balancer.status_port"))
         for svc in inv.services.values():
             if svc.passive:
                 uses += _passive_uses(inv, svc, inv.with_role(svc.roles), "the balancer's ")
+    return uses
+
+
+def _listens(inv: Inventory) -> list[Use]:
+    """The balancer's ports: each service's `listen`, and `tls_listen` for HTTPS."""
+    uses = [(s.protocol, s.listen, f"services.{s.name}.listen") for s in inv.services.values()]
+    uses += [
+        ("tcp", s.tls_listen, f"services.{s.name}.tls_listen")
+        for s in inv.services.values()
+        if s.tls_listen is not None
+    ]
     return uses
 
 

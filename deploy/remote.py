@@ -30,6 +30,7 @@ LABEL_SERVICE = "deploy.service"
 LABEL_PORT = "deploy.port"
 LABEL_VERSION = "deploy.version"
 LABEL_PASSIVE = "deploy.passive"
+LABEL_METRICS = "deploy.metrics"  # SERVER_METRICS_LISTEN, with [monitoring]
 VERSION_LABEL = "org.opencontainers.image.version"
 
 
@@ -157,10 +158,14 @@ class Remote:
     def remove(self, name: str) -> None:
         self.run(shlex.join(["docker", "rm", "-f", name]) + " >/dev/null 2>&1", check=False)
 
-    def put_text(self, text: str, path: str) -> None:
-        """Write a file over SFTP (Fabric keeps one SFTP session per connection: not closed)."""
+    def put_text(self, text: str, path: str, mode: int | None = None) -> None:
+        """Write a file over SFTP (Fabric keeps one SFTP session per connection: not closed),
+        then give it `mode` if asked."""
         try:
-            self.conn.sftp().putfo(io.BytesIO(text.encode()), path)
+            sftp = self.conn.sftp()
+            sftp.putfo(io.BytesIO(text.encode()), path)
+            if mode is not None:
+                sftp.chmod(path, mode)
         except (OSError, paramiko.SSHException) as exc:
             raise DeployError(f"{self.host}: cannot write {path}: {exc}") from exc
 

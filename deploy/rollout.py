@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import balancer as lb
-from . import images, transfer
+from . import images, monitoring, transfer
 from .errors import DeployError
 from .fleet import Fleet, tag
 from .health import wait_healthy
 from .images import LocalImage, SavedImage
 from .inventory import Host, Service
 from .remote import (
+    LABEL_METRICS,
     LABEL_PASSIVE,
     LABEL_PORT,
     LABEL_PROJECT,
@@ -75,8 +76,10 @@ class ImageCourier:
 
 
 def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalImage,
-           hosts: list[Host], say: Say) -> None:  # fmt: skip
-    """Roll `targets` (service -> image) onto `hosts`, one host at a time."""
+           hosts: list[Host], say: Say,
+           monitoring_image: LocalImage | None = None) -> None:  # fmt: skip
+    """Roll `targets` (service -> image) onto `hosts`, one host at a time; Prometheus on the
+    balancer hosts too with `monitoring_image` ([monitoring] in the inventory)."""
     inv = fleet.inv
     app_hosts = [h for h in hosts if inv.services_on(h)]
     jobs = [
@@ -85,9 +88,14 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
         for service in inv.services_on(host)
     ]
     jobs += [(bal.remote, balancer_image) for bal in fleet.balancers()]
+    monitors = monitoring.monitors(fleet) if monitoring_image else []
+    jobs += [(mon.remote, monitoring_image) for mon in monitors]
     with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
         ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
     ensure_balancers(fleet, balancer_image, say)
+    for mon in monitors:
+        if mon.ensure(monitoring_image):
+            say(f"{mon}: Prometheus {monitoring_image.version} started on {inv.monitoring.listen}")
     _roll_all(fleet, [(h, s, targets[s.name]) for h in app_hosts for s in inv.services_on(h)], say)
 
 
@@ -147,6 +155,8 @@ def switch(fleet: Fleet, say: Say) -> None:
     for bal in fleet.balancers():
         if bal.apply(config):
             say(f"{bal}: balancer reloaded: {_rotation(fleet)}")
+    for mon in monitoring.monitors(fleet):  # Prometheus follows: it scrapes the live versions
+        mon.publish()
 
 
 def _rotation(fleet: Fleet) -> str:
@@ -161,7 +171,7 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     """Move one host's service to `image`; False when it already runs it."""
     inv, state = fleet.inv, fleet.state(host)
     remote, old = state.remote, state.live.get(service.name)
-    if old and old.image_id == image.id and old.serving:
+    if old and old.image_id == image.id and old.serving and _wired_alike(fleet, host, service, old):
         say(f"{host}: {service.name} {image.version} is already live on port {old.port}")
         return False
     port = service.ports[1] if old and old.port == service.ports[0] else service.ports[0]
@@ -176,7 +186,24 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
     except DeployError as exc:
         remote.remove(name)
         raise DeployError(f"{exc}; {host} stays on {stays}; deploy stopped") from exc
-    settings = inv.settings
+    _await_healthy(remote, host, service, image, name, stays, inv.settings, say)
+    data = remote.inspect(name)
+    if data is None:
+        raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
+    state.live[service.name] = Container.from_inspect(data)
+    if old:  # still running, and forwarded to (FTP's passive ports) until it is stopped
+        state.stale.setdefault(service.name, []).append(old)
+    switch(fleet, say)
+    if old:
+        _stop_old(remote, host, service, old, inv.settings.stop_timeout, say)
+    state.read(inv)
+    _retag(remote, service, image, old.image_id if old else None, inv)
+    return True
+
+
+def _await_healthy(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
+                   stays: str, settings, say: Say) -> None:  # fmt: skip
+    """Wait for the new container's health check; on failure remove it and stop the deploy."""
     verdict = wait_healthy(remote, name, settings.health_timeout, settings.health_interval)
     if not verdict.healthy:
         for line in remote.logs(name, 10).splitlines():
@@ -187,21 +214,22 @@ def roll(fleet: Fleet, host: Host, service: Service, image: LocalImage, say: Say
             f"{host} stays on {stays}, traffic unchanged; deploy stopped"
         )
     say(f"{host}: {service.name} {image.version} healthy after {verdict.seconds:.1f} s")
-    data = remote.inspect(name)
-    if data is None:
-        raise DeployError(f"{host}: {name} vanished after its health check; deploy stopped")
-    state.live[service.name] = Container.from_inspect(data)
-    if old:  # still running, and forwarded to (FTP's passive ports) until it is stopped
-        state.stale.setdefault(service.name, []).append(old)
-    switch(fleet, say)
-    if old:
-        stop = shlex.join(["docker", "stop", "-t", str(inv.settings.stop_timeout), old.name])
-        remote.run(f"{stop} >/dev/null && docker rm {shlex.quote(old.name)} >/dev/null",
-                   timeout=inv.settings.stop_timeout + 60)  # fmt: skip
-        say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
-    state.read(inv)
-    _retag(remote, service, image, old.image_id if old else None, inv)
-    return True
+
+
+def _stop_old(remote: Remote, host: Host, service: Service, old: Container, stop_timeout: int,
+              say: Say) -> None:  # fmt: skip
+    """Stop and remove the container the balancer no longer sends traffic to."""
+    stop = shlex.join(["docker", "stop", "-t", str(stop_timeout), old.name])
+    remote.run(f"{stop} >/dev/null && docker rm {shlex.quote(old.name)} >/dev/null",
+               timeout=stop_timeout + 60)  # fmt: skip
+    say(f"{host}: stopped {service.name} {old.version} (port {old.port})")
+
+
+def _wired_alike(fleet: Fleet, host: Host, service: Service, old: Container) -> bool:
+    """Whether the live container has the metrics listener the inventory asks for now
+    ([monitoring] turned on or off restarts it, even on the same image)."""
+    env = wired_env(fleet.inv, service, host, old.port) if old.port else {}
+    return old.labels.get(LABEL_METRICS, "") == env.get("SERVER_METRICS_LISTEN", "")
 
 
 def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
@@ -220,6 +248,8 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
     env.update(wired_env(inv, service, host, port))
     if service.kind == "ftp":  # the balancer forwards the ports on this label here
         args += ["--label", f"{LABEL_PASSIVE}={env['SERVER_PASSIVE_PORTS']}"]
+    if "SERVER_METRICS_LISTEN" in env:
+        args += ["--label", f"{LABEL_METRICS}={env['SERVER_METRICS_LISTEN']}"]
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
     if service.env_file:

@@ -5,7 +5,9 @@ inventory (the inventory's own `env` may not set these: inventory.py refuses it)
     SERVER_MASQUERADE, the balancer's public address, which PASV advertises;
   - FTP and TCP with `balancer.proxy_protocol`: SERVER_PROXY_PROTOCOL=1, and
     SERVER_FORWARDED_ALLOW_IPS, the balancer hosts' addresses (whose PROXY headers are
-    believed) and loopback (the health probe's own `PROXY UNKNOWN`).
+    believed) and loopback (the health probe's own `PROXY UNKNOWN`);
+  - with [monitoring]: SERVER_METRICS_LISTEN, the container's metrics port (one per service
+    and slot), which Prometheus on the balancer hosts scrapes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 PASSIVE_ENV = ("SERVER_PASSIVE_PORTS", "SERVER_MASQUERADE")
 PROXY_ENV = ("SERVER_PROXY_PROTOCOL", "SERVER_FORWARDED_ALLOW_IPS")
+METRICS_ENV = ("SERVER_METRICS_LISTEN",)
 LOOPBACK = ("127.0.0.1", "::1")
 
 
@@ -29,7 +32,16 @@ def proxied(inv: Inventory, service: Service) -> bool:
 def wired_names(inv: Inventory, service: Service) -> tuple[str, ...]:
     """The variables the deploy sets for this service."""
     names = PASSIVE_ENV if service.kind == "ftp" else ()
+    names += METRICS_ENV if inv.monitoring else ()
     return names + (PROXY_ENV if proxied(inv, service) else ())
+
+
+def metrics_port(inv: Inventory, service: Service, port: int) -> int:
+    """The metrics listener's port of `service` in the slot `port` ([monitoring] only): two
+    per service, laid out from monitoring.metrics_port in inventory order."""
+    assert inv.monitoring is not None, "no [monitoring] in the inventory"
+    index = list(inv.services).index(service.name)
+    return inv.monitoring.metrics_port + 2 * index + service.ports.index(port)
 
 
 def wired_env(inv: Inventory, service: Service, host: Host, port: int) -> dict[str, str]:
@@ -38,6 +50,8 @@ def wired_env(inv: Inventory, service: Service, host: Host, port: int) -> dict[s
         first, last = inv.passive_range(service, host, port)
         env["SERVER_PASSIVE_PORTS"] = f"{first}-{last}"
         env["SERVER_MASQUERADE"] = inv.balancer.public_address or ""
+    if inv.monitoring:
+        env["SERVER_METRICS_LISTEN"] = f"0.0.0.0:{metrics_port(inv, service, port)}"
     if proxied(inv, service):
         balancers = [h.address for h in inv.balancer_hosts]
         env["SERVER_PROXY_PROTOCOL"] = "1"

@@ -14,7 +14,7 @@ COPY nginx/ /etc/nginx/cluster/
 COPY docker/nginx-entrypoint.sh /usr/local/bin/nginx-entrypoint
 RUN ln -sf /etc/nginx/cluster/nginx.conf /etc/nginx/nginx.conf
 
-EXPOSE 8080 2121 7000 7000/udp
+EXPOSE 8080 8443 2121 7000 7000/udp
 # QUIT is nginx's graceful shutdown: requests in flight finish (bounded by worker_shutdown_timeout).
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \

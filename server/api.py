@@ -15,9 +15,14 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import METRICS
 from .models import model_class
+from .models.side import SideListener
 from .net.address import parse_address
 from .net.sockets import Listener, open_listener
-from .service import Service
+from .protocols.metrics import MetricsProtocol
+from .service import ProtocolService, Service
+
+#: Seconds a metrics scrape may take to send its request.
+METRICS_TIMEOUT = 10.0
 
 
 def serve(service: Service | Callable[[Listener], Service], settings: Settings) -> int:
@@ -31,7 +36,9 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     listener = open_listener(
         parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
     )
+    side = None
     try:
+        side = _metrics_listener(settings)  # after --bind: a clash names --metrics-listen
         if not isinstance(service, Service):
             service = service(listener)
         if settings.proxy_protocol and service.proxy is None:
@@ -39,21 +46,26 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
         model = model_cls(service, listener, settings)
     except BaseException:
         listener.close()
+        if side is not None:
+            side.close()
         raise
+    model.side = side
+    facts = model_cls.facts(settings)
     METRICS.freeze(
-        rows=_metric_rows(settings),
+        # A row for every process that may count at once (forked children included), and two
+        # more: the archive of the dead ones' counts, and this process before it serves.
+        rows=2 + facts.processes,
         service=service.name,
         model=model.name,
-        worker_model=settings.worker_model if model.name == "prefork" else "",
+        worker_model=facts.worker_model,
     )
     return model.serve()
 
 
-def _metric_rows(settings: Settings) -> int:
-    """Enough rows for every process that may count at once (forked children included)."""
-    prefork = settings.model == "prefork"
-    inner = settings.worker_model if prefork else settings.model
-    per_worker = settings.max_children + 1 if inner == "fork" else 1
-    # HUP briefly doubles the workers, TTIN adds some: room for both.
-    workers = 2 * settings.workers + 8 if prefork else 1
-    return 2 + per_worker * workers
+def _metrics_listener(settings: Settings) -> SideListener | None:
+    """The --metrics-listen socket, bound now so a bad or busy address fails at start."""
+    if not settings.metrics_listen:
+        return None
+    address = parse_address(settings.metrics_listen)
+    service = ProtocolService("metrics", stream=MetricsProtocol, idle_timeout=METRICS_TIMEOUT)
+    return SideListener(open_listener(address, backlog=16), service)

@@ -10,43 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import log as logsetup
-from .errors import ConfigError, ServerError
+from .commands.base import Command, Tool, add_option
+from .errors import ServerError
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .net.sockets import Listener
-    from .service import Service
 
-ENV_PREFIX = "SERVER_"
 log = logging.getLogger("server")
-
-
-# Command and Tool are NamedTuples, and config (a dataclass) loads only to serve: the probe runs
-# in every container every few seconds, and `dataclasses` alone was 79 of its 126 ms of imports.
-class Command(NamedTuple):
-    """A service the CLI can run under any model."""
-
-    default_model: str
-    default_bind: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    #: Builds the service once the listener is bound (socketserver handlers need the socket).
-    build: Callable[[argparse.Namespace, Settings, Listener], Service]
-    datagram: bool = False  # offers --udp
-    proxy_protocol: bool = True  # offers --proxy-protocol (its streams run our protocols)
-    tls: bool = False  # offers --certfile and --keyfile
-
-
-class Tool(NamedTuple):
-    """A command that is not a service (probe, ftp-user, models)."""
-
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,116 +31,34 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def env_name(flag: str) -> str:
-    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
-
-
-def add_option(parser, flag: str, *, type: Callable = str, default: Any = None, **kwargs) -> None:
-    """Add `--flag`, defaulting to its environment twin SERVER_FLAG when that is set."""
-    env = env_name(flag)
-    kwargs["help"] = f"{kwargs.get('help', '')} [env {env}]".strip()
-    if kwargs.get("action") == "store_true":
-        raw = os.environ.get(env)
-        default = raw.lower() in ("1", "true", "yes", "on") if raw is not None else False
-        parser.add_argument(flag, default=default, **kwargs)
-        return
-    if env in os.environ:
-        try:
-            default = type(os.environ[env])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{env}={os.environ[env]!r}: {exc}") from None
-    parser.add_argument(flag, type=type, default=default, **kwargs)
-
-
 def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
-    """The flags every service shares: model, address, bounds, timeouts, logging."""
+    """The flags every service shares (model, address, timeouts, logging), and the models'."""
     from .config import Settings
-    from .models import MODELS
+    from .models import MODELS, model_options
 
     d = Settings()
     core = parser.add_argument_group("serving")
-    add_option(
-        core,
-        "--model",
-        default=command.default_model,
-        choices=list(MODELS),
-        help="concurrency model (see `python -m server models`)",
-    )
-    add_option(
-        core, "--bind", default=command.default_bind, help="HOST:PORT, [IPV6]:PORT or unix:PATH"
-    )
+    add_option(core, "--model", default=command.default_model, choices=list(MODELS),
+               help="concurrency model (see `python -m server models`)")  # fmt: skip
+    add_option(core, "--bind", default=command.default_bind,
+               help="HOST:PORT, [IPV6]:PORT or unix:PATH")  # fmt: skip
     if command.datagram:
-        add_option(
-            core,
-            "--udp",
-            action="store_true",
-            help="serve datagrams (UDP, or Unix datagram with unix:PATH)",
-        )
-    add_option(core, "--workers", type=int, default=d.workers, help="prefork: worker processes")
-    add_option(
-        core,
-        "--worker-model",
-        default=d.worker_model,
-        choices=[m for m in MODELS if m != "prefork"],
-        help="prefork: each worker's model",
-    )
-    add_option(
-        core, "--threads", type=int, default=d.threads, help="threadpool, hybrid: worker threads"
-    )
-    add_option(
-        core,
-        "--queue-size",
-        type=int,
-        default=d.queue_size,
-        help="threadpool, hybrid: requests waiting for a worker",
-    )
-    add_option(
-        core, "--max-threads", type=int, default=d.max_threads, help="thread: most threads at once"
-    )
-    add_option(
-        core,
-        "--max-children",
-        type=int,
-        default=d.max_children,
-        help="fork: most child processes at once",
-    )
+        add_option(core, "--udp", action="store_true",
+                   help="serve datagrams (UDP, or Unix datagram with unix:PATH)")  # fmt: skip
     add_option(core, "--backlog", type=int, default=d.backlog, help="listen backlog")
-    add_option(
-        core,
-        "--timeout",
-        type=float,
-        default=d.timeout,
-        help="seconds before an idle client is dropped",
-    )
-    add_option(
-        core,
-        "--graceful-timeout",
-        type=float,
-        default=d.graceful_timeout,
-        help="seconds SIGTERM waits for requests in flight",
-    )
-    add_option(
-        core,
-        "--worker-timeout",
-        type=float,
-        default=d.worker_timeout,
-        help="prefork: replace a worker silent (stuck) this many seconds; 0: never",
-    )
-    add_option(
-        core,
-        "--max-requests",
-        type=int,
-        default=d.max_requests,
-        help="prefork: recycle a worker after this many requests (drained first); 0: never",
-    )
-    add_option(
-        core,
-        "--max-requests-jitter",
-        type=int,
-        default=d.max_requests_jitter,
-        help="prefork: add 0..J to --max-requests per worker, so they do not recycle together",
-    )
+    add_option(core, "--timeout", type=float, default=d.timeout,
+               help="seconds before an idle client is dropped")  # fmt: skip
+    add_option(core, "--graceful-timeout", type=float, default=d.graceful_timeout,
+               help="seconds SIGTERM waits for requests in flight")  # fmt: skip
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
+    add_option(core, "--metrics-listen", default=d.metrics_listen,
+               help="HOST:PORT or unix:PATH: serve Prometheus text at /metrics there, "
+               "under every model")  # fmt: skip
+    models = parser.add_argument_group("models (each flag names the models that read it)")
+    for option in model_options().values():
+        choices = option.choices() if option.choices else None
+        add_option(models, option.flag, type=option.type, default=option.default,
+                   choices=choices, help=option.help)  # fmt: skip
     if command.proxy_protocol:
         add_proxy_options(parser, d)
     if command.tls:

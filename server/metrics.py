@@ -1,11 +1,15 @@
 """Counters, gauges and histograms that add up across every process of one server.
 
-Metrics are defined at import time, then `freeze()` (before any fork) lays them out in an
-anonymous shared mapping with one row per process. A process claims a free row the first time
-it counts something -- so fork children and prefork workers need no set-up -- and a row whose
-process has died is folded into the archive row when it is reclaimed: counters survive their
-process, gauges (things open *now*) do not. Counting touches only the process's own row, under a
-thread lock: no cross-process lock on the hot path.
+Metrics are defined at import time, then `freeze()` (before any fork) lays them out in a
+shared table (server/sharedtable.py) with one row per process. A process claims a free row the
+first time it counts something -- so fork children and prefork workers need no set-up -- and a
+row whose process has died is folded into the archive row when it is reclaimed: counters
+survive their process, gauges (things open *now*) do not. Counting touches only the process's
+own row, under a thread lock: no cross-process lock on the hot path.
+
+A metric has at most one label name, or several joined by commas (`"direction,outcome"`), whose
+values are then joined the same way (`"download,ok"`): every value is declared up front, so
+labels stay bounded and a value's place in a row is fixed.
 
 A histogram is a row of counters, one per bucket (not cumulative: an observation is one add to
 the bucket a bisect finds), plus its sum in microseconds; rendering makes the buckets cumulative
@@ -15,20 +19,21 @@ and the count their total, as Prometheus expects.
 from __future__ import annotations
 
 import bisect
-import fcntl
 import logging
-import mmap
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .sharedtable import SharedTable
+
 log = logging.getLogger(__name__)
 
 ARCHIVE = 0  # row 0 holds what dead processes counted
 SUM = "sum"  # a histogram's slot for the sum of its observations, in microseconds
+#: The Prometheus text exposition format, as served by /-/metrics and --metrics-listen.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -36,7 +41,7 @@ class Metric:
     name: str
     kind: str  # "counter", "gauge" or "histogram"
     help: str
-    label: str = ""
+    label: str = ""  # a label name, or names joined by commas
     slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
     bounds: tuple[float, ...] = ()  # a histogram's bucket upper bounds, ascending (no +Inf)
     first: int = 0  # the slot of the first label value; a metric's slots are consecutive
@@ -52,13 +57,13 @@ class Metrics:
         self._slots = 0
         self._rows = 0
         self._view: memoryview | None = None
-        self._lockfile: int | None = None
+        self._table: SharedTable | None = None
         self._row = -1
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
-        """In a new child: the parent's row and lock are not ours (the lock may be held)."""
+        """In a new child: the parent's row and its lock are not ours (the lock may be held)."""
         self._lock = threading.Lock()
         self._row = -1
 
@@ -93,13 +98,10 @@ class Metrics:
         self.info.update(info)
         self.started = time.time()
         self._rows = rows
-        width = self._slots + 1  # slot 0 of each row holds its owner's pid
-        self._view = memoryview(mmap.mmap(-1, 8 * width * rows)).cast("q")
-        fd, path = tempfile.mkstemp(prefix="server-metrics-")
-        os.unlink(path)  # only the descriptor is needed, for lockf between processes
-        self._lockfile = fd
-        self._view[0] = -1  # the archive row is never claimed
-        self._width = width
+        self._width = self._slots
+        self._table = SharedTable(rows, 8 * self._width)
+        self._table.pids[ARCHIVE] = -1  # never claimed, never reclaimed
+        self._view = self._table.payload.cast("q")
 
     # -- counting: a value's place in a row, resolved by name or once by hot paths ----------
     def add(self, name: str, amount: int = 1, label: str = "") -> None:
@@ -108,7 +110,7 @@ class Metrics:
             slots = self.metrics[name].slots
             slot = slots.get(label, slots.get("other"))
             if slot is not None:
-                self.add_at(1 + slot, amount)
+                self.add_at(slot, amount)
 
     def observe(self, name: str, value: float) -> None:
         """Record one observation in a histogram: its bucket and its sum."""
@@ -119,12 +121,12 @@ class Metrics:
         """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
         metric = self.metrics[name]
         slot = metric.slots.get(label, metric.slots.get("other"))
-        return None if slot is None else 1 + slot
+        return slot
 
     def observation(self, name: str, value: float) -> tuple[int, int, int, int]:
         """One observation of a histogram as `add_at` pairs: its bucket +1, its sum +value."""
         metric = self.metrics[name]
-        first = 1 + metric.first  # buckets, +Inf, then SUM
+        first = metric.first  # buckets, +Inf, then SUM
         bucket = bisect.bisect_left(metric.bounds, value)  # le: the first bound >= value
         return first + bucket, 1, first + len(metric.bounds) + 1, int(value * 1e6)
 
@@ -144,25 +146,19 @@ class Metrics:
 
     def _claim(self) -> None:
         """Take a free row (or one whose process died) for this process."""
-        self._row = 0  # 0: tried and failed; not counted rather than retried on every add
-        pid = os.getpid()
-        with _LockF(self._lockfile):
-            for row in range(1, self._rows):
-                owner = self._view[row * self._width]
-                if owner == 0 or not _alive(owner):
-                    self._fold(row)
-                    self._view[row * self._width] = pid
-                    self._row = row
-                    return
-        log.warning("metrics: all %d rows taken; this process is not counted", self._rows)
+        row = self._table.claim(first=ARCHIVE + 1, reuse=self._fold)
+        self._row = max(row, 0)  # 0: tried and failed; not counted rather than retried
+        if row < 0:
+            log.warning("metrics: all %d rows taken; this process is not counted", self._rows)
 
     def _fold(self, row: int) -> None:
+        """A dead process's row: its counters go to the archive, its gauges to nothing."""
         base = row * self._width
         for metric in self.metrics.values():
             for slot in metric.slots.values():
-                i = base + 1 + slot
+                i = base + slot
                 if metric.kind != "gauge":
-                    self._view[ARCHIVE * self._width + 1 + slot] += self._view[i]
+                    self._view[ARCHIVE * self._width + slot] += self._view[i]
                 self._view[i] = 0
 
     # -- reading ----------------------------------------------------------------------------
@@ -170,19 +166,17 @@ class Metrics:
         """The total over every process."""
         if self._view is None:
             return 0
-        with self._lock, _LockF(self._lockfile):
+        with self._lock, self._table.locked():
             return self._total(self.metrics[name], self.metrics[name].slots[label])
 
     def _total(self, metric: Metric, slot: int) -> int:
-        total = 0
+        total, pids = 0, self._table.pids
         for row in range(self._rows):
-            base = row * self._width
-            owner = self._view[base]
-            if owner == 0 and row != ARCHIVE:
+            if pids[row] == 0:  # never claimed: nothing counted there
                 continue
-            if metric.kind == "gauge" and (row == ARCHIVE or not _alive(owner)):
+            if metric.kind == "gauge" and not self._table.alive(row):  # the archive neither
                 continue
-            total += self._view[base + 1 + slot]
+            total += self._view[row * self._width + slot]
         return total
 
     def render(self) -> str:
@@ -205,7 +199,7 @@ class Metrics:
         ]
         if self._view is None:
             return "\n".join(lines) + "\n"
-        with self._lock, _LockF(self._lockfile):
+        with self._lock, self._table.locked():
             for metric in self.metrics.values():
                 lines += [
                     f"# HELP {metric.name} {metric.help}",
@@ -215,8 +209,8 @@ class Metrics:
                     lines += self._histogram_lines(metric)
                     continue
                 for value, slot in metric.slots.items():
-                    label = f'{{{metric.label}="{_escape(value)}"}}' if metric.label else ""
-                    lines.append(f"{metric.name}{label} {self._total(metric, slot)}")
+                    total = self._total(metric, slot)
+                    lines.append(f"{metric.name}{_labels(metric, value)} {total}")
         return "\n".join(lines) + "\n"
 
     def _histogram_lines(self, metric: Metric) -> list[str]:
@@ -233,29 +227,12 @@ class Metrics:
         return lines
 
 
-class _LockF:
-    """lockf() on the shared descriptor: per-process, and released if the process dies."""
-
-    def __init__(self, fd: int | None):
-        self.fd = fd
-
-    def __enter__(self):
-        if self.fd is not None:
-            fcntl.lockf(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            fcntl.lockf(self.fd, fcntl.LOCK_UN)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _labels(metric: Metric, value: str) -> str:
+    """`{name="value"}`, one pair per comma-separated name; "" for an unlabelled metric."""
+    if not metric.label:
+        return ""
+    pairs = zip(metric.label.split(","), value.split(","), strict=True)
+    return "{" + ",".join(f'{name}="{_escape(part)}"' for name, part in pairs) + "}"
 
 
 def _escape(value: str) -> str:

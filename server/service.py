@@ -33,7 +33,7 @@ PROXY_HEADER_TIMEOUT = 30.0
 log = logging.getLogger(__name__)
 
 
-class Session:
+class InFlight:
     """A request being served, possibly on another thread: drain or abort it from the model.
 
     Whoever serves the request binds the two actions; a call made before that is remembered.
@@ -42,8 +42,6 @@ class Session:
     def __init__(self, request: Any = None, addr: Any = None):
         self.request = request
         self.addr = addr
-        self.pid = 0  # set by models that serve the request in a child process
-        self.thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._actions: dict[str, Callable[[], None]] = {}
         self._requested: list[str] = []
@@ -107,7 +105,7 @@ class Service:
         """The one protocol object that answers datagrams on an event loop, if any."""
         return None
 
-    def handle(self, request: Any, addr: Any, session: Session) -> None:
+    def handle(self, request: Any, addr: Any, flight: InFlight) -> None:
         """Serve one request to the end on the calling thread (which may block)."""
         raise NotImplementedError
 
@@ -146,9 +144,6 @@ class ProtocolService(Service):
         self.proxy = proxy
         self._datagram_protocol: DatagramProtocol | None = None
 
-    def supports(self, datagram: bool) -> bool:
-        return (self._datagram if datagram else self._stream) is not None
-
     def attach(self, loop, request, addr, on_close):
         protocol = self._stream()
         if self.tls is not None and self.tls.implicit:  # under the PROXY gate: in clear
@@ -166,7 +161,7 @@ class ProtocolService(Service):
         transport.start()
         return transport
 
-    def handle(self, request, addr, session):
+    def handle(self, request, addr, flight):
         if isinstance(request, tuple):  # (data, socket): answer on the shared socket
             data, sock = request
             DatagramTransport(None, sock, self.datagram_protocol()).receive(data, addr)
@@ -176,7 +171,7 @@ class ProtocolService(Service):
         loop = EventLoop(PollPoller)
         try:
             transport = self.attach(loop, request, addr, on_close=None)
-            session.bind(
+            flight.bind(
                 lambda: loop.call_soon_threadsafe(transport.drain),
                 lambda: loop.call_soon_threadsafe(transport.abort),
             )
@@ -210,12 +205,12 @@ class SocketServerService(Service):
         self.timeout = timeout
         self.server = _ServerShim(listener_sock, handler_class)
 
-    def handle(self, request, addr, session):
+    def handle(self, request, addr, flight):
         if isinstance(request, socket.socket):
             request.setblocking(True)
             request.settimeout(self.timeout)
             # Shutting the socket down wakes a handler blocked in recv(); it sees end of file.
-            session.bind(lambda: None, lambda: _shutdown(request))
+            flight.bind(lambda: None, lambda: _shutdown(request))
         try:
             self.handler_class(request, addr, self.server)
         except Exception:

@@ -28,6 +28,14 @@ BLOCKING_MODELS = [name for name, cls in SERVER_MODELS.items() if cls.runs_block
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 
 
+def _small_args(model: str, args: Sequence[str]) -> list[str]:
+    """The flags a model declares to stay small here (prefork: 2 workers), unless given."""
+    cls = SERVER_MODELS.get(model)
+    small = list(cls.small) if cls else []
+    given = {arg.split("=")[0] for arg in args if arg.startswith("--")}
+    return [] if given & {arg for arg in small if arg.startswith("--")} else small
+
+
 class ServerProcess:
     """One running server; use as a context manager so it is always stopped."""
 
@@ -40,11 +48,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         cwd: str | os.PathLike | None = None,
         preexec_fn=None,
+        entry: Sequence[str] = ("-m", "server"),
     ):
         self.command = [
             sys.executable,
-            "-m",
-            "server",
+            *entry,  # or a script that runs server.cli.main (a test's own model registered)
             service,
             "--model",
             model,
@@ -54,8 +62,7 @@ class ServerProcess:
             "info",
             *args,
         ]
-        if model == "prefork" and not any(a.startswith("--workers") for a in args):
-            self.command += ["--workers", "2"]
+        self.command += _small_args(model, args)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.cwd = cwd
         self.preexec_fn = preexec_fn
@@ -235,3 +242,38 @@ def run_concurrently(client, count: int, timeout: float = 60.0) -> None:
     assert not any(thread.is_alive() for thread in threads), "a client did not finish in time"
     if errors:
         raise errors[0]
+
+
+# -- the metrics listener (--metrics-listen 127.0.0.1:0) ---------------------------------------
+_METRICS_LISTENER = re.compile(r"metrics listener: \S+:(\d+) \(GET /metrics\)")
+_SAMPLE = re.compile(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$")
+
+
+def metrics_port(server: ServerProcess) -> int:
+    """The port of the server's metrics listener, from its start-up log line."""
+    found = wait_for(
+        lambda: next((m for m in map(_METRICS_LISTENER.search, server.lines) if m), None),
+        10, what="the metrics listener's log line",
+    )  # fmt: skip
+    return int(found.group(1))
+
+
+def raw_request(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request to 127.0.0.1:port, read until the server closes: status, headers,
+    body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return int(status.split()[1]), dict(line.split(": ", 1) for line in lines), body
+
+
+def scrape(port: int) -> dict[str, float]:
+    """GET /metrics: each sample's name and labels (as written) -> value."""
+    status, headers, body = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples = (_SAMPLE.match(line) for line in body.decode().splitlines())
+    return {m.group(1): float(m.group(2)) for m in samples if m}

@@ -9,17 +9,29 @@ import importlib.util
 import socket
 import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from bench import c10k, cluster_base, cluster_edge, cluster_scale, ftpclient, httpbench, tables, wrk
+from bench import (
+    c10k,
+    cluster_base,
+    cluster_edge,
+    cluster_scale,
+    confs,
+    ftpclient,
+    httpbench,
+    tables,
+    tls,
+    wrk,
+)
 from bench.context import Context
 from bench.fleet import alternate
 from bench.procs import Proc
 from bench.report import markdown, target_lines
 from bench.results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
-from bench.servers import Spec
+from bench.servers import Launch, Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
 from server.protocols.http import BadRequest
@@ -278,3 +290,24 @@ def test_cpu_handler_does_the_rounds_asked_and_refuses_bad_counts():
     for bad in ("0", "-1", "x", "10000001"):
         with pytest.raises(BadRequest):
             handle(SimpleNamespace(args={"n": bad}))
+
+
+def test_the_https_case_runs_who_speaks_tls_with_one_certificate(tmp_path):
+    by_name = {spec.name: spec for spec in httpbench.specs()}
+    https = {name for name, spec in by_name.items() if httpbench.serves(spec, "hello-tls")}
+    assert {"gunicorn-gthread", "granian", "nginx", "epoll", "prefork"} <= https
+    assert not {"waitress", "http.server", "bjoern"} & https  # no TLS of their own
+    assert all(httpbench.serves(spec, "hello") for spec in by_name.values())
+    ctx = Context(QUICK, tmp_path, tmp_path)
+    launch = Launch(ctx, "hello-tls", 8443)
+    ours = by_name["epoll"].argv(launch)
+    cert = ours[ours.index("--certfile") + 1]
+    assert cert in by_name["gunicorn-gthread"].argv(launch)
+    assert cert in by_name["granian"].argv(launch)
+    assert "BEGIN CERTIFICATE" in Path(cert).read_text()
+    assert "--certfile" not in by_name["epoll"].argv(Launch(ctx, "hello", 8080))
+    conf = confs.nginx(tmp_path, 8443, tmp_path, tls=tls.certificate(tmp_path))
+    assert "listen 127.0.0.1:8443 ssl;" in conf.read_text() and cert in conf.read_text()
+    assert httpbench.url_scheme("hello-tls") == "https"
+    with pytest.raises(ValueError):
+        wrk.run("https://192.0.2.1/", 1, 1, 1)

@@ -8,10 +8,12 @@ import threading
 import pytest
 
 from harness import BLOCKING_MODELS
+from server.models import MODELS
 
 
 def model_args(model: str) -> list[str]:
-    return ["--worker-model", "thread"] if model == "prefork" else []
+    """A model that runs another (prefork) runs a blocking one here."""
+    return [] if MODELS[model].fits_in_prefork else ["--worker-model", "thread"]
 
 
 HANDLERS = '''

@@ -110,3 +110,14 @@ def test_histogram_bounds_must_be_distinct():
     for bounds in ((), (0.1, 0.1)):
         with pytest.raises(ValueError, match="distinct"):
             m.histogram("bad_seconds", "Bad.", bounds)
+
+
+def test_a_metric_with_several_labels_renders_each_pair():
+    m = Metrics()
+    values = [f"{d},{o}" for d in ("up", "down") for o in ("ok", "failed")]
+    m.counter("moves_total", "Moves.", label="direction,outcome", values=values)
+    m.freeze(rows=4)
+    m.add("moves_total", 2, label="down,failed")
+    text = m.render()
+    assert 'moves_total{direction="down",outcome="failed"} 2' in text
+    assert 'moves_total{direction="up",outcome="ok"} 0' in text

@@ -60,9 +60,10 @@ def _status_rows(fleet: Fleet) -> tuple[list[list[str]], list[str]]:
 def _balancer_rows(fleet: Fleet, problems: list[str]):
     in_lb: dict[str, set] = {}
     rows = []
+    services = fleet.inv.services.values()
     listens = ",".join(
-        f"{s.listen}/udp" if s.protocol == "udp" else str(s.listen)
-        for s in fleet.inv.services.values()
+        [f"{s.listen}/udp" if s.protocol == "udp" else str(s.listen) for s in services]
+        + [f"{s.tls_listen}/tls" for s in services if s.tls_listen is not None]
     )
     for bal in fleet.balancers():
         data = bal.remote.inspect(bal.container)

@@ -31,9 +31,11 @@ def deploy(c, inventory=None, image=None, hosts=None, build=True, accept_new_hos
         with open_fleet(c, inv, accept_new_host_keys) as fleet:
             targets = _service_images(inv, image or [], build)
             balancer_image = _image(inv.balancer.image, inv.balancer.build, inv, build)
+            mon = inv.monitoring
+            monitoring_image = mon and _image(mon.image, mon.build, inv, build)
             for name, img in targets.items():
                 say(f"{name}: {img}")
-            rollout.deploy(fleet, targets, balancer_image, selected, say)
+            rollout.deploy(fleet, targets, balancer_image, selected, say, monitoring_image)
 
 
 @task(help=helps("inventory", "hosts", "accept-new-host-keys"))

@@ -45,6 +45,8 @@ def teardown(c, inventory=None, yes=False, keep_images=False, accept_new_host_ke
                     refs = [tag(inv, s, w) for s in inv.services for w in ("current", "previous")]
                     _remove_images(remote, refs)
                 remote.run(f"rm -rf {shlex.quote(remote.home())}/{project}-deploy", check=False)
+                if inv.monitoring:  # Prometheus' time series ([monitoring])
+                    remote.docker("volume", "rm", "-f", f"{project}-prometheus", check=False)
                 say(f"{remote}: removed {len(ids.split())} container(s)")
             if fleet.down:
                 raise DeployError("; ".join(fleet.down.values()) + " -- not torn down")

@@ -13,7 +13,7 @@ from typing import NamedTuple
 class Entry(NamedTuple):
     help: str
     module: str  # a module of this package
-    attribute: str  # a cli.Command (a service) or a cli.Tool in it
+    attribute: str  # a base.Command (a service) or a base.Tool in it
 
     def load(self):
         return getattr(importlib.import_module(f".{self.module}", __name__), self.attribute)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..cli import Command
+from ..models import Epoll
 from ..protocols.echo import EchoDatagramProtocol, EchoProtocol
 from ..service import ProtocolService, proxy_policy
+from .base import Command
 
 
 def _build(args, settings, listener) -> ProtocolService:
@@ -18,7 +19,7 @@ def _build(args, settings, listener) -> ProtocolService:
 
 
 ECHO = Command(
-    default_model="epoll",
+    default_model=Epoll.name,
     default_bind="127.0.0.1:7000",
     add_arguments=lambda parser: None,
     build=_build,

@@ -8,8 +8,8 @@ import os
 import socket
 import sys
 
-from ..cli import Command, Tool, add_option
 from ..errors import ConfigError
+from ..models import Fork
 from ..protocols.ftp import Authorizer, ConnectionTable, FTPSession, FTPSettings
 from ..protocols.ftp.authorizer import (
     SCHEMES,
@@ -20,6 +20,7 @@ from ..protocols.ftp.authorizer import (
     write_users,
 )
 from ..service import ProtocolService, proxy_policy, tls_policy
+from .base import Command, Tool, add_option
 
 log = logging.getLogger("server.ftp")
 
@@ -147,22 +148,19 @@ def _arguments(parser) -> None:
         default=1.0,
         help="seconds before answering a failed login",
     )
-    add_option(
-        ftp,
-        "--tls-required",
-        action="store_true",
-        help="TLS (--certfile): refuse logins over clear text and data in clear (PROT C)",
-    )
-    add_option(
-        ftp,
-        "--tls-implicit",
-        action="store_true",
-        help="TLS (--certfile) from the first byte, as on port 990; data protected by default",
-    )
+    _tls_arguments(ftp)
+
+
+def _tls_arguments(ftp) -> None:
+    """FTPS beside the shared --certfile/--keyfile (RFC 4217's AUTH TLS is on with them)."""
+    add_option(ftp, "--tls-required", action="store_true",
+               help="TLS (--certfile): no login over clear text, no data in clear")  # fmt: skip
+    add_option(ftp, "--tls-implicit", action="store_true",
+               help="TLS (--certfile) from the first byte, as on port 990")  # fmt: skip
 
 
 FTP = Command(
-    default_model="fork",
+    default_model=Fork.name,
     default_bind="127.0.0.1:2121",
     add_arguments=_arguments,
     build=_build,

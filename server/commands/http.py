@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 
-from ..cli import Command, add_option
 from ..errors import ConfigError
 from ..fs import PathRefused
 from ..metrics import METRICS
+from ..models import Prefork, model_facts
 from ..net.trusted import TrustedPeers
 from ..protocols.http import HTTPConfig, HTTPService, Router
 from ..protocols.http.accesslog import FORMATS, AccessLog
@@ -22,7 +22,7 @@ from ..protocols.http.parser import Limits
 from ..protocols.http.static import StaticFiles
 from ..protocols.http.wsgi import WSGIApp
 from ..service import proxy_policy, tls_policy
-from .handler import load_object
+from .base import Command, add_option, load_object
 
 _UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -84,13 +84,13 @@ def _app_loader(args, settings, listener):
 
 def _wsgi(settings, listener):
     address = listener.address
-    models = {settings.model, settings.worker_model if settings.model == "prefork" else ""}
+    facts = model_facts(settings)
     return functools.partial(
         WSGIApp,
         server_name=address.host or "localhost",
         server_port=str(address.port) if not address.is_unix else "",
-        multithread=bool(models & {"thread", "threadpool", "hybrid"}),
-        multiprocess=bool(models & {"fork", "prefork"}),
+        multithread=facts.multithread,
+        multiprocess=facts.multiprocess,
     )
 
 
@@ -134,7 +134,7 @@ def _arguments(parser) -> None:
 
 
 HTTP = Command(
-    default_model="prefork",
+    default_model=Prefork.name,
     default_bind="127.0.0.1:8000",
     add_arguments=_arguments,
     build=_build,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import Tool
+from .base import Tool
 
 
 def _list(_args) -> int:

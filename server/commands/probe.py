@@ -27,8 +27,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from ..cli import Tool, add_option
 from ..errors import ConfigError
+from .base import Tool, add_option
 
 DEFAULT_PORTS = {"http": 80, "ftp": 21}
 URL_ENV = "SERVER_PROBE_URL"

@@ -1,4 +1,9 @@
-"""The server models, by name. Each is one file and overrides one hook of `Model`."""
+"""The server models, by name: one file each, and one line in MODELS.
+
+Each model declares its own flags (`options`) and facts (`facts(settings)`); the CLI, the
+settings, the API, the WSGI adapter and the tests read them from here, so adding a model is
+its file plus its line below (docs/design.md walks through one).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,21 @@ from .base import Model
 from .fork import Fork
 from .hybrid import Hybrid
 from .iterative import Iterative
+from .lifecycle import Lifecycle
 from .multiplex import Epoll, Poll, Select
+from .options import Facts, Option
 from .prefork import Prefork
 from .thread import ThreadPerRequest, ThreadPool
 
-MODELS: dict[str, type[Model]] = {
+MODELS: dict[str, type[Lifecycle]] = {
     cls.name: cls
     for cls in (Iterative, Select, Poll, Epoll, Hybrid, Fork, ThreadPerRequest, ThreadPool, Prefork)
 }
+#: The model of a server that names none (the library API's Settings()).
+DEFAULT = Epoll.name
 
 
-def model_class(name: str) -> type[Model]:
+def model_class(name: str) -> type[Lifecycle]:
     """The model called `name`, or ModelUnavailable listing the real names."""
     try:
         return MODELS[name]
@@ -27,4 +36,17 @@ def model_class(name: str) -> type[Model]:
         ) from None
 
 
-__all__ = ["MODELS", "Model", "model_class"]
+def model_options() -> dict[str, Option]:
+    """Every registered model's settings, by name (models may share one, e.g. --threads)."""
+    return {option.name: option for cls in MODELS.values() for option in cls.options}
+
+
+def model_facts(settings) -> Facts:
+    """What the model `settings` choose will be (processes, WSGI flags, blocking)."""
+    return model_class(settings.model).facts(settings)
+
+
+__all__ = [
+    "DEFAULT", "MODELS", "Facts", "Fork", "Lifecycle", "Model", "Option", "Prefork",
+    "ThreadPerRequest", "model_class", "model_facts", "model_options",
+]  # fmt: skip

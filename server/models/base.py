@@ -1,11 +1,11 @@
-"""The life every model shares: a loop, queued signals, an input, bounds and draining.
+"""The serving model: an input, requests in flight, a bound, and draining.
 
 A model is one decision -- where a request runs -- made in one hook, `process_request`
-(as in `socketserver`). Everything else is here:
+(as in `socketserver`). The loop and the signals are the lifecycle's (models/lifecycle.py);
+the rest of serving is here:
 
-    serve() -> start() -> loop: input -> process_request -> begin/end -> ... -> cleanup()
+    start() opens the input -> process_request -> begin/end -> ... -> cleanup() closes it
 
-Signals arrive through a queue and are dispatched to `handle_<name>` methods on the loop:
 TERM drains (stop accepting, let requests finish, at most --graceful-timeout), INT and QUIT stop
 at once, HUP asks the service to reload. Every path ends with no child, thread or socket left.
 """
@@ -13,70 +13,41 @@ at once, HUP asks the service to reload. Every path ends with no child, thread o
 from __future__ import annotations
 
 import logging
-import os
-import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..config import Settings
-from ..errors import ModelUnavailable
 from ..metrics import METRICS
-from ..net.loop import EventLoop
 from ..net.sockets import Listener
-from ..service import Service, Session
+from ..service import InFlight, Service
 from .acceptor import Acceptor, DatagramInput
-from .signals import SignalQueue, signal_name
+from .lifecycle import DRAINING, RUNNING, STOPPED, Lifecycle
 from .worker import Duties
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger("server.model")
 
-NEW, RUNNING, DRAINING, STOPPED = "new", "running", "draining", "stopped"
-#: Exit status of a worker process that could not start serving (gunicorn's contract too).
-WORKER_BOOT_ERROR = 3
 #: After INT/QUIT or the graceful timeout, how long to wait for aborted requests to end.
 ABORT_GRACE = 2.0
 
 
-class Model:
-    """Base of every model. Subclasses set the class attributes and override one hook."""
+class Model(Lifecycle):
+    """Base of every serving model. Subclasses set the class attributes and override one hook."""
 
-    name: ClassVar[str] = ""
-    #: One line for `python -m server models`: when to choose this model.
-    summary: ClassVar[str] = ""
-    #: The main loop's poller class; None picks the most scalable one available.
-    poller: ClassVar[type | None] = None
-    #: True when each request gets a thread or process, so a blocking handler may run.
-    runs_blocking: ClassVar[bool] = True
     #: True when requests are served in child processes (whose counts the model never sees).
     serves_in_children: ClassVar[bool] = False
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
-        """Runs before any fork: remember things, check they fit, start nothing."""
-        self.service = service
-        self.listener = listener
-        self.settings = settings
-        self.state = NEW
-        self.active: set[Session] = set()
-        self.loop: EventLoop | None = None
+        super().__init__(service, listener, settings)
+        self.active: set[InFlight] = set()
         self.input: Acceptor | DatagramInput | None = None
-        self.exit_status = 0
-        self.started_at = time.time()
         #: A prefork worker's duties to its master (heartbeat, recycling); None elsewhere.
         self.duties: Duties | None = None
-        if not service.event_driven and not self.runs_blocking:
-            raise ModelUnavailable(
-                f"{self.title()} serves every client from one thread, so it cannot run "
-                f"a blocking socketserver handler; use iterative, fork, thread, threadpool, "
-                f"or prefork with one of those as --worker-model"
-            )
 
     # -- the hook -----------------------------------------------------------------------
     def process_request(self, request: Any, addr: Any) -> None:
         """Decide where `request` runs. Must be overridden."""
         raise NotImplementedError
-
-    def title(self) -> str:
-        """How messages name this model. May be overridden."""
-        return f"the {self.name} model"
 
     def capacity(self) -> int | None:
         """Most requests in flight at once; the input pauses at this bound. May be overridden."""
@@ -93,21 +64,9 @@ class Model:
         return 0.0
 
     # -- life -----------------------------------------------------------------------------
-    def serve(self) -> int:
-        """Serve until stopped by a signal; return the exit status. Do not override."""
-        self.loop = EventLoop(self.poller)
-        self.signals = SignalQueue(self.loop, self.handle_signal)
-        self.signals.install()
-        try:
-            self.start()
-            self.loop.run(until=lambda: self.state == STOPPED)
-        finally:
-            self.cleanup()
-        return self.exit_status
-
     def start(self) -> None:
         """Open the input and start accepting. May be extended."""
-        self.state = RUNNING
+        super().start()
         if self.listener.datagram:
             self.input = DatagramInput(
                 self.loop, self.listener, self.service.datagram_protocol(), self.process_request
@@ -125,30 +84,30 @@ class Model:
             "datagram" if self.listener.datagram else "stream",
             self.name,
         )
+        self.start_side()
 
     def cleanup(self) -> None:
-        """Release the loop, signal handlers and input. May be extended."""
-        self.signals.restore()
+        """Close the input, then release the loop. May be extended."""
         if self.input:
             self.input.close()
-        self.loop.close()
+        super().cleanup()
 
     # -- bookkeeping shared by the models -------------------------------------------------
-    def begin(self, request: Any, addr: Any) -> Session:
+    def begin(self, request: Any, addr: Any) -> InFlight:
         """Count a request in; pause the input at capacity."""
-        session = Session(request, addr)
-        self.active.add(session)
+        flight = InFlight(request, addr)
+        self.active.add(flight)
         METRICS.add("server_connections_total")
         METRICS.add("server_connections_open")
         if not self.has_room():
             self.input.pause()
-        return session
+        return flight
 
-    def end(self, session: Session) -> None:
+    def end(self, flight: InFlight) -> None:
         """Count a request out (on the loop's thread); resume, or finish a drain."""
-        if session not in self.active:
+        if flight not in self.active:
             return
-        self.active.discard(session)
+        self.active.discard(flight)
         METRICS.add("server_connections_open", -1)
         if self.duties is not None:
             self.duties.connection_ended()
@@ -162,42 +121,31 @@ class Model:
         if isinstance(request, tuple) and self.service.event_driven:
             self.input.receive(request[0], addr)  # a datagram: the protocol answers at once
             return
-        session = self.begin(request, addr)
+        flight = self.begin(request, addr)
         if not self.service.event_driven:
-            self.serve_blocking(request, addr, session)
-            self.end(session)
+            self.serve_blocking(request, addr, flight)
+            self.end(flight)
             return
         try:
-            handle = self.service.attach(self.loop, request, addr, lambda _: self.end(session))
+            handle = self.service.attach(self.loop, request, addr, lambda _: self.end(flight))
         except OSError as exc:  # e.g. select() cannot watch a descriptor >= FD_SETSIZE
             log.warning("dropping %s: %s", addr, exc)
             request.close()
-            self.end(session)
+            self.end(flight)
             return
-        session.bind(handle.drain, handle.abort)
+        flight.bind(handle.drain, handle.abort)
 
-    def serve_blocking(self, request: Any, addr: Any, session: Session) -> None:
+    def serve_blocking(self, request: Any, addr: Any, flight: InFlight) -> None:
         """Serve one request to the end on the calling thread, then close its socket."""
         try:
-            self.service.handle(request, addr, session)
+            self.service.handle(request, addr, flight)
         except Exception:
             log.exception("request from %s failed", addr)
         finally:
             if not isinstance(request, tuple):
                 request.close()
 
-    # -- signals --------------------------------------------------------------------------
-    def handle_signal(self, signum: int) -> None:
-        handler = getattr(self, f"handle_{signal_name(signum)}", None)
-        if handler is None:
-            log.info(
-                "ignoring SIG%s: the %s model has no use for it",
-                signal_name(signum).upper(),
-                self.name,
-            )
-            return
-        handler()
-
+    # -- signals ----------------------------------------------------------------------------
     def handle_term(self) -> None:
         """Graceful: stop accepting, let requests in flight finish, then exit."""
         if self.state != RUNNING:
@@ -207,8 +155,8 @@ class Model:
         )
         self.state = DRAINING
         self.input.close()
-        for session in list(self.active):
-            session.drain()
+        for flight in list(self.active):
+            flight.drain()
         self.loop.call_later(self.settings.graceful_timeout, self.force_stop)
         if not self.active:
             self.stop()
@@ -219,13 +167,6 @@ class Model:
         self.force_stop()
 
     handle_quit = handle_int
-
-    def handle_hup(self) -> None:
-        log.info("reloading %s", self.service.name)
-        self.service.reload()
-
-    def handle_chld(self) -> None:
-        """Children are reaped by the models that fork. May be overridden."""
 
     def force_stop(self) -> None:
         """Abort what is left; stop when it has ended, or after ABORT_GRACE regardless."""
@@ -238,14 +179,6 @@ class Model:
             self.stop()
             return
         log.warning("aborting %d request(s)", len(self.active))
-        for session in list(self.active):
-            session.abort()
+        for flight in list(self.active):
+            flight.abort()
         self.loop.call_later(ABORT_GRACE, self.stop)
-
-    def stop(self) -> None:
-        self.state = STOPPED
-        self.loop.stop()
-
-    def describe(self) -> dict[str, Any]:
-        """What the operations endpoints report about this model."""
-        return {"model": self.name, "pid": os.getpid(), "active": len(self.active)}

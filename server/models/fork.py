@@ -12,9 +12,10 @@ import logging
 import signal
 
 from ..logsink import exit_process
-from ..service import Session
+from ..service import InFlight
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
+from .options import Facts, Option
 from .signals import accept_signals, fork
 
 log = logging.getLogger("server.model")
@@ -23,44 +24,49 @@ log = logging.getLogger("server.model")
 class Fork(Model):
     name = "fork"
     summary = "a process per client (bounded by --max-children): isolation, CPU-heavy requests"
+    options = (Option("max_children", int, 256, "fork: most child processes at once", minimum=1),)
     serves_in_children = True
+    multiprocess = True
+
+    @classmethod
+    def facts(cls, settings) -> Facts:
+        return super().facts(settings)._replace(processes=settings.max_children + 1)
 
     def start(self) -> None:
-        self.children: dict[int, Session] = {}
+        self.children: dict[int, InFlight] = {}
         super().start()
 
     def capacity(self) -> int:
         return self.settings.max_children
 
     def process_request(self, request, addr) -> None:
-        session = self.begin(request, addr)
+        flight = self.begin(request, addr)
         try:
             pid = fork()
         except OSError as exc:  # EAGAIN/ENOMEM: refuse this one, keep serving
             log.error("fork failed: %s; dropping %s", exc.strerror, addr)
             self._close(request)
-            self.end(session)
+            self.end(flight)
             return
         if pid == 0:
             self._child(request, addr)  # never returns
-        session.pid = pid
-        session.bind(lambda: kill(pid, signal.SIGTERM), lambda: kill(pid, signal.SIGKILL))
-        self.children[pid] = session
+        flight.bind(lambda: kill(pid, signal.SIGTERM), lambda: kill(pid, signal.SIGKILL))
+        self.children[pid] = flight
         self._close(request)  # the child has its own copy
 
     def _child(self, request, addr) -> None:
         """Serve one request in the child and exit, never returning into the parent's code."""
         status = 0
         try:
-            self.loop.close()  # our copies only: the parent's poller is untouched
+            self.forked()
             if not self.listener.datagram:
                 self.listener.sock.close()
-            session = Session(request, addr)
-            signal.signal(signal.SIGTERM, lambda *_: session.drain())
-            signal.signal(signal.SIGINT, lambda *_: session.abort())
-            signal.signal(signal.SIGQUIT, lambda *_: session.abort())
+            flight = InFlight(request, addr)
+            signal.signal(signal.SIGTERM, lambda *_: flight.drain())
+            signal.signal(signal.SIGINT, lambda *_: flight.abort())
+            signal.signal(signal.SIGQUIT, lambda *_: flight.abort())
             accept_signals()
-            self.serve_blocking(request, addr, session)
+            self.serve_blocking(request, addr, flight)
         except BaseException:
             log.exception("child serving %s failed", addr)
             status = 1
@@ -70,9 +76,9 @@ class Fork(Model):
     def handle_chld(self) -> None:
         """Reap every child that has exited; each one frees a place."""
         for pid, _ in reap_exited():
-            session = self.children.pop(pid, None)
-            if session is not None:
-                self.end(session)
+            flight = self.children.pop(pid, None)
+            if flight is not None:
+                self.end(flight)
 
     def cleanup(self) -> None:
         """Leave no child behind: kill what survived the grace period and reap it."""

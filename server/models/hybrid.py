@@ -19,7 +19,9 @@ from ..errors import ModelUnavailable
 from ..metrics import METRICS
 from ..net.executor import ThreadPool
 from ..net.pollers import poller_class
-from .base import RUNNING, Model
+from .base import Model
+from .lifecycle import RUNNING
+from .thread import QUEUE_SIZE, THREADS
 
 METRICS.counter("server_pool_full_total", "Times the hybrid model's application queue filled up.")
 
@@ -29,7 +31,9 @@ class Hybrid(Model):
     summary = (
         "an epoll loop does all I/O, --threads run the app: slow requests and clients delay nobody"
     )
+    options = (THREADS, QUEUE_SIZE)
     runs_blocking = False
+    multithread = True
 
     def __init__(self, *args, **kwargs):
         try:

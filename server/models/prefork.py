@@ -25,11 +25,13 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ModelUnavailable
-from ..logsink import exit_process
-from .base import DRAINING, RUNNING, WORKER_BOOT_ERROR, Model
+from .base import Model
 from .children import kill, kill_and_reap, reap_exited
+from .lifecycle import DRAINING, RUNNING, Lifecycle
+from .multiplex import Epoll
+from .options import Facts, Option
 from .signals import fork
-from .worker import LEAVING, NOT_READY, Duties, Heart, beat_interval
+from .worker import LEAVING, NOT_READY, WORKER_BOOT_ERROR, Heart, beat_interval, run_worker
 
 log = logging.getLogger("server.model")
 
@@ -49,24 +51,74 @@ class Worker:
     ready: bool = False
 
 
-class Prefork(Model):
+def _inner_models() -> list[str]:
+    from . import MODELS  # the registry imports this module
+
+    return [name for name, cls in MODELS.items() if cls.fits_in_prefork]
+
+
+def _inner(settings) -> type[Model]:
+    from . import model_class
+
+    inner = model_class(settings.worker_model)
+    if not inner.fits_in_prefork:
+        raise ModelUnavailable(f"--worker-model cannot be {inner.name}")
+    return inner
+
+
+class Prefork(Lifecycle):
+    """The arbiter: never serves, keeps workers that each run the serving model it is given."""
+
     name = "prefork"
     summary = "a master and --workers processes with an inner model: use all cores, survive crashes"
+    options = (
+        Option("workers", int, os.cpu_count() or 2, "prefork: worker processes", minimum=1),
+        Option(
+            "worker_model", str, Epoll.name, "prefork: each worker's model", choices=_inner_models
+        ),
+        Option(
+            "worker_timeout",
+            float,
+            0.0,
+            "prefork: replace a worker silent (stuck) this many seconds; 0: never",
+            minimum=0,
+        ),
+        Option(
+            "max_requests",
+            int,
+            0,
+            "prefork: recycle a worker after this many requests (drained first); 0: never",
+            minimum=0,
+        ),
+        Option(
+            "max_requests_jitter",
+            int,
+            0,
+            "prefork: add 0..J to --max-requests per worker, so they do not recycle together",
+            minimum=0,
+        ),
+    )
+    small = ("--workers", "2")
+    multiprocess = True
+    fits_in_prefork = False
+
+    @classmethod
+    def facts(cls, settings) -> Facts:
+        inner = _inner(settings)
+        facts = inner.facts(settings)
+        # HUP briefly doubles the workers, TTIN adds some: room for both.
+        processes = (2 * settings.workers + 8) * facts.processes
+        return facts._replace(processes=processes, multiprocess=True, worker_model=inner.name)
 
     def __init__(self, service, listener, settings, inner: type[Model] | None = None):
-        from . import model_class  # the registry imports this module
-
-        self.inner = inner or model_class(settings.worker_model)
-        if self.inner is Prefork:
-            raise ModelUnavailable("--worker-model cannot be prefork")
-        self.runs_blocking = self.inner.runs_blocking
+        self.inner = inner or _inner(settings)
         super().__init__(service, listener, settings)
 
     def title(self) -> str:
         return f"the prefork model with {self.inner.name} workers"
 
     def start(self) -> None:
-        self.state = RUNNING
+        super().start()
         self.target = self.settings.workers
         self.workers: dict[int, Worker] = {}
         self.retiring: set[int] = set()
@@ -79,6 +131,7 @@ class Prefork(Model):
             self.target,
             self.inner.name,
         )
+        self.start_side()
         self.spawn_missing()
         self._watch()
 
@@ -106,28 +159,10 @@ class Prefork(Model):
             heart.close()
             return False
         if pid == 0:
-            self._worker(heart)  # never returns
+            run_worker(self, heart)  # never returns
         self.workers[pid] = Worker(pid, heart, self.generation, time.monotonic())
         log.info("worker %d started", pid)
         return True
-
-    def _worker(self, heart: Heart) -> None:
-        """The worker process: run the inner model on the inherited socket, then exit."""
-        status = WORKER_BOOT_ERROR
-        try:
-            self.loop.close()
-            self.service.worker_started(fresh_code=self.generation > 0)
-            model = self.inner(self.service, self.listener, self.settings)
-            settings = self.settings
-            model.duties = Duties(
-                heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
-            )
-            status = 1
-            status = model.serve()
-        except BaseException:
-            log.exception("worker failed")
-        finally:
-            exit_process(status)
 
     def retire(self, pid: int, signum: int = signal.SIGTERM) -> None:
         self.retiring.add(pid)
@@ -298,12 +333,5 @@ class Prefork(Model):
         for worker in self.workers.values():
             worker.heart.close()
         self.workers.clear()
-        self.signals.restore()
         self.listener.close()
-        self.loop.close()
-
-    def capacity(self) -> None:
-        return None
-
-    def describe(self) -> dict:
-        return {**super().describe(), "workers": len(self.workers), "worker_model": self.inner.name}
+        super().cleanup()

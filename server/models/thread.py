@@ -6,6 +6,12 @@ import queue
 import threading
 
 from .base import Model
+from .options import Option
+
+THREADS = Option("threads", int, 16, "threadpool, hybrid: worker threads", minimum=1)
+QUEUE_SIZE = Option(
+    "queue_size", int, 256, "threadpool, hybrid: requests waiting for a worker", minimum=0
+)
 
 
 class ThreadPerRequest(Model):
@@ -17,25 +23,23 @@ class ThreadPerRequest(Model):
 
     name = "thread"
     summary = "a thread per client (bounded by --max-threads): long-lived, mostly idle clients"
+    options = (Option("max_threads", int, 512, "thread: most threads at once", minimum=1),)
+    multithread = True
 
     def capacity(self) -> int:
         return self.settings.max_threads
 
     def process_request(self, request, addr) -> None:
-        session = self.begin(request, addr)
-        session.thread = threading.Thread(
-            target=self._run,
-            args=(request, addr, session),
-            daemon=True,
-            name=f"request-{addr}",
-        )
-        session.thread.start()
+        flight = self.begin(request, addr)
+        threading.Thread(
+            target=self._run, args=(request, addr, flight), daemon=True, name=f"request-{addr}"
+        ).start()
 
-    def _run(self, request, addr, session) -> None:
+    def _run(self, request, addr, flight) -> None:
         try:
-            self.serve_blocking(request, addr, session)
+            self.serve_blocking(request, addr, flight)
         finally:
-            self.loop.call_soon_threadsafe(self.end, session)
+            self.loop.call_soon_threadsafe(self.end, flight)
 
 
 class ThreadPool(Model):
@@ -47,6 +51,8 @@ class ThreadPool(Model):
 
     name = "threadpool"
     summary = "a fixed pool of --threads workers and a bounded queue: steady load, fixed cost"
+    options = (THREADS, QUEUE_SIZE)
+    multithread = True
 
     def capacity(self) -> int:
         return self.settings.threads + self.settings.queue_size
@@ -67,11 +73,11 @@ class ThreadPool(Model):
 
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
-            request, addr, session = item
+            request, addr, flight = item
             try:
-                self.serve_blocking(request, addr, session)
+                self.serve_blocking(request, addr, flight)
             finally:
-                self.loop.call_soon_threadsafe(self.end, session)
+                self.loop.call_soon_threadsafe(self.end, flight)
 
     def cleanup(self) -> None:
         for _ in self.workers:

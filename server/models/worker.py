@@ -12,6 +12,10 @@ with the monotonic clock (one clock for every process of the host) from its loop
   replacement at once instead of waiting for it to exit.
 
 No system call, no lock: one writer, one reader, an aligned 8-byte double.
+
+`run_worker` is the worker's whole life after the fork (gunicorn's `init_process`): it builds
+the serving model the master was given, hands it its duties, serves, and exits with a status
+the master reads (WORKER_BOOT_ERROR: it could not even start).
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
+from ..logsink import exit_process
+
 if TYPE_CHECKING:
     from .base import Model
+    from .prefork import Prefork
 
 log = logging.getLogger("server.model")
 
+#: Exit status of a worker process that could not start serving (gunicorn's contract too).
+WORKER_BOOT_ERROR = 3
 NOT_READY = 0.0
 LEAVING = -1.0
 _STAMP = struct.Struct("d")
@@ -94,3 +103,23 @@ class Duties:
         log.info("served %d requests: draining to be replaced", self.max_requests)
         self.heart.beat(LEAVING)
         self.model.handle_term()
+
+
+def run_worker(master: Prefork, heart: Heart) -> None:
+    """In a new worker process: run the master's inner model on the inherited socket, then
+    exit (never returns)."""
+    status = WORKER_BOOT_ERROR
+    try:
+        master.forked()  # the master's loop and metrics listener: our copies only
+        master.service.worker_started(fresh_code=master.generation > 0)
+        model = master.inner(master.service, master.listener, master.settings)
+        settings = master.settings
+        model.duties = Duties(
+            heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
+        )
+        status = 1
+        status = model.serve()
+    except BaseException:
+        log.exception("worker failed")
+    finally:
+        exit_process(status)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import logging
 
+from ..metrics import METRICS
 from ..net.address import describe_peer
 from ..net.protocol import DatagramProtocol, Protocol
 
 log = logging.getLogger("server.echo")
+
+# Connections are the model's server_connections_total and _open; these are echo's own.
+METRICS.counter(
+    "echo_bytes_total", "Bytes echoed back, by transport.", "transport", ("stream", "datagram")
+)
+METRICS.counter("echo_datagrams_total", "Datagrams echoed back.")
+_STREAM_BYTES = METRICS.place("echo_bytes_total", "stream")
+_DATAGRAM_BYTES = METRICS.place("echo_bytes_total", "datagram")
+_DATAGRAMS = METRICS.place("echo_datagrams_total")
 
 
 class EchoProtocol(Protocol):
@@ -19,6 +29,7 @@ class EchoProtocol(Protocol):
         log.debug("connection from %s", describe_peer(transport.peer))
 
     def data_received(self, data: bytes) -> None:
+        METRICS.add_at(_STREAM_BYTES, len(data))
         self.transport.write(data)
         if self.transport.pending():  # the client is not keeping up: stop reading until it does
             self.transport.pause_reading()
@@ -34,4 +45,5 @@ class EchoProtocol(Protocol):
 
 class EchoDatagramProtocol(DatagramProtocol):
     def datagram_received(self, data, addr, transport) -> None:
+        METRICS.add_at(_DATAGRAMS, 1, _DATAGRAM_BYTES, len(data))
         transport.sendto(data, addr)

@@ -4,8 +4,9 @@ image in three versions, and an inventory naming them. Torn down whatever happen
 
 Every app host runs HTTP; app1 and app2 run FTP too, app3 echo over TCP and UDP (fewer
 containers than every service everywhere: each one costs seconds to create on vfs). The
-balancer host publishes, on 127.0.0.1, HTTP, FTP control and echo on free ports, and FTP's
-passive ports on the same numbers (PASV names them: they cannot be remapped)."""
+balancer host publishes, on 127.0.0.1, HTTP, HTTPS (a CA and certificate made for this run by
+scripts/cluster-tls), FTP control and echo on free ports, and FTP's passive ports on the same
+numbers (PASV names them: they cannot be remapped)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ ROLES = {"app1": ["app", "ftp"], "app2": ["app", "ftp"], "app3": ["app", "echo"]
 CONTAINERS = 7  # on the app hosts: http x 3, ftp x 2, echo-tcp and echo-udp on app3
 LB_HOST = "lb"
 LB_PORT = 8080
+LB_TLS_PORT = 8443  # HTTPS: services.http.tls_listen
 FTP_PORT = 2121  # inside the balancer host; published on a free port
 ECHO_PORT = 7000  # TCP and UDP
 # 2 FTP hosts x 2 slots x 4 ports, published as they are: away from the compose cluster's
@@ -35,6 +37,7 @@ PASSIVE_START, PASSIVE_PER_SLOT = 31810, 4
 PASSIVE_PORTS = range(PASSIVE_START, PASSIVE_START + 2 * 2 * PASSIVE_PER_SLOT)
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX_IMAGE = f"{PREFIX}/nginx:latest"
+PROMETHEUS_IMAGE = f"{PREFIX}/prometheus:latest"  # built once here: deploys only send it
 HEALTH_TIMEOUT = 90  # generous: on a loaded 2-core machine a healthy start can take 15 s
 V3_HEALTH_TIMEOUT = 15  # how long the failing v3 gets before the deploy gives up on it
 
@@ -77,6 +80,7 @@ image = "{image}"
 command = ["http"]
 ports = [8081, 8082]
 listen = {lb_port}
+tls_listen = {lb_tls_port}
 
 [services.http.env]
 SERVER_MODEL = "thread"
@@ -140,6 +144,11 @@ build = {{ context = ".", dockerfile = "docker/nginx.Dockerfile" }}
 status_port = 8079
 public_address = "127.0.0.1"
 proxy_protocol = true
+tls = {{ cert = "{tls_dir}/server.pem", key = "{tls_dir}/server.key" }}
+
+[monitoring]
+image = "{prometheus}"
+metrics_port = 9300
 """
 
 HOST = """\
@@ -157,6 +166,7 @@ class Cluster:
     workdir: Path
     key: Path
     known_hosts: Path
+    tls_dir: Path  # ca.pem, server.pem, server.key (scripts/cluster-tls)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -179,11 +189,14 @@ class Cluster:
                 hosts=hosts,
                 image=version_image("v1"),
                 lb_port=LB_PORT,
+                lb_tls_port=LB_TLS_PORT,
+                tls_dir=self.tls_dir,
                 ftp_port=FTP_PORT,
                 echo_port=ECHO_PORT,
                 passive_start=PASSIVE_START,
                 passive_per_slot=PASSIVE_PER_SLOT,
                 nginx=NGINX_IMAGE,
+                prometheus=PROMETHEUS_IMAGE,
             )
         )
         return path
@@ -239,9 +252,11 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def images(docker_client):
-    """The bare-host image and the server in versions v1, v2 (healthy) and v3 (never healthy)."""
+    """The bare-host image, Prometheus, and the server in versions v1, v2 (healthy) and v3
+    (never healthy)."""
     build(BARE_HOST_IMAGE, "docker/bare-host.Dockerfile")
     build(SERVER_BASE, "docker/server.Dockerfile")
+    build(PROMETHEUS_IMAGE, "docker/prometheus.Dockerfile")
     dockerfile = "tests/deploy/version.Dockerfile"
     base = f"BASE={SERVER_BASE}"
     build(version_image("v1"), dockerfile, "--build-arg", base, "--build-arg", "VERSION=v1")
@@ -260,13 +275,17 @@ def cluster(docker_client, images, tmp_path_factory):
     key, public = make_key(workdir)
     hosts = BareHosts(docker_client)
     try:
-        published = [(f"{LB_PORT}/tcp", None), (f"{FTP_PORT}/tcp", None)]
+        published = [(f"{LB_PORT}/tcp", None), (f"{LB_TLS_PORT}/tcp", None)]
+        published += [(f"{FTP_PORT}/tcp", None)]
         published += [(f"{ECHO_PORT}/tcp", None), (f"{ECHO_PORT}/udp", None)]
         published += [(f"{port}/tcp", port) for port in PASSIVE_PORTS]
         hosts.start([*APP_HOSTS, LB_HOST], public, {LB_HOST: published})
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
-        c = Cluster(hosts, workdir, key, known_hosts)
+        tls_dir = workdir / "tls"
+        env = {**os.environ, "CLUSTER_TLS_DIR": str(tls_dir)}
+        subprocess.run([str(REPO / "scripts" / "cluster-tls")], env=env, check=True, timeout=60)
+        c = Cluster(hosts, workdir, key, known_hosts, tls_dir)
         c.write_inventory(c.inventory)
         yield c
     finally:

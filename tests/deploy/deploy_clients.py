@@ -1,4 +1,4 @@
-"""FTP and echo clients for the deploy tests, through the balancer's ports on 127.0.0.1.
+"""FTP, echo and HTTPS clients for the deploy tests, through the balancer's ports on 127.0.0.1.
 
 FTP logs in as the demo user of docker/ftp-users (library/library), which the test versions'
 image carries; passive mode, as every client behind a balancer uses."""
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import http.client
 import io
 import secrets
 import socket
+import ssl
 
 USER = PASSWORD = "library"
 
@@ -73,3 +75,21 @@ def echo_udp(port: int, payload: bytes, timeout: float = 3.0, attempts: int = 5)
                 return sock.recv(65536)
         sock.sendto(payload, ("127.0.0.1", port))
         return sock.recv(65536)
+
+
+def https_served_by(port: int, cafile: str, requests: int, timeout: float = 30.0) -> set[str]:
+    """`requests` GETs of /-/health on one kept-alive TLS connection verified with `cafile`,
+    each answered 200: the X-Served-By values seen."""
+    context = ssl.create_default_context(cafile=cafile)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    served = set()
+    try:
+        for _ in range(requests):
+            conn.request("GET", "/-/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, f"{response.status} over HTTPS"
+            served.add(response.getheader("X-Served-By", ""))
+    finally:
+        conn.close()
+    return served

@@ -7,6 +7,7 @@ cluster's life goes)."""
 from __future__ import annotations
 
 import collections
+import json
 import re
 import secrets
 
@@ -17,12 +18,15 @@ from conftest import (
     ECHO_PORT,
     FTP_PORT,
     LB_HOST,
+    LB_TLS_PORT,
     PASSIVE_PORTS,
     V3_HEALTH_TIMEOUT,
     version_image,
 )
-from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version
+from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
 from deploy_load import Load, get, http_attempt, served_by
+
+from harness import wait_for
 
 V1, V2, V3 = (version_image(v) for v in ("v1", "v2", "v3"))
 TIMINGS: dict[str, float] = {}
@@ -138,6 +142,27 @@ def test_deploy_from_nothing(cluster):
     assert result.returncode == 0, result.output
     assert live_versions(cluster) == {h: "v1" for h in APP_HOSTS}
     assert_all_serve(cluster, "v1")
+
+
+def test_https_through_the_balancer_with_the_files_mode_0600(cluster):
+    """balancer.tls: nginx terminates HTTPS on tls_listen with the inventory's certificate,
+    which the deploy copied to the balancer host readable by the deploy user alone."""
+    port, cafile = cluster.port(f"{LB_TLS_PORT}/tcp"), str(cluster.tls_dir / "ca.pem")
+    served = https_served_by(port, cafile, requests=12)
+    assert served and served <= {f"{h}/v1" for h in APP_HOSTS}
+    folder = "/home/deploy/dt-deploy/balancer/tls"
+    code, out = cluster.app(LB_HOST).container.exec_run(
+        ["sh", "-c", f"stat -c '%a %U %n' {folder} {folder}/*"]
+    )
+    assert code == 0, out
+    assert out.decode().split("\n")[:3] == [
+        f"700 deploy {folder}",
+        f"600 deploy {folder}/server.key",
+        f"600 deploy {folder}/server.pem",
+    ]
+    status = cluster.fab("status")
+    balancer = [row for row in status.stdout.splitlines() if row.split()[:2] == ["lb", "balancer"]]
+    assert balancer and f",{LB_TLS_PORT}/tls" in balancer[0], status.stdout
 
 
 def test_ftp_and_echo_through_the_balancer(cluster):
@@ -261,6 +286,35 @@ def test_status_and_logs(cluster):
         ), status.stdout
     logs = cluster.fab("logs", "--lines", "5", "--balancer")
     assert logs.returncode == 0 and "== lb: dt-balancer" in logs.stdout
+
+
+def prometheus(cluster, expr: str) -> list[tuple[dict, float]]:
+    """An instant query to Prometheus on the balancer host: (labels, value) per series."""
+    out = cluster.app(LB_HOST).docker(
+        "exec", "dt-prometheus", "promtool", "query", "instant", "-o", "json",
+        "http://127.0.0.1:9090", expr,
+    )  # fmt: skip
+    return [(r["metric"], float(r["value"][1])) for r in json.loads(out)]
+
+
+def logins(cluster) -> float:
+    return sum(v for _, v in prometheus(cluster, 'sum(ftp_logins_total{outcome="ok"})'))
+
+
+def test_prometheus_on_the_balancer_scrapes_every_live_container(cluster):
+    """[monitoring] (the session's inventory): after v2 moved every container to the other slot
+    and the rollback moved it back, Prometheus on the balancer host scrapes exactly the live
+    ones (v1), all up, and counts an FTP login."""
+    up = wait_for(
+        lambda: (u := prometheus(cluster, 'up{job="replicas"}')) and len(u) == CONTAINERS
+        and all(v == 1 for _, v in u) and u, 60, 2, what="every live container up in Prometheus",
+    )  # fmt: skip
+    assert {labels["service"] for labels, _ in up} == {"http", "ftp", "echo-tcp", "echo-udp"}
+    assert {labels["version"] for labels, _ in up} == {"v1"}
+    before = logins(cluster)
+    ftp_round_trip(cluster.port(f"{FTP_PORT}/tcp"))
+    wait_for(lambda: logins(cluster) == before + 1, 30, 1, what="the FTP login in Prometheus")
+    assert_all_serve(cluster, "v1")
 
 
 def test_teardown(cluster):

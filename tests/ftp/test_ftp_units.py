@@ -209,7 +209,7 @@ def test_a_recycled_pid_does_not_keep_a_slot():
     table = limits.ConnectionTable(1)
     slot = table.claim("127.0.0.1")
     # Our own pid, but a different start time: the owner the slot names is gone.
-    table._starts[slot] = 1
+    table._table._starts[slot] = 1
     table.claim("127.0.0.1")
     assert table.count() == 1
 

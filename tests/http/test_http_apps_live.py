@@ -219,9 +219,9 @@ def test_metrics_endpoint(http):
     assert values["server_workers"] == (2 if http.model == "prefork" else 1)
     assert values["server_uptime_seconds"] > 0
     assert values["http_response_bytes_total"] >= 3 * len("hello, static world\n")
-    count = values["server_request_duration_seconds_count"]
-    assert count >= 4 and values['server_request_duration_seconds_bucket{le="+Inf"}'] == count
-    assert 0 < values["server_request_duration_seconds_sum"] < count * 10
+    count = values["http_request_duration_seconds_count"]
+    assert count >= 4 and values['http_request_duration_seconds_bucket{le="+Inf"}'] == count
+    assert 0 < values["http_request_duration_seconds_sum"] < count * 10
     info = next(line for line in text.splitlines() if line.startswith("server_info{"))
     assert f'model="{http.model}"' in info and f'served_by="replica-{http.model}"' in info
 

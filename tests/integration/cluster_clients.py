@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 HOST = "127.0.0.1"  # the only address the tests talk to: nginx's published ports
-HTTP_PORT, FTP_PORT, ECHO_PORT = 8080, 2121, 7000
+HTTP_PORT, HTTPS_PORT, FTP_PORT, ECHO_PORT = 8080, 8443, 2121, 7000
 PASSIVE = {"ftp-fork": range(30000, 30010), "ftp-thread": range(30010, 30020)}
 HTTP_REPLICAS = {
     "http-fork": "fork",
@@ -17,7 +17,14 @@ HTTP_REPLICAS = {
     "http-thread": "thread",
     "http-threadpool": "threadpool",
 }
-PUBLISHED_TCP = [HTTP_PORT, FTP_PORT, ECHO_PORT, *PASSIVE["ftp-fork"], *PASSIVE["ftp-thread"]]
+PUBLISHED_TCP = [
+    HTTP_PORT,
+    HTTPS_PORT,
+    FTP_PORT,
+    ECHO_PORT,
+    *PASSIVE["ftp-fork"],
+    *PASSIVE["ftp-thread"],
+]
 
 
 @dataclass

@@ -49,6 +49,12 @@ class Cluster:
 
     project: str
     files: list[str]
+    tls_dir: Path  # the CA and server certificate (scripts/cluster-tls), as `./cluster up` has
+
+    @property
+    def env(self) -> dict[str, str]:
+        """For compose.yaml and ./cluster: where the certificate and key are."""
+        return {"CLUSTER_TLS_DIR": str(self.tls_dir)}
 
     def compose(
         self, *args: str, timeout: float = 120, check: bool = True, env: dict | None = None
@@ -62,7 +68,7 @@ class Cluster:
             text=True,
             timeout=timeout,
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env, **(env or {})},
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"docker compose {' '.join(args)}: {result.stderr.strip()}")
@@ -184,9 +190,21 @@ def docker_cleanup():
 
 
 @pytest.fixture(scope="session")
-def cluster(docker_services, docker_compose_project_name, docker_compose_file) -> Cluster:
+def cluster_tls_dir(tmp_path_factory) -> Path:
+    """The session's own CA and server certificate, made as `./cluster up` makes them (not the
+    developer's .cluster/tls)."""
+    tls_dir = tmp_path_factory.mktemp("cluster-tls")
+    env = {**os.environ, "CLUSTER_TLS_DIR": str(tls_dir)}
+    subprocess.run([str(ROOT / "scripts" / "cluster-tls")], check=True, env=env, timeout=60)
+    return tls_dir
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    docker_services, docker_compose_project_name, docker_compose_file, cluster_tls_dir
+) -> Cluster:
     """The stack, built and up, every container healthy."""
-    stack = Cluster(docker_compose_project_name, docker_compose_file)
+    stack = Cluster(docker_compose_project_name, docker_compose_file, cluster_tls_dir)
     try:
         stack.compose(
             "up", "--build", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT),

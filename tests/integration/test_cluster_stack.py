@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cluster_clients import ECHO_PORT, FTP_PORT, HOST, HTTP_PORT, PASSIVE
+from cluster_clients import ECHO_PORT, HOST, PUBLISHED_TCP
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -31,8 +31,7 @@ def test_only_nginx_publishes_and_only_on_loopback(cluster):
         for port, bindings in (container.attrs["HostConfig"]["PortBindings"] or {}).items():
             service = container.labels["com.docker.compose.service"]
             published[port] = (service, {b["HostIp"] for b in bindings})
-    ports = [HTTP_PORT, FTP_PORT, ECHO_PORT, *PASSIVE["ftp-fork"], *PASSIVE["ftp-thread"]]
-    expected = {f"{port}/tcp" for port in ports} | {f"{ECHO_PORT}/udp"}
+    expected = {f"{port}/tcp" for port in PUBLISHED_TCP} | {f"{ECHO_PORT}/udp"}
     assert set(published) == expected  # stub_status (8081) stays inside
     assert {service for service, _ in published.values()} == {"nginx"}
     assert all(hosts == {HOST} for _, hosts in published.values())

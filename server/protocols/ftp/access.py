@@ -8,6 +8,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...fs import Jail, PathRefused
+from . import counters
 from .commands import VERBS, lookup
 from .listing import FACTS
 from .replies import FTPReply
@@ -89,6 +90,7 @@ class AccessCommands:
             raise FTPReply(530, "Login failed: your home folder is not available.") from None
         self.user = user
         self.failed_logins = 0
+        counters.login(ok=True)
         log.info("%s logged in from %s", user.name, self.peer_host)
         if user.anonymous:
             self.reply(230, "Anonymous access granted, restrictions apply.")
@@ -98,6 +100,7 @@ class AccessCommands:
     def _login_failed(self, name: str) -> None:
         """Answer only after a delay (commands sent meanwhile wait); cut off after a few."""
         self.failed_logins += 1
+        counters.login(ok=False)
         log.warning("failed login as %r from %s (%d)", name, self.peer_host, self.failed_logins)
         self.hold("login")
         self._timer = self.loop.call_later(self.settings.login_delay, self._answer_failed_login)

@@ -64,9 +64,7 @@ def facts_line(name: str, st: os.stat_result, facts: Iterable[str], writable: bo
         "type": "dir" if is_dir else "file",
         "size": None if is_dir else str(st.st_size),
         "modify": modify_time(st),
-        "perm": ("el" + ("cdfmp" if writable else ""))
-        if is_dir
-        else "r" + ("adfw" if writable else ""),
+        "perm": _perm(is_dir, writable),
         "unique": f"{st.st_dev:x}g{st.st_ino:x}",
     }
     shown = "".join(f"{fact}={values[fact]};" for fact in facts if values.get(fact) is not None)

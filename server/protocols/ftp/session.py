@@ -15,6 +15,7 @@ import threading
 
 from ...fs import PathRefused
 from ...net.protocol import Protocol
+from . import counters
 from .access import AccessCommands
 from .commands import DURING_TRANSFER, MAX_LINE, gate, lookup, split
 from .files import FileCommands
@@ -53,6 +54,7 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
         self.protect_data = implicit  # PROT P: data connections use TLS
         self.handshake = None  # AUTH TLS's handshake, while it runs
         self._slot: int | None = None
+        self._greeted = False  # counted in ftp_sessions_open
         self._input = bytearray()
         self._held = ""  # why input waits: "login" (failed-login delay) or "transfer"
         self._skipping = False  # inside an over-long line: drop until its end
@@ -78,6 +80,7 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
                 transport.close()
                 return
         self.reply(220, self.settings.banner)
+        self._greeted = counters.session_opened()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.transfer is not None:
@@ -93,6 +96,9 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
         if self._slot is not None:
             self.settings.limits.release(self._slot)
             self._slot = None
+        if self._greeted:
+            counters.session_closed()
+            self._greeted = False
 
     def idle_timeout(self) -> None:
         if self.transfer is not None:  # a long transfer is not idleness on this connection

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 from ...net.tls import Handshake
+from . import counters
 from .replies import is_storage_error
 from .upload import UploadFile
 
@@ -96,6 +97,7 @@ class Transfer:
         if self.handshake is not None:
             self.handshake.cancel()
         self.log(code)
+        counters.transfer_ended(self.kind, code, self.moved(ok))
         try:
             self.release(ok)
         finally:
@@ -104,6 +106,10 @@ class Transfer:
 
     def release(self, ok: bool) -> None:
         """Give back files and the like. May be extended."""
+
+    def moved(self, ok: bool) -> int:
+        """File bytes this transfer moved, for ftp_transfer_bytes_total. May be overridden."""
+        return 0
 
     def log(self, code: int) -> None:
         """One line per file transferred (listings: debug level), like a transfer log."""
@@ -139,6 +145,9 @@ class Download(Transfer):
 
     def release(self, ok: bool) -> None:
         self.file.close()
+
+    def moved(self, ok: bool) -> int:
+        return self.size - self.offset if ok else 0  # partial progress is the transport's
 
 
 class Listing(Transfer):
@@ -212,6 +221,9 @@ class Receive(Transfer):
     def release(self, ok: bool) -> None:
         if not ok:
             self.upload.discard()
+
+    def moved(self, ok: bool) -> int:
+        return self.received
 
     def progress(self) -> str:
         return f"{self.what}: {self.received} bytes received"

@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from ...metrics import METRICS
+from ...metrics import CONTENT_TYPE, METRICS
 from .errors import MethodNotAllowed
 from .request import Request
 from .response import Response
@@ -29,15 +29,13 @@ METRICS.gauge("http_requests_in_flight", "HTTP requests being handled now.")
 METRICS.counter("http_response_bytes_total", "Bytes of HTTP response bodies sent.")
 #: From the request's head parsed to its last byte handed to the kernel. Requests refused
 #: before they parse (400s) are counted in http_requests_total only.
-DURATION = "server_request_duration_seconds"
+DURATION = "http_request_duration_seconds"
 #: Fixed bounds, 250 µs (a small static file) to 10 s (a slow app or a slow client).
 DURATION_BOUNDS = (
     *(0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
     *(0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 METRICS.histogram(DURATION, "HTTP request latency, in seconds.", DURATION_BOUNDS)
-
-PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Ops:
@@ -84,4 +82,5 @@ class Ops:
         )
 
     def metrics(self) -> Response:
-        return Response(METRICS.render().encode(), 200, [("Cache-Control", "no-store")], PROMETHEUS)
+        headers = [("Cache-Control", "no-store")]
+        return Response(METRICS.render().encode(), 200, headers, CONTENT_TYPE)

@@ -103,14 +103,14 @@ class Request:
     @property
     def stream(self) -> Any:
         """The body as a readable binary file (spooled to disk past 1 MiB)."""
-        if self.body_file is None:
-            self.body_file = io.BytesIO(_EMPTY)
-        return self.body_file
+        return NO_BODY if self.body_file is None else self.body_file
 
     @property
     def body(self) -> bytes:
         if self._body is None:
-            stream = self.stream
+            stream = self.body_file
+            if stream is None:
+                return _EMPTY
             stream.seek(0)
             self._body = stream.read()
             stream.seek(0)
@@ -133,6 +133,29 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} {self.version}>"
+
+
+class _NoBody(io.RawIOBase):
+    """The body of every request that has none: one shared, always-empty file that stays
+    open (an app closing its `wsgi.input` must not close it for the next request)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return 0
+
+    def seekable(self) -> bool:
+        return True  # apps that rewind their input (BytesIO allowed it) find it empty again
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+NO_BODY = _NoBody()
 
 
 def decode_path(raw: str) -> str:

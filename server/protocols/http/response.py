@@ -159,12 +159,9 @@ def encode_head(
     response: Response, fixed: str, keep: bool, head_only: bool, chunkable: bool = True
 ) -> tuple:
     """(head bytes, keep-alive, chunked) for a response; `fixed` holds Server and friends.
-
-    The response's own framing headers are checked, not trusted: hop-by-hop headers are
-    dropped, a CR or LF in any header is a 500 (response splitting), and a body of unknown
-    length is chunked on keep-alive connections (`chunkable`: the client speaks HTTP/1.1) or
-    delimited by closing the connection. One function, no helpers: it runs for every response.
-    """
+    Framing headers are checked, not trusted: hop-by-hop ones are dropped, CR or LF anywhere
+    is a 500 (response splitting), a body of unknown length is chunked on keep-alive HTTP/1.1
+    (`chunkable`) or ends with the connection. One function: it runs for every response."""
     try:
         lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
         length = response.length
@@ -184,8 +181,7 @@ def encode_head(
         if code in NO_BODY or code < 200:
             length = None
         elif length is not None:
-            if length != response.length and not head_only and _held(response):
-                # the app's Content-Length disagrees with the body we send: the stream would desync
+            if length != response.length and not head_only and _held(response):  # a desync
                 raise InternalError(f"response Content-Length {length} for {response.length} bytes")
             response.length = length  # a streamed body is held to the length its head declares
             lines += ("Content-Length: ", str(length), "\r\n")
@@ -194,8 +190,7 @@ def encode_head(
             lines.append("Transfer-Encoding: chunked\r\n")
         elif not head_only:
             keep = False
-        if response.close:
-            keep = False
+        keep = keep and not response.close  # after the framing choice, as it always was
         lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
         return "".join(lines).encode("latin-1"), keep, chunked
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
