@@ -3,9 +3,12 @@
 #
 #   AUTHORIZED_KEY   the public key that may log in as `deploy` (required)
 #   DOCKERD_FLAGS    extra dockerd flags (default: none)
+#   DOCKERD_IPTABLES true for a swarm node (default: false)
 #
-# dockerd runs without a bridge or iptables rules: the deploy runs its containers on the host's
-# network, and a nested engine must not touch the outer network's routes.
+# dockerd runs without a bridge and, by default, without iptables rules: the deploy runs its
+# containers on the host's network, and a nested engine must not touch the outer network's
+# routes. A swarm node needs them (tests/swarm/): without its NAT rules, tasks on the overlay
+# network cannot reach the other nodes' addresses.
 set -euo pipefail
 
 log() { echo "bare-host: $*" >&2; }
@@ -42,7 +45,7 @@ writable_cgroups() {
 writable_cgroups || log "cannot make the cgroups writable: containers may fail to start"
 
 # shellcheck disable=SC2086 # DOCKERD_FLAGS is a list of flags
-dockerd --storage-driver vfs --bridge none --iptables=false --ip6tables=false \
+dockerd --storage-driver vfs --bridge none --iptables="${DOCKERD_IPTABLES:-false}" --ip6tables=false \
     --log-level warn ${DOCKERD_FLAGS:-} >/var/log/dockerd.log 2>&1 &
 
 for _ in $(seq 1 60); do

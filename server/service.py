@@ -77,12 +77,15 @@ def proxy_policy(settings: Settings) -> ProxyPolicy | None:
     return ProxyPolicy(TrustedPeers(settings.forwarded_allow_ips), timeout)
 
 
-def tls_policy(settings: Settings, handshake_timeout: float) -> TlsPolicy | None:
+def tls_policy(
+    settings: Settings, handshake_timeout: float, implicit: bool = True
+) -> TlsPolicy | None:
     """What `--certfile`/`--keyfile` ask of stream connections; None without them. A missing
     or bad file, or a key that does not match, is a ConfigError now, at start."""
     if not settings.certfile:
         return None
-    return TlsPolicy(Certificate(settings.certfile, settings.keyfile), handshake_timeout)
+    certificate = Certificate(settings.certfile, settings.keyfile)
+    return TlsPolicy(certificate, handshake_timeout, implicit)
 
 
 class Service:
@@ -143,7 +146,7 @@ class ProtocolService(Service):
 
     def attach(self, loop, request, addr, on_close):
         protocol = self._stream()
-        if self.tls is not None:  # under the PROXY gate: HAProxy sends the header in clear
+        if self.tls is not None and self.tls.implicit:  # under the PROXY gate: in clear
             protocol = TlsHandshakeGate(protocol, self.tls.certificate, self.tls.handshake_timeout)
         if self.proxy is not None:  # the gate hands the connection over once it knows the client
             protocol = ProxyHeaderGate(protocol, self.proxy)

@@ -19,7 +19,7 @@ from ..protocols.ftp.authorizer import (
     valid_name,
     write_users,
 )
-from ..service import ProtocolService, proxy_policy
+from ..service import ProtocolService, proxy_policy, tls_policy
 from .base import Command, Tool, add_option
 
 log = logging.getLogger("server.ftp")
@@ -38,19 +38,36 @@ def _build(args, settings, listener) -> ProtocolService:
     authorizer = Authorizer(args.users, anonymous_root=root)
     _warn_about_users(authorizer)
     proxy = proxy_policy(settings)
+    data_timeout = _positive("--data-timeout", args.data_timeout)
+    tls = _tls(args, settings, data_timeout)
     ftp = FTPSettings(
         authorizer=authorizer,
         passive_ports=parse_port_range(args.passive_ports) if args.passive_ports else None,
         masquerade=resolve_ipv4(args.masquerade) if args.masquerade else None,
         limits=_limits(args),
         idle_timeout=settings.timeout or None,
-        data_timeout=_positive("--data-timeout", args.data_timeout),
+        data_timeout=data_timeout,
         login_delay=_positive("--login-delay", args.login_delay, zero=True),
         proxy=proxy,
+        tls=tls,
+        tls_required=args.tls_required,
     )
     return ProtocolService(
-        "ftp", stream=lambda: FTPSession(ftp), idle_timeout=settings.timeout or None, proxy=proxy
+        "ftp",
+        stream=lambda: FTPSession(ftp),
+        idle_timeout=settings.timeout or None,
+        proxy=proxy,
+        tls=tls,
     )
+
+
+def _tls(args, settings, handshake_timeout: float):
+    """--certfile offers AUTH TLS; --tls-implicit starts every connection with TLS instead.
+    A handshake (control or data) must finish within --data-timeout."""
+    for flag in ("--tls-required", "--tls-implicit"):
+        if getattr(args, flag[2:].replace("-", "_")) and not settings.certfile:
+            raise ConfigError(f"{flag} needs --certfile and --keyfile")
+    return tls_policy(settings, handshake_timeout, implicit=args.tls_implicit)
 
 
 def _warn_about_users(authorizer: Authorizer) -> None:
@@ -131,6 +148,15 @@ def _arguments(parser) -> None:
         default=1.0,
         help="seconds before answering a failed login",
     )
+    _tls_arguments(ftp)
+
+
+def _tls_arguments(ftp) -> None:
+    """FTPS beside the shared --certfile/--keyfile (RFC 4217's AUTH TLS is on with them)."""
+    add_option(ftp, "--tls-required", action="store_true",
+               help="TLS (--certfile): no login over clear text, no data in clear")  # fmt: skip
+    add_option(ftp, "--tls-implicit", action="store_true",
+               help="TLS (--certfile) from the first byte, as on port 990")  # fmt: skip
 
 
 FTP = Command(
@@ -138,6 +164,7 @@ FTP = Command(
     default_bind="127.0.0.1:2121",
     add_arguments=_arguments,
     build=_build,
+    tls=True,
 )
 
 

@@ -10,9 +10,10 @@ bytes a PROXY header gate read past its header are simply the first bytes fed to
 - `TlsChannel` is what a transport reads and writes through once TLS has started: it mimics a
   non-blocking socket (`BlockingIOError` when nothing can move) and finishes the handshake on
   the way, calling `on_ready` once.
-- `TlsHandshakeGate` is the protocol a connection starts with: it starts TLS, bounds the
-  handshake by a deadline (a stalled client costs a socket, never a worker), then hands the
-  connection to the real protocol.
+- `Handshake` bounds one handshake by a deadline (a stalled client costs a socket, never a
+  worker). `TlsHandshakeGate` is the protocol a connection starts with (HTTPS, implicit FTPS):
+  it runs a `Handshake`, then hands the connection to the real protocol. FTP starts TLS later,
+  on a connection already in use (AUTH TLS, protected data connections), with `Handshake` too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,19 +76,51 @@ class Certificate:
 
 @dataclass(frozen=True)
 class TlsPolicy:
-    """What `--certfile` asks of stream connections: this certificate, a bounded handshake."""
+    """What `--certfile` asks of stream connections: this certificate, a bounded handshake.
+    `implicit`: every connection starts with the handshake; otherwise the protocol starts TLS
+    when its client asks (FTP's AUTH TLS)."""
 
     certificate: Certificate
     handshake_timeout: float
+    implicit: bool = True
+
+
+#: Held while a context's ticket count is changed for one connection (thread models share it).
+_WRAPPING = threading.Lock()
+
+
+def _wrap(
+    context: ssl.SSLContext, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, tickets: bool
+) -> ssl.SSLObject:
+    """A server-side TLS object on `context`; without `tickets`, one that issues no TLS 1.3
+    session tickets yet still resumes sessions the context's tickets started. OpenSSL copies
+    the context's ticket count into each connection when it is made, hence the brief change.
+
+    Why: a client that only sends (an FTP upload: curl) never reads the tickets; closing its
+    socket with them unread makes its kernel send RST and drop what it had not sent yet."""
+    with _WRAPPING:
+        if tickets:
+            return context.wrap_bio(incoming, outgoing, server_side=True)
+        issued, context.num_tickets = context.num_tickets, 0
+        try:
+            return context.wrap_bio(incoming, outgoing, server_side=True)
+        finally:
+            context.num_tickets = issued
 
 
 class TlsChannel:
     """TLS over a non-blocking socket, with the socket calls a transport makes."""
 
-    def __init__(self, context: ssl.SSLContext, sock: socket.socket, on_ready: Callable[[], None]):
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        sock: socket.socket,
+        on_ready: Callable[[], None],
+        tickets: bool = True,
+    ):
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._in, self._out, server_side=True)
+        self._tls = _wrap(context, self._in, self._out, tickets)
         self._sock = sock
         self._cipher = b""  # encrypted bytes the socket has not taken yet
         self._on_ready: Callable[[], None] | None = on_ready
@@ -151,6 +185,17 @@ class TlsChannel:
             self._cipher = self._cipher[sent:]
         return True
 
+    @property
+    def resumed(self) -> bool:
+        """The handshake resumed an earlier session (FTP: the control connection's)."""
+        return self._tls.session_reused
+
+    @property
+    def ended(self) -> bool:
+        """The peer's close_notify (or FIN) has been read; recv returns b"" once the
+        plaintext before it is taken."""
+        return self._eof
+
     def pending(self) -> bool:
         """True while encrypted bytes wait for room in the socket."""
         return bool(self._cipher) or self._out.pending > 0
@@ -179,6 +224,45 @@ class TlsChannel:
         return True
 
 
+class Handshake:
+    """One TLS handshake on a transport, bounded in time: `on_ready()` once it is done; past
+    `timeout` seconds, a warning naming the peer and an abort. Whoever waits for it (a gate at
+    the start of a connection, FTP's AUTH TLS and its data connections) uses this one bound."""
+
+    def __init__(
+        self,
+        transport: Any,
+        context: ssl.SSLContext,
+        timeout: float,
+        on_ready: Callable[[], None],
+        early: bytes = b"",
+        tickets: bool = True,
+    ):
+        self.transport = transport
+        self.timeout = timeout
+        self._on_ready = on_ready
+        self._deadline: Timer | None = transport.loop.call_later(timeout, self.give_up)
+        transport.start_tls(context, self._ready, early, tickets)
+        transport.resume_reading()  # the handshake reads, even where the protocol had paused
+
+    def _ready(self) -> None:
+        self.cancel()
+        self._on_ready()
+
+    def give_up(self) -> None:
+        """Too slow: close the connection, with a log line."""
+        self.cancel()
+        if not self.transport.closing:
+            why = f"no TLS handshake within {self.timeout:g}s"
+            log.warning("closed a connection from %s: %s", describe_peer(self.transport.peer), why)
+            self.transport.abort()
+
+    def cancel(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+
 class TlsHandshakeGate(Protocol):
     """Starts TLS, then hands the connection to `inner`; a handshake slower than `timeout`
     seconds is closed with a log line."""
@@ -187,40 +271,24 @@ class TlsHandshakeGate(Protocol):
         self.inner = inner
         self.certificate = certificate
         self.timeout = timeout
-        self._deadline: Timer | None = None
+        self._handshake: Handshake | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self._deadline = transport.loop.call_later(self.timeout, self._deadline_passed)
-        transport.start_tls(self.certificate.context, self._ready)
+        self._handshake = Handshake(transport, self.certificate.context, self.timeout, self._ready)
 
     def _ready(self) -> None:
-        self._stop_deadline()
         self.transport.hand_over(self.inner, self.transport.peer)
 
     def data_received(self, data: bytes) -> None:
         """Never called: the transport delivers plaintext only after the handshake."""
 
     def idle_timeout(self) -> None:
-        self._give_up(f"no TLS handshake within {self.timeout:g}s")
-
-    def _deadline_passed(self) -> None:
-        self._deadline = None
-        self.idle_timeout()
+        self._handshake.give_up()
 
     def drain_requested(self) -> None:
         self.transport.abort()  # nothing in flight yet
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._stop_deadline()
-
-    def _give_up(self, why: str) -> None:
-        self._stop_deadline()
-        if not self.transport.closing:
-            log.warning("closed a connection from %s: %s", describe_peer(self.transport.peer), why)
-            self.transport.abort()
-
-    def _stop_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        if self._handshake is not None:
+            self._handshake.cancel()

@@ -159,8 +159,8 @@ class StreamTransport:
         if not self._closing:
             self._reading = True
             self._update_interest()
-            if self._early:
-                self.loop.call_soon(self._call, self._deliver_early)
+            if self._early or self._tls_ended():
+                self.loop.call_soon(self._call, self._catch_up)
 
     def hand_over(self, protocol: Protocol, peer: Any, early: bytes = b"") -> None:
         """A gate that read the start of the stream (a PROXY header) gives the connection to
@@ -172,11 +172,19 @@ class StreamTransport:
         protocol.connection_made(self)
         self._deliver_early()
 
-    def start_tls(self, context: ssl.SSLContext, on_ready: Callable[[], None]) -> None:
+    def start_tls(
+        self,
+        context: ssl.SSLContext,
+        on_ready: Callable[[], None],
+        early: bytes = b"",
+        tickets: bool = True,
+    ) -> None:
         """From now on every byte goes through TLS; `on_ready()` once the handshake is done
-        (the caller bounds how long that may take). Bytes a gate read early start the TLS."""
-        self._tls = TlsChannel(context, self.sock, on_ready)
-        early, self._early = self._early, b""
+        (the caller bounds how long that may take). Bytes a gate read early, then `early`
+        (what a protocol read past its STARTTLS-like command), start the TLS. `tickets`:
+        issue TLS 1.3 session tickets (see tls._wrap for when not to)."""
+        self._tls = TlsChannel(context, self.sock, on_ready, tickets)
+        early, self._early = self._early + early, b""
         if early:
             self._tls.feed(early)
             self.loop.call_soon(self.on_readable)  # the socket may never wake us for them
@@ -185,6 +193,14 @@ class StreamTransport:
         if self._early and self._reading and not self._closing:
             early, self._early = self._early, b""
             self.protocol.data_received(early)
+
+    def _catch_up(self) -> None:
+        """Deliver what was read while the protocol was not reading; then the end of the
+        stream if TLS has already read it (a close_notify in the last record read leaves
+        nothing in the socket to wake the poller)."""
+        self._deliver_early()
+        if self._tls_ended() and self._reading and not self._eof and not self.closed:
+            self.on_readable()
 
     def set_idle_timeout(self, seconds: float | None) -> None:
         """Drop (via protocol.idle_timeout) after `seconds` without progress; None: never."""
@@ -204,6 +220,11 @@ class StreamTransport:
     def secure(self) -> bool:
         """True when the connection runs TLS."""
         return self._tls is not None
+
+    @property
+    def resumed(self) -> bool:
+        """True when TLS resumed an earlier session instead of a full handshake."""
+        return self._tls is not None and self._tls.resumed
 
     def close(self) -> None:
         """Close once everything queued has been sent."""
@@ -254,7 +275,12 @@ class StreamTransport:
                 return
         if data:
             self.last_active = time.monotonic()
+            if not self._reading:  # decrypted with the handshake's end, when `on_ready` paused
+                self._early += data
+                return
             self._call(self.protocol.data_received, data)
+            if self._tls_ended():
+                self.loop.call_soon(self._call, self._catch_up)
             return
         self._eof = True
         self._reading = False
@@ -431,12 +457,12 @@ class StreamTransport:
 
     def _shutdown_and_linger(self) -> None:
         """Send our FIN, then read and discard until the peer's FIN (bounded by LINGER)."""
-        if self._eof:
-            self._finish(None)
-            return
         try:
-            if self._tls is not None:
+            if self._tls is not None:  # clients that wait for it (ftplib's unwrap) get it
                 self._tls.close_notify()
+            if self._eof:
+                self._finish(None)
+                return
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self._finish(None)
@@ -450,6 +476,10 @@ class StreamTransport:
         if self._tls is None or self._lingering:  # lingering: discard, never decrypt
             return self.sock.recv(RECV_SIZE)
         return self._tls.recv(RECV_SIZE)
+
+    def _tls_ended(self) -> bool:
+        """TLS has read the peer's end of the stream (maybe not yet reported)."""
+        return self._tls is not None and self._tls.ended
 
     def _tls_waiting(self) -> bool:
         """Encrypted bytes wait for the socket (even while a producer's next chunk is made)."""

@@ -86,8 +86,13 @@ class BareHost:
 
 
 class BareHosts:
-    def __init__(self, client: docker.DockerClient):
-        self.client = client
+    """`image` and `environment` (beside AUTHORIZED_KEY) for every host; `shared`, a folder
+    path: one volume mounted there in every host (storage the hosts share, as NFS would)."""
+
+    def __init__(self, client: docker.DockerClient, image: str = BARE_HOST_IMAGE,
+                 environment: dict[str, str] | None = None, shared: str | None = None):  # fmt: skip
+        self.client, self.image, self.shared = client, image, shared
+        self.environment = environment or {}
         self.run_id = secrets.token_hex(4)
         self.labels = {LABEL_RUN: self.run_id, LABEL_PID: str(os.getpid())}
         self.network = None
@@ -98,6 +103,12 @@ class BareHosts:
         self.network = self.client.networks.create(
             f"{PREFIX}-{self.run_id}", driver="bridge", labels=self.labels
         )
+        mounts = {}
+        if self.shared:
+            name = f"{PREFIX}-{self.run_id}-shared"
+            volume = self.client.volumes.create(name, labels=self.labels)
+            self.volumes.append(volume)
+            mounts[volume.name] = {"bind": self.shared, "mode": "rw"}
         for name in names:
             volume = self.client.volumes.create(
                 f"{PREFIX}-{self.run_id}-{name}-docker", labels=self.labels
@@ -106,17 +117,17 @@ class BareHosts:
             ports = {SSH_PORT: ("127.0.0.1", None)}
             ports.update({spec: ("127.0.0.1", port) for spec, port in extra.get(name, [])})
             container = self.client.containers.create(
-                BARE_HOST_IMAGE,
+                self.image,
                 name=f"{PREFIX}-{self.run_id}-{name}",
                 hostname=name,
                 labels=self.labels,
-                environment={"AUTHORIZED_KEY": public_key},
+                environment={**self.environment, "AUTHORIZED_KEY": public_key},
                 # a nested engine without --privileged (which this machine refuses)
                 cap_add=["ALL"],
                 cap_drop=["SYS_RESOURCE"],
                 security_opt=["seccomp=unconfined", "apparmor=unconfined"],
                 init=True,
-                volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}},
+                volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}, **mounts},
                 ports=ports,
                 network=self.network.name,
                 networking_config={

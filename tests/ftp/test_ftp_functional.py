@@ -35,11 +35,14 @@ def test_session_commands_and_their_replies(site):
             "PASS x": "503 Bad sequence of commands: send USER first.",
             "OPTS UTF8 ON": "200 Always in UTF8 mode.",
             "HELP RETR": "214 Syntax: RETR <path>: download a file.",
+            "AUTH TLS": "502 AUTH not available: this server has no certificate.",
+            "PBSZ 0": "503 PBSZ needs a protected control connection: AUTH TLS first.",
         }
         check_replies(c, expected.items())
         feat = reply(c, "FEAT").splitlines()
         assert feat[0] == "211-Features supported:" and feat[-1] == "211 End FEAT."
         assert {" EPSV", " EPRT", " REST STREAM", " SIZE", " MDTM", " UTF8"} <= set(feat)
+        assert " AUTH TLS" not in feat  # no certificate, no TLS to offer
         c.login()
         expected = {
             "PWD": '257 "/" is the current directory.',

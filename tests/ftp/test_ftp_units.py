@@ -40,6 +40,10 @@ from server.protocols.ftp.upload import UploadFile
         ("XMKD d", True, True, "MKD"),
         ("USER x", False, False, "USER"),
         ("FEAT", False, False, "FEAT"),
+        ("AUTH TLS", False, False, "AUTH"),  # TLS comes before the login
+        ("PROT", False, False, "501 Syntax error: PROT needs an argument (PROT P|C: data "
+                               "connections protected by TLS (P) or in clear (C).)"),
+        ("CCC x", False, False, "501 Syntax error: CCC takes no argument."),
     ],
 )  # fmt: skip
 def test_gate(line, logged_in, can_write, expected):

@@ -13,27 +13,21 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from client import read_reply
 from conftest import HEADER_TIMEOUT, build_site, server_args
+from tls_support import (
+    client_hello,
+    closed_within,
+    handshake_after,
+    make_certificate,
+    read_to_end,
+    serial_of,
+)
 
 from harness import MODELS, ROOT, ServerProcess, wait_for
-
-
-def make_certificate(folder: Path, serial: int) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 with this serial, and its key."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-         "-keyout", str(key), "-out", str(cert), "-set_serial", str(serial),
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.fixture(scope="session")
@@ -75,20 +69,12 @@ def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
 def peer_serial(server: ServerProcess, certificates) -> int:
     with tls_connection(server, certificates) as tls:
         der = tls.getpeercert(binary_form=True)
-    return _serial_of(der)
+    return serial_of(der)
 
 
 def tls_connection(server: ServerProcess, certificates) -> ssl.SSLSocket:
     raw = socket.create_connection((server.host, server.port), timeout=10)
     return client_context(certificates).wrap_socket(raw, server_hostname="localhost")
-
-
-def _serial_of(der: bytes) -> int:
-    pem = ssl.DER_cert_to_PEM_cert(der)
-    out = subprocess.run(
-        ["openssl", "x509", "-noout", "-serial"], input=pem, text=True, capture_output=True
-    ).stdout
-    return int(out.strip().partition("=")[2], 16)
 
 
 def assert_serves_a_good_client(server: ServerProcess, certificates) -> None:
@@ -99,28 +85,6 @@ def assert_serves_a_good_client(server: ServerProcess, certificates) -> None:
         assert fetch(conn, "/hello.txt") == (200, b"hello, static world\n")
     finally:
         conn.close()
-
-
-def closed_within(sock: socket.socket, seconds: float) -> float:
-    """Read until the server closes; how long that took (fails past `seconds`)."""
-    sock.settimeout(seconds)
-    start = time.monotonic()
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        pass
-    return time.monotonic() - start
-
-
-def client_hello() -> bytes:
-    """The bytes a TLS client sends first."""
-    hello = ssl.create_default_context().wrap_bio(
-        ssl.MemoryBIO(), (out := ssl.MemoryBIO()), server_hostname="localhost"
-    )
-    with pytest.raises(ssl.SSLWantReadError):
-        hello.do_handshake()
-    return out.read()
 
 
 # -- serving --------------------------------------------------------------------------------
@@ -237,45 +201,6 @@ def test_hup_loads_a_new_certificate(model, tmp_path, certificates):
 
 
 # -- behind a proxy -------------------------------------------------------------------------
-def handshake_after(sock: socket.socket, prefix: bytes, context: ssl.SSLContext):
-    """A TLS client on memory buffers whose first write is `prefix` + its ClientHello, so the
-    server's PROXY gate reads TLS bytes past its header. Returns (tls, incoming, outgoing)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            sock.sendall(prefix + outgoing.read())
-            prefix = b""
-            data = sock.recv(65536)
-            assert data, "the server closed during the handshake"
-            incoming.write(data)
-    sock.sendall(outgoing.read())
-    return tls, incoming, outgoing
-
-
-def read_to_end(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = tls.read(65536)
-            if not chunk:  # the server's close_notify
-                break
-            chunks.append(chunk)
-            continue
-        except ssl.SSLWantReadError:
-            pass
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            break
-        data = sock.recv(65536)
-        if not data:
-            break
-        incoming.write(data)
-    return b"".join(chunks)
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_proxy_header_in_clear_then_tls(model, tmp_path, certificates):
     site = build_site(tmp_path)

@@ -1,5 +1,5 @@
 """Logging in and session parameters: USER PASS QUIT NOOP SYST FEAT OPTS HELP STAT TYPE MODE
-STRU ALLO. A mixin of FTPSession."""
+STRU ALLO. A mixin of FTPSession (--tls-required's refusals are security.py's)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class AccessCommands:
     def ftp_USER(self, arg: str) -> None:
         if self.user is not None:
             raise FTPReply(503, f"Already logged in as {self.user.name}.")
+        self.refuse_clear_login()
         self.pending_user = arg
         if self.settings.authorizer.is_anonymous(arg):
             self.reply(331, "Anonymous login okay, send your e-mail address as password.")
@@ -56,6 +57,7 @@ class AccessCommands:
     def ftp_PASS(self, arg: str) -> None:
         if self.user is not None:
             raise FTPReply(503, f"Already logged in as {self.user.name}.")
+        self.refuse_clear_login()
         if self.pending_user is None:
             raise FTPReply(503, "Bad sequence of commands: send USER first.")
         name, self.pending_user = self.pending_user, None
@@ -124,7 +126,8 @@ class AccessCommands:
         self.reply(215, "UNIX Type: L8")
 
     def ftp_FEAT(self, arg: str) -> None:
-        self.reply_lines(211, "Features supported:", FEATURES, "End FEAT.")
+        features = sorted((*FEATURES, *self.security_features()))
+        self.reply_lines(211, "Features supported:", features, "End FEAT.")
 
     def ftp_OPTS(self, arg: str) -> None:
         name, _, value = arg.strip().partition(" ")
@@ -173,6 +176,7 @@ class AccessCommands:
             f"Connected from {self.peer_host or 'a local socket'}",
             f"Logged in as {who}",
             f"TYPE: {'BINARY' if self.binary else 'ASCII'}; STRUcture: File; MODE: Stream",
+            self.security_status(),
             data.capitalize(),
         ]
 

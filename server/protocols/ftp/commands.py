@@ -54,6 +54,31 @@ VERBS = _table(
         perm="",
         arg=None,
     ),
+    # TLS (RFC 4217)
+    Verb(
+        "AUTH", "AUTH TLS: protect the control connection with TLS.", auth=False, perm="", arg=True
+    ),
+    Verb(
+        "PBSZ",
+        "PBSZ 0: protection buffer size (0 with TLS), before PROT.",
+        auth=False,
+        perm="",
+        arg=True,
+    ),
+    Verb(
+        "PROT",
+        "PROT P|C: data connections protected by TLS (P) or in clear (C).",
+        auth=False,
+        perm="",
+        arg=True,
+    ),
+    Verb(
+        "CCC",
+        "CCC: back to a clear control connection (always refused).",
+        auth=False,
+        perm="",
+        arg=False,
+    ),
     # transfer parameters
     Verb("TYPE", "TYPE A|I: ASCII or binary (image) transfers.", arg=True),
     Verb("MODE", "MODE S: stream mode (the only one).", arg=True),

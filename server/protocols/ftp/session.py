@@ -3,7 +3,7 @@
 `FTPSession` is a sans-IO protocol: bytes arrive through `data_received`, replies leave through
 the transport, and data connections and timers live on `transport.loop` -- so one session object
 behaves the same under every model. The verbs themselves are the `ftp_<VERB>` methods of the
-mixins it is made of (access, files, transfers).
+mixins it is made of (access, files, transfers, security).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .commands import DURING_TRANSFER, MAX_LINE, gate, lookup, split
 from .files import FileCommands
 from .limits import LimitReached
 from .replies import ENCODING, ERRORS, FTPReply, encode, encode_lines, os_error
+from .security import SecurityCommands
 from .settings import FTPSettings
 from .transfers import TransferCommands
 
@@ -29,7 +30,7 @@ log = logging.getLogger("server.ftp")
 _TELNET = re.compile(rb"\xff[\xf0-\xfe]")  # IAC + command (IP, DM, ...) sent around ABOR
 
 
-class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
+class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommands, Protocol):
     """One client's control connection and everything it has open."""
 
     def __init__(self, settings: FTPSettings):
@@ -48,6 +49,10 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self.mlst_facts = ("type", "size", "modify", "perm", "unique")
         self.draining = False
         self.peer_host = ""
+        implicit = settings.tls is not None and settings.tls.implicit
+        self.pbsz = implicit  # PBSZ sent (implicit TLS: taken as sent)
+        self.protect_data = implicit  # PROT P: data connections use TLS
+        self.handshake = None  # AUTH TLS's handshake, while it runs
         self._slot: int | None = None
         self._greeted = False  # counted in ftp_sessions_open
         self._input = bytearray()
@@ -86,6 +91,8 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self.data, self._ended = None, []
         if self._timer is not None:
             self._timer.cancel()
+        if self.handshake is not None:
+            self.handshake.cancel()
         if self._slot is not None:
             self.settings.limits.release(self._slot)
             self._slot = None
@@ -101,6 +108,9 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, Protocol):
         self.transport.close()
 
     def drain_requested(self) -> None:
+        if self.handshake is not None:  # AUTH TLS half done: no channel to say goodbye on
+            self.transport.abort()
+            return
         if self.transfer is not None:
             self.draining = True  # finish the transfer first (transfer_finished closes)
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...net.proxy_gate import ProxyPolicy
+from ...net.tls import TlsPolicy
 from .authorizer import Authorizer
 from .limits import ConnectionTable
 
@@ -21,3 +22,5 @@ class FTPSettings:
     max_login_attempts: int = 3  # failed logins before the connection is closed
     banner: str = "FTP server ready."
     proxy: ProxyPolicy | None = None  # data connections start with a PROXY header too
+    tls: TlsPolicy | None = None  # AUTH TLS offered; `implicit`: every connection starts TLS
+    tls_required: bool = False  # no login over clear text, no data in clear (PROT C)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from ...net.tls import Handshake
 from . import counters
 from .replies import is_storage_error
 from .upload import UploadFile
@@ -27,6 +28,7 @@ class Transfer:
         self.channel = channel
         self.what = what
         self.transport = None
+        self.handshake: Handshake | None = None  # PROT P: the data connection's, while it runs
         self.done = False
 
     def start(self) -> None:
@@ -36,6 +38,23 @@ class Transfer:
         self.transport = transport
         mode = "BINARY" if self.session.binary else "ASCII"
         self.session.reply(150, f"Opening {mode} mode data connection for {self.what}.")
+        context = self.session.data_context()
+        if context is None:
+            self.begin()
+            return
+        # PROT P: ftplib starts TLS once it has the 150, curl before (its ClientHello waits in
+        # the socket); bounded by the handshake's deadline, not the idle timeout, meanwhile.
+        # The client resumes the control connection's session if it likes; no new tickets.
+        transport.set_idle_timeout(None)
+        timeout = self.session.settings.tls.handshake_timeout
+        self.handshake = Handshake(transport, context, timeout, self._secured, tickets=False)
+
+    def _secured(self) -> None:
+        self.handshake = None
+        how = "resumed" if self.transport.resumed else "a new session"
+        log.debug("TLS data connection for %s: %s", self.what, how)
+        self.transport.set_idle_timeout(self.session.settings.data_timeout)
+        self.transport.pause_reading()  # as before TLS: `begin` decides whether it reads
         self.begin()
 
     def begin(self) -> None:
@@ -48,7 +67,11 @@ class Transfer:
         """The client finished sending (uploads only read)."""
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if not self.done:
+        if self.done:
+            return
+        if self.handshake is not None:  # refused, broken or too slow: logged by the transport
+            self.finish(425, "TLS on the data connection failed; transfer aborted.")
+        else:
             self.finish(426, "Data connection lost; transfer aborted.")
 
     def abort(self) -> None:
@@ -71,6 +94,8 @@ class Transfer:
             return
         self.done = True
         ok = code < 300
+        if self.handshake is not None:
+            self.handshake.cancel()
         self.log(code)
         counters.transfer_ended(self.kind, code, self.moved(ok))
         try:

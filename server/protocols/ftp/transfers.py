@@ -89,10 +89,11 @@ class TransferCommands:
 
         The channel serves this one command: if `make` refuses (550 ...), it is closed.
         """
+        if self.data is None:
+            raise FTPReply(425, "Use PASV, EPSV, PORT or EPRT first.")
+        self.refuse_clear_data()  # the channel stays for a PROT P and the same command again
         channel, self.data = self.data, None
         rest, self.rest = self.rest, 0
-        if channel is None:
-            raise FTPReply(425, "Use PASV, EPSV, PORT or EPRT first.")
         try:
             transfer = make(channel, rest)
         except BaseException:

@@ -1,0 +1,210 @@
+"""The swarm tests' world, set up once per session: three bare hosts (sshd + Docker, iptables
+on, as a swarm node needs inside Docker) on a network made for this run, sharing one folder for
+the FTP library (as NFS would), a key pair, known_hosts and TLS files for this run, the server
+image in three versions and the nginx image, and a swarm inventory. Torn down whatever happens.
+
+node1 is the manager and the edge (nginx, its ports published in host mode); node2 and node3
+are workers. HTTP comes through node1's 8080, published on 127.0.0.1; FTP connects to node1's
+address in the run's network (PASV names that address and the passive ports, which 127.0.0.1
+could only carry on the same numbers, those of the compose cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+
+from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers
+
+import docker
+
+PREFIX = "server-swarm-test"
+BARE_HOST = f"{PREFIX}/bare-host:latest"
+SERVER_BASE = f"{PREFIX}/server:base"
+NGINX = f"{PREFIX}/nginx:latest"
+NODES = ["node1", "node2", "node3"]
+LIBRARY = "/srv/swarm-library"  # the shared folder, the same path on every node
+HTTP_PORT = 8080
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests on the swarm are `swarm` tests (the unit tests beside them need no Docker)."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here) and "swarm" in item.fixturenames:
+            item.add_marker(pytest.mark.swarm)
+            item.add_marker(pytest.mark.timeout(900))
+
+
+def version_image(version: str) -> str:
+    return f"{PREFIX}/server:{version}"
+
+
+INVENTORY = """\
+root = "{root}"
+
+[ssh]
+user = "deploy"
+key = "{key}"
+known_hosts = "{known_hosts}"
+connect_timeout = 5
+
+{hosts}
+[swarm]
+stack = "st"
+endpoint_mode = "auto"
+public_address = "{edge}"
+library = "{library}"
+timeout = 400
+monitor = "5s"
+replicas = {{ http-fork = 2, http-thread = 2 }}
+healthcheck = {{ interval = "3s", timeout = "3s", start_period = "10s", retries = 2 }}
+"""
+
+HOST = """\
+[hosts.{name}]
+ssh = "127.0.0.1"
+port = {port}
+address = "{address}"
+roles = ["{role}"]
+labels = {labels}
+"""
+
+
+@dataclass
+class Swarm:
+    hosts: BareHosts
+    workdir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def inventory(self) -> Path:
+        return self.workdir / "inventory.toml"
+
+    def node(self, name: str):
+        return self.hosts.hosts[name]
+
+    @property
+    def http_port(self) -> int:
+        return self.node("node1").published[f"{HTTP_PORT}/tcp"]
+
+    @property
+    def edge(self) -> str:
+        return self.node("node1").ip
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.workdir / "tls"
+
+    def fab(self, *args: str, timeout: float = 600):
+        """`fab swarm.TASK ...` from the repository root; .seconds and .output on the result.
+        compose.yaml's TLS secrets come from this run's scripts/cluster-tls."""
+        env = dict(
+            os.environ, SWARM_INVENTORY=str(self.inventory), CLUSTER_TLS_DIR=str(self.tls_dir)
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "fabric", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        result.seconds = time.monotonic() - started
+        result.output = result.stdout + result.stderr
+        print(f"$ fab {' '.join(args)}  ({result.seconds:.1f} s, exit {result.returncode})")
+        print(result.output)
+        return result
+
+    def deploy(self, version: str, timeout: float = 600):
+        return self.fab(
+            "swarm.deploy",
+            "--no-build",
+            "--image",
+            f"server={version_image(version)}",
+            "--image",
+            f"nginx={NGINX}",
+            timeout=timeout,
+        )
+
+    def manager(self, *args: str) -> str:
+        return self.node("node1").docker(*args)
+
+
+@pytest.fixture(scope="session")
+def swarm_images():
+    build(BARE_HOST, "docker/bare-host.Dockerfile")
+    build(SERVER_BASE, "docker/server.Dockerfile")
+    build(NGINX, "docker/nginx.Dockerfile")
+    dockerfile = "tests/deploy/version.Dockerfile"
+    base = ("--build-arg", f"BASE={SERVER_BASE}")
+    for version in ("v1", "v2"):
+        build(version_image(version), dockerfile, *base, "--build-arg", f"VERSION={version}")
+    build(
+        version_image("v3"), dockerfile, *base, "--build-arg", "VERSION=v3", "--target", "unhealthy"
+    )
+
+
+@pytest.fixture(scope="session")
+def swarm(swarm_images, tmp_path_factory):
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+    remove_leftovers(client)
+    workdir = tmp_path_factory.mktemp("swarm")
+    key, public = make_key(workdir)
+    hosts = BareHosts(client, BARE_HOST, {"DOCKERD_IPTABLES": "true"}, shared=LIBRARY)
+    try:
+        hosts.start(NODES, public, {"node1": [(f"{HTTP_PORT}/tcp", None)]})
+        # the library belongs to the server's user (uid 10001), as an NFS export would
+        hosts.hosts["node1"].container.exec_run(["chown", "10001:10001", LIBRARY])
+        known_hosts = workdir / "known_hosts"
+        known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
+        s = Swarm(hosts, workdir)
+        _write_inventory(s, key, known_hosts)
+        tls = dict(os.environ, CLUSTER_TLS_DIR=str(s.tls_dir))
+        subprocess.run([str(REPO / "scripts" / "cluster-tls")], check=True, env=tls, timeout=60)
+        yield s
+    finally:
+        hosts.close()
+        client.close()
+
+
+def _write_inventory(s: Swarm, key: Path, known_hosts: Path) -> None:
+    lines = []
+    for name, host in s.hosts.hosts.items():
+        role = "manager" if name == "node1" else "worker"
+        labels = '{ edge = "true" }' if name == "node1" else "{}"
+        lines.append(
+            HOST.format(name=name, port=host.ssh_port, address=host.ip, role=role, labels=labels)
+        )
+    s.inventory.write_text(
+        INVENTORY.format(
+            root=REPO,
+            key=key,
+            known_hosts=known_hosts,
+            hosts="\n".join(lines),
+            edge=s.edge,
+            library=LIBRARY,
+        )
+    )
+
+
+def pytest_terminal_summary(terminalreporter):
+    timings = getattr(pytest, "swarm_timings", None)
+    if timings:
+        terminalreporter.section("swarm timings")
+        for what, seconds in timings.items():
+            terminalreporter.write_line(f"{what}: {seconds:.1f} s")

@@ -1,0 +1,158 @@
+"""The stack generated from compose.yaml and the swarm inventory, without Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.errors import DeployError, InventoryError
+from deploy.swarm import config
+from deploy.swarm.stack import Image, Options, load_compose, render, services
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER, NGINX = "server-cluster/server:latest", "server-cluster/nginx:latest"
+
+
+def options(**more) -> Options:
+    images = {
+        SERVER: Image(SERVER, "sha256:" + "a" * 64, "v7"),
+        NGINX: Image(NGINX, "sha256:" + "b" * 64, "n1"),
+    }
+    return Options(stack="st", base=REPO, images=images, **more)
+
+
+@pytest.fixture
+def compose(tmp_path, monkeypatch):
+    """compose.yaml, with its TLS secrets (scripts/cluster-tls makes them) in tmp_path."""
+    (tmp_path / "server.pem").write_text("CERT")
+    (tmp_path / "server.key").write_text("KEY")
+    monkeypatch.setenv("CLUSTER_TLS_DIR", str(tmp_path))
+    return load_compose(REPO / "compose.yaml")
+
+
+def test_every_default_service_and_no_monitoring(compose):
+    stack, files = render(compose, options())
+    assert set(stack["services"]) == set(services(compose))
+    assert "prometheus" not in stack["services"]
+    assert stack["configs"]["ftp-users"]["name"].startswith("st-ftp-users-")
+    assert files["configs-ftp-users"] == (REPO / "docker/ftp-users").read_bytes()
+    assert files["secrets-tls-key"] == b"KEY"
+    assert stack["secrets"]["tls-key"]["name"].startswith("st-tls-key-")
+    key = {
+        "source": "tls-key",
+        "target": "server.key",
+        "uid": "10001",
+        "gid": "10001",
+        "mode": 0o400,
+    }
+    assert key in stack["services"]["ftp-fork"]["secrets"]
+
+
+def test_a_missing_secret_file_is_named(compose, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLUSTER_TLS_DIR", str(tmp_path / "none"))
+    with pytest.raises(DeployError, match=r"secrets.tls-cert: cannot read .*none/server.pem"):
+        render(compose, options())
+
+
+def test_images_by_id_and_swarm_only_keys(compose):
+    stack, _ = render(compose, options(replicas={"http-fork": 3}))
+    fork = stack["services"]["http-fork"]
+    assert fork["image"] == "sha256:" + "a" * 64
+    assert not {"build", "pull_policy", "restart", "cpu_shares", "depends_on"} & set(fork)
+    assert fork["deploy"]["replicas"] == 3
+    assert fork["deploy"]["labels"] == {"server.version": "v7"}
+    assert fork["environment"]["SERVER_SERVED_BY"].startswith("http-fork/{{.Node.Hostname}}/")
+
+
+def test_updates_start_first_unless_a_host_port_is_held(compose):
+    stack, _ = render(compose, options())
+    fork, nginx = stack["services"]["http-fork"], stack["services"]["nginx"]
+    assert fork["deploy"]["update_config"]["order"] == "start-first"
+    assert fork["deploy"]["update_config"]["failure_action"] == "rollback"
+    assert nginx["deploy"]["update_config"]["order"] == "stop-first"
+    assert nginx["deploy"]["placement"]["constraints"] == ["node.labels.edge == true"]
+    ports = {(p["published"], p["protocol"], p["mode"]) for p in nginx["ports"]}
+    assert (8080, "tcp", "host") in ports and (7000, "udp", "host") in ports
+    assert {p["published"] for p in nginx["ports"]} >= set(range(30000, 30020))
+
+
+def test_endpoint_mode_library_masquerade_and_health(compose):
+    opts = options(
+        endpoint_mode="vip",
+        library="/srv/lib",
+        public_address="192.0.2.10",
+        healthcheck={"interval": "3s"},
+    )
+    stack, _ = render(compose, opts)
+    ftp = stack["services"]["ftp-fork"]
+    assert ftp["deploy"]["endpoint_mode"] == "vip"
+    assert ftp["environment"]["SERVER_MASQUERADE"] == "192.0.2.10"
+    assert ftp["healthcheck"]["interval"] == "3s"
+    assert stack["volumes"]["library"]["driver_opts"]["device"] == "/srv/lib"
+    assert stack["networks"]["backend"] == {"driver": "overlay", "internal": True}
+
+
+def test_bad_input_is_one_clear_error(compose):
+    with pytest.raises(DeployError, match="replicas for unknown service"):
+        render(compose, options(replicas={"nope": 2}))
+    with pytest.raises(DeployError, match="1 at most"):
+        render(compose, options(replicas={"ftp-fork": 2}))
+    opts = options()
+    del opts.images[NGINX]
+    with pytest.raises(DeployError, match="no image for"):
+        render(compose, opts)
+
+
+INVENTORY = """
+[hosts.m1]
+ssh = "m1.example.org"
+address = "192.0.2.11"
+roles = ["manager"]
+labels = { edge = "true" }
+[hosts.w1]
+ssh = "w1.example.org"
+roles = ["worker"]
+[swarm]
+stack = "prod"
+replicas = { http-fork = 4 }
+"""
+
+
+def test_inventory(tmp_path):
+    path = tmp_path / "inv.toml"
+    path.write_text(INVENTORY)
+    inv = config.load(path)
+    assert [str(n) for n in inv.managers] == ["m1"]
+    assert inv.nodes["m1"].labels == {"edge": "true"}
+    assert inv.settings.replicas == {"http-fork": 4}
+    assert inv.settings.endpoint_mode == "auto"
+    assert inv.compose == tmp_path / "compose.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('roles = ["manager"]', 'roles = ["worker"]', "no host with roles"),
+        ('roles = ["manager"]', 'roles = ["boss"]', "roles: one of"),
+        ('stack = "prod"', 'endpoint_mode = "ipvs"', "endpoint_mode"),
+        ("replicas = { http-fork = 4 }", 'healthcheck = { every = "1s" }', "healthcheck.every"),
+        ("replicas = { http-fork = 4 }", "replicas = { http-fork = -1 }", "whole numbers"),
+    ],
+)
+def test_inventory_errors(tmp_path, old, new, message):
+    path = tmp_path / "inv.toml"
+    path.write_text(INVENTORY.replace(old, new))
+    with pytest.raises(InventoryError, match=message):
+        config.load(path)
+
+
+def test_image_override_names_a_compose_image(tmp_path):
+    from deploy.tasks.swarm import _images
+
+    path = tmp_path / "inv.toml"
+    path.write_text(f'root = "{REPO}"\n' + INVENTORY)
+    with pytest.raises(DeployError, match="NAME=REF with NAME one of server, nginx"):
+        _images(config.load(path), ["postgres=pg:16"], build=False)
+    with pytest.raises(DeployError, match="NAME=REF"):
+        _images(config.load(path), ["server"], build=False)
