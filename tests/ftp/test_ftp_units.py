@@ -19,11 +19,11 @@ from server.protocols.ftp.authorizer import (
     verify_password,
 )
 from server.protocols.ftp.channels import PassiveChannel, passive_socket
-from server.protocols.ftp.commands import gate, split
 from server.protocols.ftp.listing import entries, facts_line, ls_line
 from server.protocols.ftp.replies import FTPReply, encode_lines, quote
 from server.protocols.ftp.transfer import from_crlf, to_crlf
 from server.protocols.ftp.upload import UploadFile
+from server.protocols.ftp.verbs import gate, split
 
 
 # -- the gate -------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...fs import Jail, PathRefused
 from . import counters
-from .commands import VERBS, lookup
 from .listing import FACTS
 from .replies import FTPReply
+from .verbs import VERBS, lookup
 
 log = logging.getLogger("server.ftp")
 

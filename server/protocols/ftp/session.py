@@ -17,13 +17,13 @@ from ...fs import PathRefused
 from ...net.protocol import Protocol
 from . import counters
 from .access import AccessCommands
-from .commands import DURING_TRANSFER, MAX_LINE, gate, lookup, split
+from .data_verbs import TransferCommands
 from .files import FileCommands
 from .limits import LimitReached
 from .replies import ENCODING, ERRORS, FTPReply, encode, encode_lines, os_error
 from .security import SecurityCommands
 from .settings import FTPSettings
-from .transfers import TransferCommands
+from .verbs import DURING_TRANSFER, MAX_LINE, gate, lookup, split
 
 log = logging.getLogger("server.ftp")
 
