@@ -13,7 +13,7 @@ GOOD = [
     ("[::]:21", Address(host="::", port=21)),
     ("unix:/tmp/s.sock", Address(path="/tmp/s.sock")),
     ("unix:relative.sock", Address(path="relative.sock")),
-    (" 10.0.0.1:1 ", Address(host="10.0.0.1", port=1)),
+    (" 192.0.2.1:1 ", Address(host="192.0.2.1", port=1)),
 ]
 
 BAD = [
