@@ -64,6 +64,7 @@ class HTTPProtocol(Protocol):
         self.app = app
         self.config = config
         self.scheduler = scheduler
+        self._clock = scheduler.time  # looked up once: read on every request
         self.parser = RequestParser(config.limits)
         self.client: tuple | None = None  # the TCP peer; None on Unix sockets
         self._waiting = False  # an answer is still being sent; the next request waits
@@ -146,11 +147,11 @@ class HTTPProtocol(Protocol):
                 transport.pause_reading()
                 transport.when_sent(self._sent)
                 return
-            self._idle_since = self.scheduler.time()
+            self._idle_since = self._clock()
 
     def _sent(self, exc: BaseException | None) -> None:
         self._waiting = False
-        self._idle_since = self.scheduler.time()
+        self._idle_since = self._clock()
         if self._draining:
             self.transport.close()
         elif exc is None and not self.transport.closing:
@@ -182,7 +183,7 @@ class HTTPProtocol(Protocol):
 
     def _check_keepalive(self) -> None:
         timeout = self.config.keepalive_timeout
-        idle = self.scheduler.time() - self._idle_since
+        idle = self._clock() - self._idle_since
         if self.transport.closing:
             return
         if not self._busy() and idle >= timeout:
