@@ -14,6 +14,11 @@ by default) on the inherited socket, and watches them (models/worker.py has the 
   does not even import) aborts the reload: the old workers keep serving, the error is logged;
 - TERM drains every worker and exits; INT/QUIT stop them at once;
 - TTIN/TTOU add or retire one worker.
+
+With --reuse-port each worker listens on a socket of its own (SO_REUSEPORT), bound after the
+fork, and the kernel hashes each new connection to one of them instead of letting the workers
+race for one queue. The master holds the port with a socket it binds but never listens on (so
+port 0 works, and Linux hashes nothing to it). What that costs is in docs/design.md (prefork).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-from ..errors import ModelUnavailable
+from ..errors import ConfigError, ModelUnavailable
+from ..net.address import parse_address
+from ..net.sockets import Listener, hold_port, open_listener
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
 from .lifecycle import DRAINING, RUNNING, Lifecycle
@@ -97,6 +104,12 @@ class Prefork(Lifecycle):
             "prefork: add 0..J to --max-requests per worker, so they do not recycle together",
             minimum=0,
         ),
+        Option(
+            "reuse_port",
+            bool,
+            False,
+            "prefork: each worker listens on its own SO_REUSEPORT socket (TCP only)",
+        ),
     )
     small = ("--workers", "2")
     multiprocess = True
@@ -109,6 +122,25 @@ class Prefork(Lifecycle):
         # HUP briefly doubles the workers, TTIN adds some: room for both.
         processes = (2 * settings.workers + 8) * facts.processes
         return facts._replace(processes=processes, multiprocess=True, worker_model=inner.name)
+
+    @classmethod
+    def bind(cls, settings) -> Listener:
+        """The shared listening socket; with --reuse-port, only the port, held (hold_port)."""
+        if not settings.reuse_port:
+            return super().bind(settings)
+        address = parse_address(settings.bind)
+        if address.is_unix or settings.udp:
+            raise ConfigError("--reuse-port: TCP only (Unix and UDP sockets cannot share so)")
+        return hold_port(address)
+
+    def worker_listener(self) -> Listener:
+        """In a new worker: what it serves. With --reuse-port a socket of its own, bound now
+        (a replacement binds again); its copy of the master's held socket is closed."""
+        if not self.settings.reuse_port:
+            return self.listener
+        own = open_listener(self.listener.address, backlog=self.settings.backlog, reuse_port=True)
+        self.listener.close()
+        return own
 
     def __init__(self, service, listener, settings, inner: type[Model] | None = None):
         self.inner = inner or _inner(settings)

@@ -106,13 +106,13 @@ class Duties:
 
 
 def run_worker(master: Prefork, heart: Heart) -> None:
-    """In a new worker process: run the master's inner model on the inherited socket, then
-    exit (never returns)."""
+    """In a new worker process: run the master's inner model on the inherited socket (or its
+    own, --reuse-port), then exit (never returns)."""
     status = WORKER_BOOT_ERROR
     try:
         master.forked()  # the master's loop and metrics listener: our copies only
         master.service.worker_started(fresh_code=master.generation > 0)
-        model = master.inner(master.service, master.listener, master.settings)
+        model = master.inner(master.service, master.worker_listener(), master.settings)
         settings = master.settings
         model.duties = Duties(
             heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
