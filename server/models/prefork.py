@@ -8,7 +8,8 @@ by default) on the inherited socket, and watches them (models/worker.py has the 
 - a worker whose heartbeat stops for --worker-timeout (stuck in the application) gets TERM,
   then KILL, and a replacement at once;
 - a worker that has served --max-requests (+ up to --max-requests-jitter) drains itself and is
-  replaced; its replacement starts as soon as it says it is leaving;
+  replaced; its replacement starts as soon as it says it is leaving (--reuse-port: it serves
+  on until its replacement is ready, then gets TERM, as after a HUP);
 - HUP starts a fresh set of workers with the code on disk; only once every one of them is
   ready (its first heartbeat) does the old set drain. A new worker that cannot start (its code
   does not even import) aborts the reload: the old workers keep serving, the error is logged;
@@ -56,6 +57,7 @@ class Worker:
     generation: int  # which HUP started it (0: the first set)
     started: float
     ready: bool = False
+    leaving: bool = False  # asked to be replaced, serving until then (--reuse-port)
 
 
 def _inner_models() -> list[str]:
@@ -177,7 +179,7 @@ class Prefork(Lifecycle):
         return [
             w
             for w in self.workers.values()
-            if w.generation == wanted and w.pid not in self.retiring
+            if w.generation == wanted and w.pid not in self.retiring and not w.leaving
         ]
 
     def spawn_missing(self) -> None:
@@ -214,8 +216,7 @@ class Prefork(Lifecycle):
                 continue
             stamp = worker.heart.last()
             if stamp == LEAVING:  # recycling itself: start its replacement now
-                self.retiring.add(worker.pid)
-                self.spawn_missing()
+                self._leaving(worker)
             elif stamp == NOT_READY:
                 if now - worker.started > max(BOOT_LIMIT, self.settings.worker_timeout):
                     self._silent(worker, "did not become ready")
@@ -226,6 +227,13 @@ class Prefork(Lifecycle):
                     self._silent(worker, f"sent no heartbeat for {now - stamp:.1f}s")
         self._finish_reload()
         self.loop.call_later(beat_interval(self.settings.worker_timeout), self._watch)
+
+    def _leaving(self, worker: Worker) -> None:
+        if self.settings.reuse_port:  # it serves on: _finish_reload retires it
+            worker.leaving = True
+        else:  # already draining
+            self.retiring.add(worker.pid)
+        self.spawn_missing()
 
     def _silent(self, worker: Worker, what: str) -> None:
         log.error("worker %d %s (stuck?): killing and replacing it", worker.pid, what)
@@ -248,12 +256,15 @@ class Prefork(Lifecycle):
         ]
 
     def _finish_reload(self) -> None:
-        """Once the current generation is complete and ready, the older ones drain."""
+        """Once the current generation is complete and ready, the older ones drain, and so
+        do workers waiting to be replaced (--reuse-port)."""
         old = self._older_serving(self.generation)
+        leaving = [w for w in self.workers.values() if w.leaving and w.pid not in self.retiring]
         current = self.serving()
-        if old and len(current) >= self.target and all(w.ready for w in current):
-            log.info("new workers ready: draining %d old worker(s)", len(old))
-            for worker in old:
+        if (old or leaving) and len(current) >= self.target and all(w.ready for w in current):
+            if old:
+                log.info("new workers ready: draining %d old worker(s)", len(old))
+            for worker in old + leaving:
                 self.retire(worker.pid)
 
     def _reload_failed(self, worker: Worker) -> None:
