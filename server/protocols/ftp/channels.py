@@ -17,7 +17,7 @@ from ...net.links import Links, NoFreePort
 from ...net.loop import EventLoop, Timer
 from ...net.protocol import Protocol
 from ...net.proxy_gate import ProxyHeaderGate, ProxyPolicy
-from ...net.transport import StreamTransport
+from ...net.stream_transport import StreamTransport
 from .addressing import plain_ip
 from .replies import FTPReply
 
