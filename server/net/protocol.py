@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .datagram_transport import DatagramTransport
     from .executor import Executor
-    from .transport import DatagramTransport, StreamTransport
+    from .stream_transport import StreamTransport
 
 
 class Cancellable(typing.Protocol):

@@ -16,7 +16,7 @@ import socket
 from ...net.links import Links, NoFreePort
 from ...net.protocol import Cancellable, Protocol, Scheduler
 from ...net.proxy_gate import ProxyHeaderGate, ProxyPolicy
-from ...net.transport import StreamTransport
+from ...net.stream_transport import StreamTransport
 from .addressing import plain_ip
 from .replies import FTPReply
 
