@@ -120,7 +120,7 @@ class DataChannel:
         """Close for good: flush and FIN the data (or cut it, with `abort`)."""
         self.closed = True
         self._cancel_timer()
-        self.stop_opening()
+        self._stop_opening()
         if not self.lingering:
             return
         if abort:
@@ -133,7 +133,7 @@ class DataChannel:
         """True while the data socket is open (a finished transfer's waits for the peer's FIN)."""
         return self.transport is not None and not self.transport.closed
 
-    def stop_opening(self) -> None:
+    def _stop_opening(self) -> None:
         """Release the listening or connecting socket, if any."""
         if self.opening is not None:
             self.opening.close()
@@ -192,7 +192,7 @@ class PassiveChannel(DataChannel):
             return f"the client is {self.peer_host}"
         if self.opening is None:
             return "the data connection is made already"
-        self.stop_opening()
+        self._stop_opening()
         return None
 
     def close(self, abort: bool = False) -> None:

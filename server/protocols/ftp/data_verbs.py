@@ -49,12 +49,7 @@ class TransferCommands:
         where = (self.transport.sockname()[0], self.settings.passive_ports)
         settings = self.settings
         self.data = PassiveChannel(
-            self.scheduler,
-            self.links,
-            settings.data_timeout,
-            where,
-            self.peer_host,
-            settings.proxy,
+            self.scheduler, self.links, settings.data_timeout, where, self.peer_host, settings.proxy
         )
         return self.data
 
