@@ -11,6 +11,7 @@ from __future__ import annotations
 import ftplib
 
 from . import confs, ftpclient, tls
+from .baseline import with_baseline
 from .context import BIG_FTP_FILE, SMALL_FTP_FILE, Context
 from .fleet import alternate, fleet
 from .procs import Proc
@@ -71,7 +72,7 @@ def specs() -> list[Spec]:
 
 
 def run(ctx: Context) -> None:
-    chosen = [s for s in specs() if ctx.settings.wants(s.name)]
+    chosen = with_baseline([s for s in specs() if ctx.settings.wants(s.name)], ctx.baseline)
     ctx.results.meta.setdefault("ftp_servers", {}).update({s.name: s.detail for s in chosen})
     ctx.progress.plan(len(CASES) * len(chosen) * ctx.settings.runs)
     for name, cases in FLEETS.items():

@@ -19,12 +19,13 @@ from typing import Any
 
 from .config import Settings
 from .errors import ModelUnavailable
+from .net.datagram_transport import DatagramTransport
 from .net.loop import EventLoop
 from .net.pollers import PollPoller
 from .net.protocol import DatagramProtocol, Protocol
 from .net.proxy_gate import ProxyHeaderGate, ProxyPolicy
+from .net.stream_transport import StreamTransport
 from .net.tls import Certificate, TlsHandshakeGate, TlsPolicy
-from .net.transport import DatagramTransport, StreamTransport
 from .net.trusted import TrustedPeers
 
 #: How long a PROXY header may take when --timeout is 0 (no idle timeout).

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .transport import DatagramTransport, StreamTransport
+    from .datagram_transport import DatagramTransport
+    from .stream_transport import StreamTransport
 
 
 class Protocol:
