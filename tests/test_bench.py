@@ -20,6 +20,7 @@ from bench import (
     cluster_edge,
     cluster_scale,
     confs,
+    fairness,
     ftpclient,
     httpbench,
     tables,
@@ -34,6 +35,7 @@ from bench.results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ra
 from bench.servers import Launch, Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
+from harness import wait_for
 from server.protocols.http import BadRequest
 
 WRK_OUTPUT = """\
@@ -153,6 +155,39 @@ def test_markdown_has_every_table_and_survives_a_json_round_trip(tmp_path):
     assert "| x best peer (gunicorn-gthread) | x granian | x nginx |" in text
     assert "| granian | compiled |" in text
     assert tables.table(["a", "b"], [[1, 2]]) == "| a | b |\n| --- | --- |\n| 1 | 2 |"
+
+
+def test_requests_per_worker_table_and_the_anchors_ratios():
+    r = _results()
+    r.figures.append(_fig("prefork-reuseport", OURS, [30_000]))
+    before = {10: (5, 100), 11: (3, 50), 12: (1, 1)}  # 12 was replaced during the run
+    after = {10: (37, 60_100), 11: (35, 20_050), 13: (2, 9)}
+    assert fairness.spread(before, after) == [[32, 60_000], [32, 20_000]]
+    fairness.record(r, "prefork-reuseport", fairness.spread(before, after))
+    text = markdown(r, [])
+    assert "## Requests per worker, hello-world (prefork)" in text
+    assert "| prefork-reuseport | 1 | 60,000 / 20,000 | 75.0% / 25.0% | 3.00x | 32 / 32 |" in text
+    assert "| prefork-reuseport | 30,000 | 0.75x | 0.86x |" in text  # x granian, x bjoern
+    assert "Requests per worker" not in markdown(_results(), [])  # no prefork measured
+
+
+def test_requests_per_worker_from_our_prefork_with_reuse_port(tmp_path):
+    argv = [sys.executable, "-m", "server", "http", "--model", "prefork", "--workers", "2"]
+    argv += ["--reuse-port", "--bind", "127.0.0.1:0", "--app", "bench.apps.hello:app"]
+    with Proc("prefork-reuseport", argv, tmp_path / "server.log") as proc:
+        # as the benchmark's warm-up does: both workers are up before the counts are taken
+        before = wait_for(lambda: _both_workers(proc.port), what="both workers' rows")
+        for _ in range(30):  # fresh connections: the kernel hashes them over both workers
+            assert httpbench.check(proc.port, "hello") is None
+        counted = lambda: fairness.spread(before, fairness.snapshot(proc.port))  # noqa: E731
+        rows = wait_for(lambda: sum(r for _, r in counted()) >= 30 and counted(), what="counts")
+    assert len(rows) == 2 and sum(conns for conns, _ in rows) >= 30
+    assert fairness.snapshot(proc.port) is None  # stopped: no counts, no exception
+
+
+def _both_workers(port: int):
+    counts = fairness.snapshot(port)
+    return counts if counts and len(counts) == 2 else None
 
 
 def test_servers_alternate_direction_every_round():
