@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,6 @@ class _Transport:
     loop = _Loop()
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
         self.written = 0
 
     def write(self, data: bytes) -> None:

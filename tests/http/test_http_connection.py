@@ -3,8 +3,6 @@ draining -- every decision the connection makes, without sockets or a model."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from server.net.executor import INLINE
@@ -41,21 +39,11 @@ class FakeLoop:
         return [t for t in self.timers if not t.cancelled and t.callback.__name__ == callback_name]
 
 
-class FakeSock:
-    family = socket.AF_INET
-
-    def __init__(self):
-        self.options = {}
-
-    def setsockopt(self, level, option, value):
-        self.options[(level, option)] = value
-
-
 class FakeTransport:
     secure = False  # clear text: requests are http
 
     def __init__(self, hold=False):
-        self.sock, self.loop, self.peer = FakeSock(), FakeLoop(), ("192.0.2.9", 1234)
+        self.loop, self.peer = FakeLoop(), ("192.0.2.9", 1234)
         self.out = bytearray()
         self.hold = hold  # True: everything stays "pending" until release()
         self.waiters = []
@@ -140,11 +128,6 @@ def connect(hold=False, **config):
 
 def statuses(raw: bytes) -> list[int]:
     return [int(part[:3]) for part in raw.split(b"HTTP/1.1 ")[1:]]
-
-
-def test_nodelay_is_set():
-    _, transport, _ = connect()
-    assert transport.sock.options[(socket.IPPROTO_TCP, socket.TCP_NODELAY)] == 1
 
 
 def test_pipelined_requests_are_answered_in_order():

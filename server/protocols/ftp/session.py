@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 
 from ...fs import PathRefused
-from ...net.protocol import Protocol
+from ...net.protocol import NO_DELAY, URGENT_INLINE, Protocol
 from . import counters
 from .access import AccessCommands
 from .data_verbs import TransferCommands
@@ -32,6 +31,10 @@ _TELNET = re.compile(rb"\xff[\xf0-\xfe]")  # IAC + command (IP, DM, ...) sent ar
 
 class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommands, Protocol):
     """One client's control connection and everything it has open."""
+
+    # Replies go out at once (no Nagle delay between a 150 and a 226), and urgent data
+    # (ftplib sends ABOR with MSG_OOB) stays in the stream instead of being lost.
+    tcp_options = (NO_DELAY, URGENT_INLINE)
 
     def __init__(self, settings: FTPSettings):
         self.settings = settings
@@ -70,7 +73,6 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
         self._loop_thread = threading.get_ident()
         peer = transport.peer
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""
-        _tune_control(transport.sock)
         if self.settings.limits is not None:
             try:
                 self._slot = self.settings.limits.claim(self.peer_host)
@@ -248,11 +250,3 @@ def _decode(raw: bytes) -> str:
     if b"\xff" in raw:
         raw = _TELNET.sub(b"", raw).replace(b"\xff\xff", b"\xff")
     return raw.decode(ENCODING, ERRORS)
-
-
-def _tune_control(sock: socket.socket) -> None:
-    """Replies go out at once (no Nagle delay between a 150 and a 226), and urgent data
-    (ftplib sends ABOR with MSG_OOB) stays in the stream instead of being lost."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
