@@ -3,7 +3,6 @@ their replies, and the commands sent after them, wait for the work to finish."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from types import SimpleNamespace
 
@@ -37,7 +36,6 @@ class PoolThread:
 class Transport:
     def __init__(self):
         self.loop = SimpleNamespace(executor=PoolThread(), call_soon=lambda fn, *a: fn(*a))
-        self.sock = socket.socket()
         self.peer, self.out, self.reading, self.closing = ("192.0.2.1", 1), bytearray(), True, False
 
     def write(self, data):
@@ -61,15 +59,12 @@ def test_a_disk_command_runs_off_the_loop_and_the_next_one_waits(tmp_path):
     (tmp_path / "sub").mkdir()
     session = FTPSession(FTPSettings(Authorizer(anonymous_root=str(tmp_path))))
     transport = Transport()
-    try:
-        session.connection_made(transport)
-        transport.take()  # the banner
-        session.user, session.fs = SimpleNamespace(write=False), Jail(str(tmp_path))
-        session.data_received(b"CWD /sub\r\nPWD\r\n")
-        assert transport.take() == b"" and len(transport.loop.executor.jobs) == 1
-        transport.loop.executor.finish_one()
-        assert transport.take() == (
-            b'250 Directory changed to /sub.\r\n257 "/sub" is the current directory.\r\n'
-        )
-    finally:
-        transport.sock.close()
+    session.connection_made(transport)
+    transport.take()  # the banner
+    session.user, session.fs = SimpleNamespace(write=False), Jail(str(tmp_path))
+    session.data_received(b"CWD /sub\r\nPWD\r\n")
+    assert transport.take() == b"" and len(transport.loop.executor.jobs) == 1
+    transport.loop.executor.finish_one()
+    assert transport.take() == (
+        b'250 Directory changed to /sub.\r\n257 "/sub" is the current directory.\r\n'
+    )
