@@ -3,7 +3,6 @@ data connections and a clock moved by hand -- no socket, loop or thread."""
 
 from __future__ import annotations
 
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -22,7 +21,6 @@ class Sink:
 
     def __init__(self, peer=CLIENT):
         self.peer, self.out, self.closing, self.closed = peer, bytearray(), False, False
-        self.sock = SimpleNamespace(family=socket.AF_UNIX)  # no TCP options to set
 
     def write(self, data):
         self.out += data
