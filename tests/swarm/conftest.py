@@ -1,17 +1,22 @@
 """The swarm tests' world, set up once per session: three bare hosts (sshd + Docker, iptables
 on, as a swarm node needs inside Docker) on a network made for this run, sharing one folder for
 the FTP library (as NFS would), a key pair, known_hosts and TLS files for this run, the server
-image in three versions and the nginx image, and a swarm inventory. Torn down whatever happens.
+image in three versions, the nginx and Prometheus images, and a swarm inventory. Torn down
+whatever happens.
 
-node1 is the manager and the edge (nginx, its ports published in host mode); node2 and node3
-are workers. HTTP comes through node1's 8080, published on 127.0.0.1; FTP connects to node1's
-address in the run's network (PASV names that address and the passive ports, which 127.0.0.1
-could only carry on the same numbers, those of the compose cluster).
+node1 is the manager and the edge (nginx, its ports published in host mode; Prometheus and the
+nginx exporter: [monitoring] is on); node2 and node3 are workers. HTTP comes through node1's
+8080, published on 127.0.0.1; FTP connects to node1's address in the run's network (PASV names
+that address and the passive ports, which 127.0.0.1 could only carry on the same numbers, those
+of the compose cluster). Prometheus' UI is reached as a user does, through an SSH tunnel to
+node1's loopback (its published SSH port).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -30,9 +35,11 @@ PREFIX = "server-swarm-test"
 BARE_HOST = f"{PREFIX}/bare-host:latest"
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX = f"{PREFIX}/nginx:latest"
+PROMETHEUS = f"{PREFIX}/prometheus:latest"
 NODES = ["node1", "node2", "node3"]
 LIBRARY = "/srv/swarm-library"  # the shared folder, the same path on every node
 HTTP_PORT = 8080
+PROMETHEUS_PORT = 9090  # [monitoring] port: nginx on node1, for node1's own connections
 
 
 def pytest_collection_modifyitems(config, items):
@@ -67,6 +74,10 @@ timeout = 400
 monitor = "5s"
 replicas = {{ http-fork = 2, http-thread = 2 }}
 healthcheck = {{ interval = "3s", timeout = "3s", start_period = "10s", retries = 2 }}
+
+[monitoring]
+port = {prometheus_port}
+retention = "1h"
 """
 
 HOST = """\
@@ -83,6 +94,7 @@ labels = {labels}
 class Swarm:
     hosts: BareHosts
     workdir: Path
+    key: Path
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -95,6 +107,10 @@ class Swarm:
     @property
     def http_port(self) -> int:
         return self.node("node1").published[f"{HTTP_PORT}/tcp"]
+
+    @property
+    def prometheus_port(self) -> int:
+        return PROMETHEUS_PORT
 
     @property
     def edge(self) -> str:
@@ -134,11 +150,40 @@ class Swarm:
             f"server={version_image(version)}",
             "--image",
             f"nginx={NGINX}",
+            "--image",
+            f"prometheus={PROMETHEUS}",
             timeout=timeout,
         )
 
     def manager(self, *args: str) -> str:
         return self.node("node1").docker(*args)
+
+    @contextlib.contextmanager
+    def tunnel(self, node: str, port: int):
+        """127.0.0.1's port forwarded over SSH to `port` on `node`'s loopback (`ssh -L`)."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            local = probe.getsockname()[1]
+        ssh = subprocess.Popen(
+            ["ssh", "-N", "-i", str(self.key), "-p", str(self.node(node).ssh_port),
+             "-o", f"UserKnownHostsFile={self.workdir / 'known_hosts'}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "ExitOnForwardFailure=yes",
+             "-o", "BatchMode=yes", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}",
+             "deploy@127.0.0.1"],
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                assert ssh.poll() is None, f"ssh -L to {node} exited {ssh.returncode}"
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local)):
+                    break
+                assert time.monotonic() < deadline, f"no tunnel to {node} after 20 s"
+                time.sleep(0.2)
+            yield local
+        finally:
+            ssh.terminate()
+            ssh.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +191,7 @@ def swarm_images():
     build(BARE_HOST, "docker/bare-host.Dockerfile")
     build(SERVER_BASE, "docker/server.Dockerfile")
     build(NGINX, "docker/nginx.Dockerfile")
+    build(PROMETHEUS, "docker/prometheus.Dockerfile")
     dockerfile = "tests/deploy/version.Dockerfile"
     base = ("--build-arg", f"BASE={SERVER_BASE}")
     for version in ("v1", "v2"):
@@ -172,7 +218,7 @@ def swarm(swarm_images, tmp_path_factory):
         hosts.hosts["node1"].container.exec_run(["chown", "10001:10001", LIBRARY])
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
-        s = Swarm(hosts, workdir)
+        s = Swarm(hosts, workdir, key)
         _write_inventory(s, key, known_hosts)
         tls = dict(os.environ, CLUSTER_TLS_DIR=str(s.tls_dir))
         subprocess.run([str(REPO / "scripts" / "cluster-tls")], check=True, env=tls, timeout=60)
@@ -198,6 +244,7 @@ def _write_inventory(s: Swarm, key: Path, known_hosts: Path) -> None:
             hosts="\n".join(lines),
             edge=s.edge,
             library=LIBRARY,
+            prometheus_port=PROMETHEUS_PORT,
         )
     )
 
