@@ -14,9 +14,7 @@ node1's loopback (its published SSH port).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
-from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers
+from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers, tunnel
 
 import docker
 
@@ -158,32 +156,9 @@ class Swarm:
     def manager(self, *args: str) -> str:
         return self.node("node1").docker(*args)
 
-    @contextlib.contextmanager
     def tunnel(self, node: str, port: int):
         """127.0.0.1's port forwarded over SSH to `port` on `node`'s loopback (`ssh -L`)."""
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            local = probe.getsockname()[1]
-        ssh = subprocess.Popen(
-            ["ssh", "-N", "-i", str(self.key), "-p", str(self.node(node).ssh_port),
-             "-o", f"UserKnownHostsFile={self.workdir / 'known_hosts'}",
-             "-o", "StrictHostKeyChecking=yes", "-o", "ExitOnForwardFailure=yes",
-             "-o", "BatchMode=yes", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}",
-             "deploy@127.0.0.1"],
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert ssh.poll() is None, f"ssh -L to {node} exited {ssh.returncode}"
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local)):
-                    break
-                assert time.monotonic() < deadline, f"no tunnel to {node} after 20 s"
-                time.sleep(0.2)
-            yield local
-        finally:
-            ssh.terminate()
-            ssh.wait(timeout=10)
+        return tunnel(self.node(node), self.key, self.workdir / "known_hosts", port)
 
 
 @pytest.fixture(scope="session")
