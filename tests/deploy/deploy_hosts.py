@@ -163,6 +163,11 @@ class BareHosts:
         assert code == 0, out
         host.host_key = " ".join(out.decode().split()[:2])
 
+    def write_known_hosts(self, path: Path) -> Path:
+        """known_hosts naming every host by its published SSH port."""
+        path.write_text("".join(h.known_hosts_line() + "\n" for h in self.hosts.values()))
+        return path
+
     def close(self) -> None:
         remove_run(self.client, LABEL_RUN, self.run_id)
 

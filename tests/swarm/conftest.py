@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
 from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers, tunnel
-
-import docker
+from fab_session import engine, fab, mark_session_tests, report_timings
 
 PREFIX = "server-swarm-test"
 BARE_HOST = f"{PREFIX}/bare-host:latest"
@@ -41,12 +39,8 @@ PROMETHEUS_PORT = 9090  # [monitoring] port: nginx on node1, for node1's own con
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests on the swarm are `swarm` tests (the unit tests beside them need no Docker)."""
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here) and "swarm" in item.fixturenames:
-            item.add_marker(pytest.mark.swarm)
-            item.add_marker(pytest.mark.timeout(900))
+    """The tests on the swarm are `swarm` tests."""
+    mark_session_tests(items, Path(__file__).parent, "swarm", "swarm")
 
 
 def version_image(version: str) -> str:
@@ -119,26 +113,10 @@ class Swarm:
         return self.workdir / "tls"
 
     def fab(self, *args: str, timeout: float = 600):
-        """`fab swarm.TASK ...` from the repository root; .seconds and .output on the result.
+        """`fab swarm.TASK ...` as a user runs it, with this inventory (fab_session.fab);
         compose.yaml's TLS secrets come from this run's scripts/cluster-tls."""
-        env = dict(
-            os.environ, SWARM_INVENTORY=str(self.inventory), CLUSTER_TLS_DIR=str(self.tls_dir)
-        )
-        started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "fabric", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-        )
-        result.seconds = time.monotonic() - started
-        result.output = result.stdout + result.stderr
-        print(f"$ fab {' '.join(args)}  ({result.seconds:.1f} s, exit {result.returncode})")
-        print(result.output)
-        return result
+        env = {"SWARM_INVENTORY": str(self.inventory), "CLUSTER_TLS_DIR": str(self.tls_dir)}
+        return fab(*args, env=env, timeout=timeout)
 
     def deploy(self, version: str, timeout: float = 600):
         return self.fab(
@@ -178,11 +156,7 @@ def swarm_images():
 
 @pytest.fixture(scope="session")
 def swarm(swarm_images, tmp_path_factory):
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+    client = engine()
     remove_leftovers(client)
     workdir = tmp_path_factory.mktemp("swarm")
     key, public = make_key(workdir)
@@ -191,8 +165,7 @@ def swarm(swarm_images, tmp_path_factory):
         hosts.start(NODES, public, {"node1": [(f"{HTTP_PORT}/tcp", None)]})
         # the library belongs to the server's user (uid 10001), as an NFS export would
         hosts.hosts["node1"].container.exec_run(["chown", "10001:10001", LIBRARY])
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
+        known_hosts = hosts.write_known_hosts(workdir / "known_hosts")
         s = Swarm(hosts, workdir, key)
         _write_inventory(s, key, known_hosts)
         tls = dict(os.environ, CLUSTER_TLS_DIR=str(s.tls_dir))
@@ -225,8 +198,4 @@ def _write_inventory(s: Swarm, key: Path, known_hosts: Path) -> None:
 
 
 def pytest_terminal_summary(terminalreporter):
-    timings = getattr(pytest, "swarm_timings", None)
-    if timings:
-        terminalreporter.section("swarm timings")
-        for what, seconds in timings.items():
-            terminalreporter.write_line(f"{what}: {seconds:.1f} s")
+    report_timings(terminalreporter, "swarm timings", getattr(pytest, "swarm_timings", None))
