@@ -94,16 +94,16 @@ def wait_until(what: str, check, timeout: float = 120) -> None:
         time.sleep(1)
 
 
-def replicas_up(port: int) -> collections.Counter | None:
-    """service -> its replicas' targets that are up in the job of their protocol; None while
-    Prometheus does not answer."""
+def replicas_up(port: int) -> collections.Counter | str:
+    """service -> its replicas' targets that are up in the job of their protocol; the error
+    while Prometheus does not answer."""
     query = urllib.parse.urlencode({"state": "active"})
     try:
         url = f"http://127.0.0.1:{port}/api/v1/targets?{query}"
         with urllib.request.urlopen(url, timeout=10) as response:
             targets = json.load(response)["data"]["activeTargets"]
-    except OSError:
-        return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
     return collections.Counter(
         t["labels"]["service"]
         for t in targets
@@ -113,8 +113,11 @@ def replicas_up(port: int) -> collections.Counter | None:
 
 def test_prometheus_on_the_edge_sees_every_replica(swarm, tmp_path):
     with swarm.tunnel("node1", swarm.prometheus_port) as port:
-        started = time.monotonic()
-        wait_until("every replica up in Prometheus", lambda: replicas_up(port) == REPLICAS, 60)
+        started, seen = time.monotonic(), []
+        try:
+            wait_until("up", lambda: seen.append(replicas_up(port)) or seen[-1] == REPLICAS, 60)
+        except AssertionError:
+            pytest.fail(f"not every replica up in Prometheus after 60 s; last seen: {seen[-1]}")
         TIMINGS["every replica up in Prometheus"] = time.monotonic() - started
         page = f"http://127.0.0.1:{port}/consoles/cluster.html"
         every_up = {service: ["up"] * tasks for service, tasks in REPLICAS.items()}
