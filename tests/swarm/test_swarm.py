@@ -104,10 +104,11 @@ def replicas_up(port: int) -> collections.Counter | str:
             targets = json.load(response)["data"]["activeTargets"]
     except OSError as exc:
         return f"{type(exc).__name__}: {exc}"
+    services = [(t["labels"].get("service", ""), t) for t in targets]  # Prometheus' has none
     return collections.Counter(
-        t["labels"]["service"]
-        for t in targets
-        if t["health"] == "up" and t["labels"]["job"] == t["labels"]["service"].split("-")[0]
+        service
+        for service, t in services
+        if t["health"] == "up" and t["labels"]["job"] == service.split("-")[0]
     )
 
 
