@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import confs, ftpclient
+from .baseline import with_baseline
 from .context import BIG_FTP_FILE, SMALL_FTP_FILE, Context
 from .fleet import alternate, fleet
 from .procs import Proc
@@ -45,7 +46,7 @@ def specs() -> list[Spec]:
 
 
 def run(ctx: Context) -> None:
-    chosen = [s for s in specs() if ctx.settings.wants(s.name)]
+    chosen = with_baseline([s for s in specs() if ctx.settings.wants(s.name)], ctx.baseline)
     ctx.results.meta.setdefault("ftp_servers", {}).update({s.name: s.detail for s in chosen})
     ctx.progress.plan(len(CASES) * len(chosen) * ctx.settings.runs)
     with fleet(ctx, chosen, "ftp", pasv=_pasv) as (procs, failed):

@@ -6,10 +6,11 @@ import http.client
 import subprocess
 
 from . import confs, tls, wrk
+from .baseline import with_baseline
 from .context import STATIC_FILES, Context
 from .fleet import alternate, fleet
 from .procs import Proc
-from .results import COMPILED, LIMIT, PEER, Figure
+from .results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure
 from .servers import MODELS, Launch, Spec, ours, system_tool
 from .settings import CORES
 
@@ -117,7 +118,7 @@ def specs() -> list[Spec]:
 
 
 def run(ctx: Context) -> None:
-    chosen = [s for s in specs() if ctx.settings.wants(s.name)]
+    chosen = with_baseline([s for s in specs() if ctx.settings.wants(s.name)], ctx.baseline)
     ctx.results.meta.setdefault("servers", {}).update({s.name: s.detail for s in chosen})
     rounds = sum(serves(spec, case) for case in CASES for spec in chosen)
     ctx.progress.plan(rounds * ctx.settings.runs)
@@ -137,7 +138,7 @@ def run(ctx: Context) -> None:
 
 def serves(spec: Spec, case: str) -> bool:
     """Whether the server takes part in the case: every one, but HTTPS only who speaks it."""
-    return case not in TLS_CASES or spec.ours or spec.name in TLS_SERVERS
+    return case not in TLS_CASES or spec.kind in (OURS, BASELINE) or spec.name in TLS_SERVERS
 
 
 def _figure(ctx: Context, chosen: list[Spec], case: str, name: str) -> Figure:

@@ -33,9 +33,7 @@ def serve(service: Service | Callable[[Listener], Service], settings: Settings) 
     """
     settings.validate()
     model_cls = model_class(settings.model)
-    listener = open_listener(
-        parse_address(settings.bind), datagram=settings.udp, backlog=settings.backlog
-    )
+    listener = model_cls.bind(settings)
     side = None
     try:
         side = _metrics_listener(settings)  # after --bind: a clash names --metrics-listen

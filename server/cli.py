@@ -56,6 +56,9 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
                "under every model")  # fmt: skip
     models = parser.add_argument_group("models (each flag names the models that read it)")
     for option in model_options().values():
+        if option.type is bool:  # a switch: off unless given (or its environment twin says 1)
+            add_option(models, option.flag, action="store_true", help=option.help)
+            continue
         choices = option.choices() if option.choices else None
         add_option(models, option.flag, type=option.type, default=option.default,
                    choices=choices, help=option.help)  # fmt: skip

@@ -25,7 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # here; the blocking ones can also run a socketserver handler.
 MODELS = list(SERVER_MODELS)
 BLOCKING_MODELS = [name for name, cls in SERVER_MODELS.items() if cls.runs_blocking]
+#: A model with flags that change how it serves, run by suites as a model of its own.
+VARIANTS = {"prefork+reuse-port": ("prefork", ("--reuse-port",))}
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
+#: A serving process's start-up line (a prefork worker's; the master's says "prefork master").
+_SERVING = re.compile(r" \((stream|datagram)\), model ")
+
+
+def variant(name: str) -> tuple[str, tuple[str, ...]]:
+    """A model name or a variant's: (the model, its extra flags)."""
+    return VARIANTS.get(name, (name, ()))
 
 
 def _small_args(model: str, args: Sequence[str]) -> list[str]:
@@ -92,7 +101,16 @@ class ServerProcess:
                 self.kill()
                 raise TimeoutError(f"server did not start: {self.log()}")
             time.sleep(0.02)
+        if "--reuse-port" in self.command:  # the master holds the port but does not listen:
+            self._wait_serving(deadline)  # connections are refused until a worker does
         return self
+
+    def _wait_serving(self, deadline: float) -> None:
+        while not any(_SERVING.search(line) for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"no worker started serving: {self.log()}")
+            time.sleep(0.02)
 
     def _read_log(self) -> None:
         for line in self.proc.stderr:
@@ -210,6 +228,34 @@ def http_get(server: ServerProcess, path: str = "/", timeout: float = 10.0) -> t
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
+
+
+def echo_concurrently(server: ServerProcess, clients: int = 8, lines: int = 5) -> None:
+    """`clients` connections at once, each sending lines and reading each echoed back."""
+
+    def client(n: int) -> None:
+        with server.connect() as sock:
+            for i in range(lines):
+                line = f"client {n} line {i}\n".encode()
+                sock.sendall(line)
+                assert recv_exactly(sock, len(line)) == line
+
+    run_concurrently(client, clients)
+
+
+#: A WSGI app answering with the pid of the process that served it (which worker), and one
+#: stuck in a loop at /spin.
+PID_APP = """
+import os
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/spin":
+        while True:  # an application stuck in a loop
+            pass
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

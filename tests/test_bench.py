@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import (
+    baseline,
     c10k,
     cluster_base,
     cluster_edge,
@@ -30,7 +31,7 @@ from bench.context import Context
 from bench.fleet import alternate
 from bench.procs import Proc
 from bench.report import markdown, target_lines
-from bench.results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
+from bench.results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
 from bench.servers import Launch, Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
@@ -153,6 +154,27 @@ def test_markdown_has_every_table_and_survives_a_json_round_trip(tmp_path):
     assert "| x best peer (gunicorn-gthread) | x granian | x nginx |" in text
     assert "| granian | compiled |" in text
     assert tables.table(["a", "b"], [[1, 2]]) == "| a | b |\n| --- | --- |\n| 1 | 2 |"
+
+
+def test_a_baseline_runs_our_models_from_its_own_tree_and_gets_its_own_table(tmp_path):
+    chosen = [Spec("epoll", OURS, "defaults", lambda launch: []), Spec("nginx", LIMIT, "", None)]
+    found = baseline.check_out("HEAD", tmp_path)
+    try:
+        assert (found.tree / "server" / "__init__.py").exists()
+        copies = baseline.with_baseline(chosen, found)
+    finally:
+        baseline.remove(found)
+    assert not found.tree.exists()
+    assert [(s.name, s.kind) for s in copies[2:]] == [(f"epoll@{found.ref}", BASELINE)]
+    assert copies[2].root == found.tree and copies[0].root != found.tree
+    r = Results(meta={"mode": "quick", "settings": {}, "baseline": "abc1234"})
+    r.figures += [_fig("epoll", OURS, [30_000]), _fig("epoll@abc1234", BASELINE, [40_000])]
+    r.figures.append(_fig("gunicorn-gthread", PEER, [10_000]))
+    text = markdown(r, [])
+    assert "## This tree against abc1234 (--baseline)" in text
+    assert "| http hello | epoll | 30,000 | 40,000 | 0.75x | req/s |" in text
+    # no target counts the baseline as one of our models (it would be 4.00x)
+    assert "HTTP hello-world: fastest model / best Python peer | 3.00x |" in text
 
 
 def test_servers_alternate_direction_every_round():

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from harness import MODELS, recv_exactly, run_concurrently
+from harness import MODELS, echo_concurrently, recv_exactly, run_concurrently
 
 TRANSPORTS = {
     "tcp4": ("127.0.0.1:0", []),
@@ -37,15 +37,7 @@ def datagram_client(server, tmp_path, name="client"):
 @pytest.mark.parametrize("model", MODELS)
 def test_stream_echo(server_factory, tmp_path, model, transport):
     server = start_echo(server_factory, tmp_path, model, transport)
-
-    def client(n: int) -> None:
-        with server.connect() as sock:
-            for i in range(5):
-                line = f"client {n} line {i}\n".encode()
-                sock.sendall(line)
-                assert recv_exactly(sock, len(line)) == line
-
-    run_concurrently(client, 8)
+    echo_concurrently(server)
     assert server.stop() == 0, server.log()
 
 

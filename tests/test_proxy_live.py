@@ -12,6 +12,7 @@ import socket
 import struct
 
 import pytest
+from ftp_control import RawControl
 
 from harness import MODELS, ServerProcess, recv_exactly, wait_for
 from server.net.proxy import V2_SIGNATURE
@@ -192,40 +193,10 @@ def ftp(request, tmp_path_factory):
         yield server
 
 
-class Control:
-    """A raw FTP control connection that starts with a PROXY header."""
-
-    def __init__(self, server: ServerProcess, header: bytes):
-        self.server = server
-        self.sock = connect(server)
-        self.sock.sendall(header)
-        self.lines = self.sock.makefile("rb")
-
-    def reply(self) -> str:
-        """A whole reply, its lines joined (a multi-line one starts with 'NNN-')."""
-        lines = [self.lines.readline().decode()]
-        while not re.match(r"\d{3} ", lines[-1]):
-            assert lines[-1], f"closed mid-reply after {lines[:-1]!r}"
-            lines.append(self.lines.readline().decode())
-        return "".join(lines).rstrip("\r\n")
-
-    def command(self, line: str) -> str:
-        self.sock.sendall(f"{line}\r\n".encode())
-        return self.reply()
-
-    def login(self, user: str = "anonymous", password: str = "guest@") -> None:
-        assert self.reply().startswith("220 ")
-        assert self.command(f"USER {user}").startswith("331 ")
-        assert self.command(f"PASS {password}").startswith("230 ")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.mark.parametrize("version", HEADERS)
 def test_ftp_sees_the_client_the_header_names(ftp, version):
     make, _ = HEADERS[version]
-    control = Control(ftp, make())
+    control = RawControl(ftp, make())
     try:
         control.login()
         assert f"Connected from {CLIENT}\r\n" in control.command("STAT")
@@ -248,7 +219,7 @@ def test_ftp_greets_only_after_the_header(ftp):
 
 def test_ftp_passive_data_connection_carries_the_header_too(ftp):
     client = "203.0.113.9"
-    control = Control(ftp, v1(client))
+    control = RawControl(ftp, v1(client))
     try:
         control.login()
         assert control.command("TYPE I").startswith("200 ")
@@ -273,7 +244,7 @@ def test_ftp_passive_data_connection_carries_the_header_too(ftp):
 def test_ftp_upload_bytes_sent_with_the_data_header_are_kept(ftp):
     """The payload arrives with the header, before STOR: held until the upload reads."""
     client = "203.0.113.10"
-    control = Control(ftp, v1(client))
+    control = RawControl(ftp, v1(client))
     try:
         control.login("alice", "pw")
         assert control.command("TYPE I").startswith("200 ")
@@ -293,17 +264,17 @@ def test_ftp_max_per_ip_counts_the_real_clients(ftp):
     held = []
     try:
         if ftp.model == "iterative":  # one client at a time: the others wait in the backlog
-            held.append(Control(ftp, v1("203.0.113.50")))
+            held.append(RawControl(ftp, v1("203.0.113.50")))
             assert held[0].reply().startswith("220 ")
             assert "Connected from 203.0.113.50\r\n" in held[0].command("STAT")
             return
         for client in ("203.0.113.50", "203.0.113.50"):
-            held.append(Control(ftp, v1(client)))
+            held.append(RawControl(ftp, v1(client)))
             assert held[-1].reply().startswith("220 ")
-        third = Control(ftp, v1("203.0.113.50"))
+        third = RawControl(ftp, v1("203.0.113.50"))
         held.append(third)
         assert third.reply() == "421 Too many connections from your address (at most 2)."
-        other = Control(ftp, v1("203.0.113.51"))
+        other = RawControl(ftp, v1("203.0.113.51"))
         held.append(other)
         assert other.reply().startswith("220 ")
     finally:

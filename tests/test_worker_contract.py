@@ -71,6 +71,21 @@ def test_the_nth_request_drains_the_worker_and_says_it_is_leaving():
     heart.close()
 
 
+def test_with_a_socket_of_its_own_it_serves_on_saying_leaving_until_told():
+    """--reuse-port: the master sends TERM once the replacement is ready; until then the
+    worker keeps its socket open (and keeps saying LEAVING: a beat must not overwrite it)."""
+    heart, service = Heart(), Counting()
+    model = FakeModel(service)
+    duties = Duties(heart, 0, 1, 0, waits_for_replacement=True)
+    duties.start(model)
+    service.served()
+    model.loop.soon[0]()
+    assert model.terms == 0 and heart.last() == LEAVING
+    duties._beat()
+    assert heart.last() == LEAVING
+    heart.close()
+
+
 def test_without_request_counts_connections_count():
     heart = Heart()
     model = FakeModel(Service())

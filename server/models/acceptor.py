@@ -51,9 +51,13 @@ class Acceptor:
             self.paused = True
             self.loop.forget(self.listener.fileno)
 
-    def close(self) -> None:
-        """Stop accepting for good and close this process's copy of the listener."""
+    def close(self, graceful: bool = False) -> None:
+        """Stop accepting for good and close this process's copy of the listener. `graceful`:
+        a queue of our own (SO_REUSEPORT) is emptied first, as no other worker would take its
+        connections and closing it resets them."""
         if not self.closed:
+            if graceful and self.listener.own_queue:
+                self._take_queued()
             self.loop.forget(self.listener.fileno)
             self.closed = True
             self.listener.close()
@@ -78,6 +82,20 @@ class Acceptor:
 
     def on_writable(self) -> None:
         pass
+
+    def _take_queued(self) -> None:
+        """Accept every connection waiting, whatever the bound: the last chance to serve it."""
+        while True:
+            try:
+                sock, addr = self.listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _PEER_ERRORS:
+                    continue
+                log.warning("accept while draining: %s", exc.strerror)
+                return
+            self.on_request(sock, addr)
 
     def _back_off(self, exc: OSError) -> None:
         self._backoff = min(max(self._backoff * 2, self.MIN_BACKOFF), self.MAX_BACKOFF)
@@ -113,7 +131,8 @@ class DatagramInput(DatagramTransport):
         if not self.closed:
             self.set_reading(False)
 
-    def close(self) -> None:
+    def close(self, graceful: bool = False) -> None:
+        """Stop reading; `graceful` changes nothing: --reuse-port is TCP only."""
         if not self.closed:
             self.loop.forget(self.listener.fileno)
             self.closed = True

@@ -154,7 +154,7 @@ class Model(Lifecycle):
             "draining %d request(s), at most %ss", len(self.active), self.settings.graceful_timeout
         )
         self.state = DRAINING
-        self.input.close()
+        self.input.close(graceful=True)
         for flight in list(self.active):
             flight.drain()
         self.loop.call_later(self.settings.graceful_timeout, self.force_stop)

@@ -15,8 +15,9 @@ import time
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import ModelUnavailable
+from ..net.address import parse_address
 from ..net.loop import EventLoop
-from ..net.sockets import Listener
+from ..net.sockets import Listener, open_listener
 from ..service import Service
 from .options import Facts, Option
 from .side import SideListener
@@ -54,6 +55,12 @@ class Lifecycle:
     def facts(cls, settings: Settings) -> Facts:
         """What this model will be with `settings`. May be extended (more processes)."""
         return Facts(1, cls.multithread, cls.multiprocess, cls.runs_blocking)
+
+    @classmethod
+    def bind(cls, settings: Settings) -> Listener:
+        """The listener to serve, opened before anything else. May be overridden."""
+        address = parse_address(settings.bind)
+        return open_listener(address, datagram=settings.udp, backlog=settings.backlog)
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
         """Runs before any fork: remember things, check they fit, start nothing."""

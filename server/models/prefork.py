@@ -8,12 +8,18 @@ by default) on the inherited socket, and watches them (models/worker.py has the 
 - a worker whose heartbeat stops for --worker-timeout (stuck in the application) gets TERM,
   then KILL, and a replacement at once;
 - a worker that has served --max-requests (+ up to --max-requests-jitter) drains itself and is
-  replaced; its replacement starts as soon as it says it is leaving;
+  replaced; its replacement starts as soon as it says it is leaving (--reuse-port: it serves
+  on until its replacement is ready, then gets TERM, as after a HUP);
 - HUP starts a fresh set of workers with the code on disk; only once every one of them is
   ready (its first heartbeat) does the old set drain. A new worker that cannot start (its code
   does not even import) aborts the reload: the old workers keep serving, the error is logged;
 - TERM drains every worker and exits; INT/QUIT stop them at once;
 - TTIN/TTOU add or retire one worker.
+
+With --reuse-port each worker listens on a socket of its own (SO_REUSEPORT), bound after the
+fork, and the kernel hashes each new connection to one of them instead of letting the workers
+race for one queue. The master holds the port with a socket it binds but never listens on (so
+port 0 works, and Linux hashes nothing to it). What that costs is in docs/design.md (prefork).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-from ..errors import ModelUnavailable
+from ..errors import ConfigError, ModelUnavailable
+from ..net.address import parse_address
+from ..net.sockets import Listener, hold_port, open_listener
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
 from .lifecycle import DRAINING, RUNNING, Lifecycle
@@ -49,6 +57,7 @@ class Worker:
     generation: int  # which HUP started it (0: the first set)
     started: float
     ready: bool = False
+    leaving: bool = False  # asked to be replaced, serving until then (--reuse-port)
 
 
 def _inner_models() -> list[str]:
@@ -97,6 +106,12 @@ class Prefork(Lifecycle):
             "prefork: add 0..J to --max-requests per worker, so they do not recycle together",
             minimum=0,
         ),
+        Option(
+            "reuse_port",
+            bool,
+            False,
+            "prefork: each worker listens on its own SO_REUSEPORT socket (TCP only)",
+        ),
     )
     small = ("--workers", "2")
     multiprocess = True
@@ -109,6 +124,25 @@ class Prefork(Lifecycle):
         # HUP briefly doubles the workers, TTIN adds some: room for both.
         processes = (2 * settings.workers + 8) * facts.processes
         return facts._replace(processes=processes, multiprocess=True, worker_model=inner.name)
+
+    @classmethod
+    def bind(cls, settings) -> Listener:
+        """The shared listening socket; with --reuse-port, only the port, held (hold_port)."""
+        if not settings.reuse_port:
+            return super().bind(settings)
+        address = parse_address(settings.bind)
+        if address.is_unix or settings.udp:
+            raise ConfigError("--reuse-port: TCP only (Unix and UDP sockets cannot share so)")
+        return hold_port(address)
+
+    def worker_listener(self) -> Listener:
+        """In a new worker: what it serves. With --reuse-port a socket of its own, bound now
+        (a replacement binds again); its copy of the master's held socket is closed."""
+        if not self.settings.reuse_port:
+            return self.listener
+        own = open_listener(self.listener.address, backlog=self.settings.backlog, reuse_port=True)
+        self.listener.close()
+        return own
 
     def __init__(self, service, listener, settings, inner: type[Model] | None = None):
         self.inner = inner or _inner(settings)
@@ -145,7 +179,7 @@ class Prefork(Lifecycle):
         return [
             w
             for w in self.workers.values()
-            if w.generation == wanted and w.pid not in self.retiring
+            if w.generation == wanted and w.pid not in self.retiring and not w.leaving
         ]
 
     def spawn_missing(self) -> None:
@@ -182,8 +216,7 @@ class Prefork(Lifecycle):
                 continue
             stamp = worker.heart.last()
             if stamp == LEAVING:  # recycling itself: start its replacement now
-                self.retiring.add(worker.pid)
-                self.spawn_missing()
+                self._leaving(worker)
             elif stamp == NOT_READY:
                 if now - worker.started > max(BOOT_LIMIT, self.settings.worker_timeout):
                     self._silent(worker, "did not become ready")
@@ -194,6 +227,13 @@ class Prefork(Lifecycle):
                     self._silent(worker, f"sent no heartbeat for {now - stamp:.1f}s")
         self._finish_reload()
         self.loop.call_later(beat_interval(self.settings.worker_timeout), self._watch)
+
+    def _leaving(self, worker: Worker) -> None:
+        if self.settings.reuse_port:  # it serves on: _finish_reload retires it
+            worker.leaving = True
+        else:  # already draining
+            self.retiring.add(worker.pid)
+        self.spawn_missing()
 
     def _silent(self, worker: Worker, what: str) -> None:
         log.error("worker %d %s (stuck?): killing and replacing it", worker.pid, what)
@@ -216,12 +256,15 @@ class Prefork(Lifecycle):
         ]
 
     def _finish_reload(self) -> None:
-        """Once the current generation is complete and ready, the older ones drain."""
+        """Once the current generation is complete and ready, the older ones drain, and so
+        do workers waiting to be replaced (--reuse-port)."""
         old = self._older_serving(self.generation)
+        leaving = [w for w in self.workers.values() if w.leaving and w.pid not in self.retiring]
         current = self.serving()
-        if old and len(current) >= self.target and all(w.ready for w in current):
-            log.info("new workers ready: draining %d old worker(s)", len(old))
-            for worker in old:
+        if (old or leaving) and len(current) >= self.target and all(w.ready for w in current):
+            if old:
+                log.info("new workers ready: draining %d old worker(s)", len(old))
+            for worker in old + leaving:
                 self.retire(worker.pid)
 
     def _reload_failed(self, worker: Worker) -> None:

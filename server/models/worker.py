@@ -9,7 +9,9 @@ with the monotonic clock (one clock for every process of the host) from its loop
   A loop stuck in the application stops beating by itself; a model that runs the application
   off its loop (hybrid) stops beating while a request has run longer than the timeout;
 - LEAVING says it is draining of its own accord (--max-requests): the master starts its
-  replacement at once instead of waiting for it to exit.
+  replacement at once instead of waiting for it to exit. With --reuse-port it says it wants
+  to leave and keeps serving (and stamping LEAVING) until the master, its replacement ready,
+  sends TERM: its socket is its own, and closing every worker's at once would refuse clients.
 
 No system call, no lock: one writer, one reader, an aligned 8-byte double.
 
@@ -67,8 +69,17 @@ def beat_interval(worker_timeout: float) -> float:
 class Duties:
     """What a worker does for its master; runs in the worker, started by Model.start."""
 
-    def __init__(self, heart: Heart, worker_timeout: float, max_requests: int, jitter: int):
+    def __init__(
+        self,
+        heart: Heart,
+        worker_timeout: float,
+        max_requests: int,
+        jitter: int,
+        waits_for_replacement: bool = False,
+    ):
         self.heart = heart
+        self.waits_for_replacement = waits_for_replacement
+        self.leaving = False
         self.worker_timeout = worker_timeout
         self.max_requests = max_requests + random.randint(0, jitter) if max_requests else 0
         self._served = itertools.count(1)  # next() is atomic: worker threads may count too
@@ -85,7 +96,9 @@ class Duties:
 
     def _beat(self) -> None:
         model = self.model
-        if not self.worker_timeout or model.stuck_for() < self.worker_timeout:
+        if self.leaving:
+            self.heart.beat(LEAVING)  # until the master sends TERM
+        elif not self.worker_timeout or model.stuck_for() < self.worker_timeout:
             self.heart.beat()
         model.loop.call_later(beat_interval(self.worker_timeout), self._beat)
 
@@ -100,22 +113,30 @@ class Duties:
             self.model.loop.call_soon_threadsafe(self._recycle)
 
     def _recycle(self) -> None:
-        log.info("served %d requests: draining to be replaced", self.max_requests)
         self.heart.beat(LEAVING)
+        if self.waits_for_replacement:
+            log.info("served %d requests: serving until replaced", self.max_requests)
+            self.leaving = True
+            return
+        log.info("served %d requests: draining to be replaced", self.max_requests)
         self.model.handle_term()
 
 
 def run_worker(master: Prefork, heart: Heart) -> None:
-    """In a new worker process: run the master's inner model on the inherited socket, then
-    exit (never returns)."""
+    """In a new worker process: run the master's inner model on the inherited socket (or its
+    own, --reuse-port), then exit (never returns)."""
     status = WORKER_BOOT_ERROR
     try:
         master.forked()  # the master's loop and metrics listener: our copies only
         master.service.worker_started(fresh_code=master.generation > 0)
-        model = master.inner(master.service, master.listener, master.settings)
+        model = master.inner(master.service, master.worker_listener(), master.settings)
         settings = master.settings
         model.duties = Duties(
-            heart, settings.worker_timeout, settings.max_requests, settings.max_requests_jitter
+            heart,
+            settings.worker_timeout,
+            settings.max_requests,
+            settings.max_requests_jitter,
+            waits_for_replacement=settings.reuse_port,
         )
         status = 1
         status = model.serve()

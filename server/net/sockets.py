@@ -15,10 +15,13 @@ from .address import Address, resolve
 class Listener:
     """A bound listening (stream) or receiving (datagram) socket and what it is bound to."""
 
-    def __init__(self, sock: socket.socket, address: Address):
+    def __init__(self, sock: socket.socket, address: Address, own_queue: bool = False):
         self.sock = sock
         self.address = address
         self.datagram = sock.type == socket.SOCK_DGRAM
+        #: Its accept queue is this process's alone (SO_REUSEPORT): nobody else would take
+        #: what waits there once it stops accepting.
+        self.own_queue = own_queue
         self._owner_pid = os.getpid()
 
     @property
@@ -39,13 +42,18 @@ class Listener:
         return f"<Listener {kind} {self.address}>"
 
 
-def open_listener(address: Address, *, datagram: bool = False, backlog: int = 1024) -> Listener:
-    """Bind (and for streams, listen on) `address`; the socket is left non-blocking."""
+def open_listener(
+    address: Address, *, datagram: bool = False, backlog: int = 1024, reuse_port: bool = False
+) -> Listener:
+    """Bind (and for streams, listen on) `address`; the socket is left non-blocking.
+
+    `reuse_port` (TCP only): SO_REUSEPORT, so that each prefork worker listens on a socket of
+    its own on one address, the kernel spreading new connections among them by a hash."""
     kind = socket.SOCK_DGRAM if datagram else socket.SOCK_STREAM
     if address.is_unix:
         sock, bound = _bind_unix(address.path, kind)
     else:
-        sock, bound = _bind_inet(address, kind)
+        sock, bound = _bind_inet(address, kind, reuse_port)
     try:
         if not datagram:
             sock.listen(backlog)
@@ -53,14 +61,26 @@ def open_listener(address: Address, *, datagram: bool = False, backlog: int = 10
     except OSError:
         sock.close()
         raise
+    return Listener(sock, bound, own_queue=reuse_port)
+
+
+def hold_port(address: Address) -> Listener:
+    """Bind a TCP socket with SO_REUSEPORT and never listen on it: it keeps the port (port 0
+    picks one) for the workers' own sockets to join, and takes no connection, since Linux only
+    spreads connections among the sockets of the group that listen."""
+    sock, bound = _bind_inet(address, socket.SOCK_STREAM, reuse_port=True)
     return Listener(sock, bound)
 
 
-def _bind_inet(address: Address, kind: int) -> tuple[socket.socket, Address]:
+def _bind_inet(
+    address: Address, kind: int, reuse_port: bool = False
+) -> tuple[socket.socket, Address]:
     family, sockaddr = resolve(address, kind)
     sock = socket.socket(family, kind)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6 and address.host in ("::", ""):
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(sockaddr)

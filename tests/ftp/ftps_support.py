@@ -5,11 +5,11 @@ what ftplib will not send (PROXY headers, broken handshakes)."""
 from __future__ import annotations
 
 import ftplib
-import re
 import socket
 import ssl
 from pathlib import Path
 
+from ftp_control import RawControl
 from tls_support import closed_within
 
 from harness import ServerProcess, wait_for
@@ -66,38 +66,14 @@ def connect_ftps(server: ServerProcess, user: str | None, password: str = "") ->
     return client
 
 
-class Control:
+class Control(RawControl):
     """A raw control connection: `prefix` (a PROXY header) first, TLS after `secure`."""
-
-    def __init__(self, server: ServerProcess, prefix: bytes = b""):
-        self.server = server
-        self.sock = socket.create_connection((server.host, server.port), timeout=15)
-        self.sock.sendall(prefix)
-        self.lines = self.sock.makefile("rb")
-
-    def reply(self) -> str:
-        """A whole reply, its lines joined (a multi-line one starts with 'NNN-')."""
-        lines = [self.lines.readline().decode()]
-        while not re.match(r"\d{3} ", lines[-1]):
-            assert lines[-1], f"closed mid-reply after {lines[:-1]!r}"
-            lines.append(self.lines.readline().decode())
-        return "".join(lines).rstrip("\r\n")
-
-    def command(self, line: str) -> str:
-        self.sock.sendall(f"{line}\r\n".encode())
-        return self.reply()
 
     def secure(self) -> None:
         assert self.command("AUTH TLS").startswith("234 ")
         context = client_context(self.server.cafile)
         self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
         self.lines = self.sock.makefile("rb")
-
-    def epsv(self) -> int:
-        return int(re.search(r"\|\|\|(\d+)\|", self.command("EPSV")).group(1))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def assert_closed_with_a_log_line(

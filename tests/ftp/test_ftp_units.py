@@ -10,7 +10,7 @@ import pytest
 
 from server.errors import ConfigError
 from server.fs import Jail
-from server.net.loop import EventLoop
+from server.net.links import NoFreePort
 from server.protocols.ftp import addressing, limits
 from server.protocols.ftp.authorizer import (
     Authorizer,
@@ -18,7 +18,7 @@ from server.protocols.ftp.authorizer import (
     parse_line,
     verify_password,
 )
-from server.protocols.ftp.channels import PassiveChannel, passive_socket
+from server.protocols.ftp.channels import PassiveChannel
 from server.protocols.ftp.listing import entries, facts_line, ls_line
 from server.protocols.ftp.replies import FTPReply, encode_lines, quote
 from server.protocols.ftp.transfer import from_crlf, to_crlf
@@ -243,20 +243,26 @@ def test_listings_leave_out_uploads_in_progress_and_unlistable_names(tmp_path):
     assert names == ["kept.txt"]
 
 
-class _FullLoop(EventLoop):
-    """A loop that cannot watch one more descriptor (select() past FD_SETSIZE)."""
+class _Links:
+    """Links whose listener cannot be made, for the reason given."""
 
-    def set_interest(self, fd, handler, mask):
-        if handler is not self.waker:
-            raise OSError(f"fd {fd} is beyond select()'s FD_SETSIZE (1024)")
-        super().set_interest(fd, handler, mask)
+    def __init__(self, error: OSError):
+        self.error = error
+
+    def listen(self, host, ports, accepted):
+        raise self.error
 
 
-def test_a_data_socket_the_loop_cannot_watch_is_refused_and_closed():
-    loop = _FullLoop()
-    sock = passive_socket("127.0.0.1", None)
+@pytest.mark.parametrize(
+    "error,text",
+    [
+        (NoFreePort("taken"), "No passive port free; try again later."),
+        (OSError("fd 1025 is beyond select()'s FD_SETSIZE (1024)"),
+         "Cannot open passive port: fd 1025 is beyond select()'s FD_SETSIZE (1024)."),
+        (PermissionError(13, "Permission denied"), "Cannot open passive port: Permission denied."),
+    ],
+)  # fmt: skip
+def test_a_passive_port_that_cannot_be_opened_is_a_425(error, text):
     with pytest.raises(FTPReply) as info:
-        PassiveChannel(loop, 1.0, sock, "127.0.0.1")
-    assert info.value.code == 425 and "FD_SETSIZE" in info.value.text
-    assert sock.fileno() == -1  # closed, not leaked
-    loop.close()
+        PassiveChannel(None, _Links(error), 1.0, ("127.0.0.1", None), "127.0.0.1")
+    assert (info.value.code, info.value.text) == (425, text)

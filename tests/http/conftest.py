@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import MODELS, ServerProcess
+from harness import MODELS, ServerProcess, variant
 
 APPS = Path(__file__).parent / "apps"
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -63,12 +63,12 @@ def server_args(site: Path, model: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="session", params=MODELS)
+@pytest.fixture(scope="session", params=[*MODELS, "prefork+reuse-port"])
 def http(request, tmp_path_factory) -> ServerProcess:
-    """A running HTTP server for one model; `.site` is its folder."""
-    model = request.param
-    site = build_site(tmp_path_factory.mktemp(f"http-{model}"))
-    server = ServerProcess("http", model, args=server_args(site, model), cwd=site)
+    """A running HTTP server for one model (or variant); `.site` is its folder."""
+    model, flags = variant(request.param)
+    site = build_site(tmp_path_factory.mktemp(f"http-{request.param}"))
+    server = ServerProcess("http", model, args=[*server_args(site, model), *flags], cwd=site)
     server.site = site
     server.model = model
     server.start()

@@ -116,7 +116,7 @@ class App(Application):
     def __init__(self):
         self.seen, self.finished_with, self.drained = [], [], False
 
-    def respond(self, request):
+    def respond(self, request, early):
         self.seen.append(request.target)
         if request.target == "/missing":
             return error_response(NotFound("no"))
@@ -316,9 +316,9 @@ def early_app(app, transport, rest, status=200, fail=False):
     """An app like a WSGI one calling write(b"now "): what was on the wire then is kept."""
     on_the_wire = []
 
-    def respond(request):
+    def respond(request, early):
         response = Response(iter(()), status)
-        request.start_early(response)(b"now ")
+        early(response)(b"now ")
         on_the_wire.append(transport.take())
         if fail:
             return error_response(NotFound("the app failed after writing"))
@@ -357,7 +357,7 @@ def test_an_app_failing_after_an_early_write_cuts_the_connection():
 
 def test_a_streamed_body_is_held_to_its_declared_length():
     protocol, transport, app = connect()
-    app.respond = lambda request: Response(
+    app.respond = lambda request, early: Response(
         iter([b"hello", b" world"]), headers={"Content-Length": "7"}
     )
     protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -383,7 +383,7 @@ class HeldExecutor:
 def test_application_off_the_loop_pauses_reading_until_its_answer_is_sent():
     protocol, transport, app = connect()
     executor = transport.loop.executor = HeldExecutor()
-    app.respond = lambda request: Blocking(lambda: Response(f"answer {request.target}"))
+    app.respond = lambda request, early: Blocking(lambda: Response(f"answer {request.target}"))
     protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert len(executor.jobs) == 1 and not transport.reading and transport.take() == b""
     executor.finish_one()  # /1 answered; the pipelined /2 goes to the pool next

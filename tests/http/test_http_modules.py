@@ -18,9 +18,13 @@ def modules(tmp_path):
     return HandlerModules(str(tmp_path), WSGIApp)
 
 
+def no_early(response):
+    raise AssertionError("no module here calls WSGI write()")
+
+
 def call(modules, target: str):
     request = Request("GET", target, "HTTP/1.1", {"host": "h"})
-    return modules.respond(request)
+    return modules.respond(request, no_early)
 
 
 def write(path, text):

@@ -19,7 +19,7 @@ class Part:
     def __init__(self, name, answers=True, error=None):
         self.name, self.answers, self.error = name, answers, error
 
-    def respond(self, request):
+    def respond(self, request, early=None):  # as the app, it is given the early sink too
         if self.error:
             raise self.error
         return Response(self.name) if self.answers else None
@@ -35,8 +35,12 @@ class Part:
 
 def answer(router, req):
     """The router's response, running the application code it hands back (as INLINE does)."""
-    result = router.respond(req)
+    result = router.respond(req, no_early)
     return result.work() if isinstance(result, Blocking) else result
+
+
+def no_early(response):
+    raise AssertionError("nothing here sends before the application returns")
 
 
 def request(target="/x", method="GET"):
@@ -76,21 +80,21 @@ def test_errors_become_statuses_and_tracebacks_stay_in_the_log(caplog):
 def test_application_code_is_handed_back_and_the_rest_answered_at_once():
     router = Router(ops=Ops("/-"), modules=Part("mod", False), static=Part("static", False),
                     app=Part("app"))  # fmt: skip
-    assert isinstance(router.respond(request("/-/health")), Response)
-    blocking = router.respond(request("/x"))
+    assert isinstance(router.respond(request("/-/health"), no_early), Response)
+    blocking = router.respond(request("/x"), no_early)
     assert isinstance(blocking, Blocking) and blocking.work().body == b"app"
     router = Router(static=Part("static"), app=Part("app"))
-    assert router.respond(request("/x")).body == b"static"
+    assert router.respond(request("/x"), no_early).body == b"static"
 
 
 def test_ops_paths_come_first_and_only_for_get(tmp_path):
     router = Router(ops=Ops("/-", "r1"), app=Part("app"))
-    health = router.respond(request("/-/health"))
+    health = router.respond(request("/-/health"), no_early)
     assert json.loads(health.body)["served_by"] == "r1"
     assert answer(router, request("/-/healthz")).body == b"app"
-    assert router.respond(request("/-/metrics", "DELETE")).code == 405
+    assert router.respond(request("/-/metrics", "DELETE"), no_early).code == 405
     router.draining()
-    assert router.respond(request("/-/health")).code == 503
+    assert router.respond(request("/-/health"), no_early).code == 503
 
 
 @pytest.mark.parametrize(

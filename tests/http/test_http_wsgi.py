@@ -20,8 +20,13 @@ def make_request(target="/p%C3%A9/x?q=1", headers=None, body=None) -> Request:
     return request
 
 
-def run(app, request=None):
-    return WSGIApp(app, server_name="srv", server_port="81").respond(request or make_request())
+def refuse_early(response):
+    raise AssertionError("this app never calls write()")
+
+
+def run(app, request=None, early=refuse_early):
+    adapter = WSGIApp(app, server_name="srv", server_port="81")
+    return adapter.respond(request or make_request(), early)
 
 
 def simple(status="200 OK", headers=None, body=(b"ok",)):
@@ -102,11 +107,10 @@ def test_generator_body_streams_and_close_is_called():
     assert closed == [True]
 
 
-def connected(request: Request) -> list:
-    """What a connection does for write(): record the head's response and each chunk sent."""
+def early_sink() -> tuple:
+    """A connection's sink for write(): records the head's response and each chunk sent."""
     sent: list = []
-    request.start_early = lambda response: sent.append(response) or sent.append
-    return sent
+    return (lambda response: sent.append(response) or sent.append), sent
 
 
 def test_write_sends_at_once_and_the_returned_body_follows():
@@ -116,9 +120,8 @@ def test_write_sends_at_once_and_the_returned_body_follows():
         assert sent[1:] == [b"one "]  # out before the app returns
         return iter([b"two"])
 
-    request = make_request()
-    sent = connected(request)
-    response = run(app, request)
+    sink, sent = early_sink()
+    response = run(app, early=sink)
     assert response is sent[0] and list(response.iterable) == [b"two"]
 
 
@@ -145,10 +148,8 @@ def test_exc_info_after_body_reraises():
             start_response("500 Oops", [], sys.exc_info())
         return []
 
-    request = make_request()
-    connected(request)
     with pytest.raises(ValueError, match="late"):
-        run(app, request)
+        run(app, early=early_sink()[0])
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,20 @@
 """Data connections, driven by the control connection's loop -- never waited for by blocking.
 
-A `PassiveChannel` listens (PASV/EPSV) and accepts one connection, from the client's address
-only; an `ActiveChannel` connects (PORT/EPRT) when a transfer asks for it. Either way the
-connected socket becomes a `StreamTransport` whose `DataConnection` protocol forwards events to
-the transfer using it. A channel serves one transfer, then is closed.
+A `PassiveChannel` listens (PASV/EPSV) and takes one connection, from the client's address
+only; an `ActiveChannel` connects (PORT/EPRT) when a transfer asks for it. The sockets are
+`net/links.py`'s; a channel decides which port range, which peer, how long to wait and what to
+reply. Either way the connected socket becomes a `StreamTransport` whose `DataConnection`
+protocol forwards events to the transfer using it. A channel serves one transfer, then is
+closed.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import random
 import socket
-from collections.abc import Iterator
 
+from ...net.links import Links, NoFreePort
 from ...net.loop import EventLoop, Timer
-from ...net.pollers import READ, WRITE
 from ...net.protocol import Protocol
 from ...net.proxy_gate import ProxyHeaderGate, ProxyPolicy
 from ...net.transport import StreamTransport
@@ -54,12 +52,13 @@ class DataConnection(Protocol):
 class DataChannel:
     """One data connection for one transfer; subclasses say how it is made."""
 
-    def __init__(self, loop: EventLoop, timeout: float):
+    def __init__(self, loop: EventLoop, links: Links, timeout: float):
         self.loop = loop
+        self.links = links
         self.timeout = timeout
         self.transport: StreamTransport | None = None
         self.transfer = None  # the Transfer waiting for or using this connection
-        self.sock: socket.socket | None = None  # listening (passive) or connecting (active)
+        self.opening = None  # the PortListener or Connector, until the connection is made
         self.closed = False
         self._timer: Timer | None = None
 
@@ -81,16 +80,11 @@ class DataChannel:
     ) -> StreamTransport | None:
         """Serve a connected socket with a DataConnection, or with `protocol` that hands it
         to one (a PROXY header gate); the DataConnection calls `opened`."""
-        transport = StreamTransport(
-            self.loop, sock, protocol or DataConnection(self), idle_timeout=self.timeout, peer=addr
-        )
         try:
-            transport.start()
+            return self.links.serve(sock, protocol or DataConnection(self), self.timeout, addr)
         except OSError as exc:  # e.g. select() cannot watch a descriptor this high
-            sock.close()
             self.fail(425, f"Cannot open data connection: {exc}.")
             return None
-        return transport
 
     def opened(self, transport: StreamTransport) -> None:
         """The data connection is made: it is the transfer's, now or when one attaches."""
@@ -127,7 +121,7 @@ class DataChannel:
         """Close for good: flush and FIN the data (or cut it, with `abort`)."""
         self.closed = True
         self._cancel_timer()
-        self._close_socket()
+        self.stop_opening()
         if not self.lingering:
             return
         if abort:
@@ -140,16 +134,15 @@ class DataChannel:
         """True while the data socket is open (a finished transfer's waits for the peer's FIN)."""
         return self.transport is not None and not self.transport.closed
 
-    def _close_socket(self) -> None:
+    def stop_opening(self) -> None:
         """Release the listening or connecting socket, if any."""
-        if self.sock is not None:
-            self.loop.forget(self.sock.fileno())
-            self.sock.close()
-            self.sock = None
+        if self.opening is not None:
+            self.opening.close()
+            self.opening = None
 
 
 class PassiveChannel(DataChannel):
-    """Listens on one port and accepts one connection from the client's address.
+    """Listens on one port of `ports` and takes one connection from the client's address.
 
     Behind a proxy (`proxy` set) every connection starts with a PROXY header, and the client
     it names is what must match: the connection's own peer is the proxy. Connections whose
@@ -159,29 +152,26 @@ class PassiveChannel(DataChannel):
     def __init__(
         self,
         loop: EventLoop,
+        links: Links,
         timeout: float,
-        sock: socket.socket,
+        where: tuple[str, range | None],
         peer_host: str,
         proxy: ProxyPolicy | None = None,
     ):
-        super().__init__(loop, timeout)
-        self.sock = sock
-        self.port = sock.getsockname()[1]
+        super().__init__(loop, links, timeout)
+        try:
+            self.opening = links.listen(*where, self._accepted)
+        except NoFreePort:
+            raise FTPReply(425, "No passive port free; try again later.") from None
+        except OSError as exc:
+            raise FTPReply(425, f"Cannot open passive port: {exc.strerror or exc}.") from None
+        self.port = self.opening.port
         self.peer_host = plain_ip(peer_host)
         self.proxy = proxy
         self._unproven: list[StreamTransport] = []
-        try:
-            loop.set_interest(sock.fileno(), self, READ)
-        except OSError as exc:  # e.g. select() cannot watch a descriptor this high
-            self._close_socket()
-            raise FTPReply(425, f"Cannot open passive port: {exc}.") from None
         self.arm_timer()
 
-    def on_readable(self) -> None:
-        try:
-            conn, addr = self.sock.accept()
-        except OSError:  # the peer gave up between SYN and accept; keep listening
-            return
+    def _accepted(self, conn: socket.socket, addr) -> None:
         if self.proxy is not None:
             gate = ProxyHeaderGate(DataConnection(self), self.proxy, admit=self._admit)
             self._unproven = [t for t in self._unproven if not t.closed]
@@ -201,9 +191,9 @@ class PassiveChannel(DataChannel):
         host = client[0] if isinstance(client, tuple) else ""
         if plain_ip(host) != self.peer_host:
             return f"the client is {self.peer_host}"
-        if self.sock is None:
+        if self.opening is None:
             return "the data connection is made already"
-        self._close_socket()
+        self.stop_opening()
         return None
 
     def close(self, abort: bool = False) -> None:
@@ -213,79 +203,30 @@ class PassiveChannel(DataChannel):
         self._unproven = []
         super().close(abort)
 
-    def on_writable(self) -> None:
-        pass
-
 
 class ActiveChannel(DataChannel):
-    """Connects to the address a PORT/EPRT named, once a transfer asks for it."""
+    """Connects to the address a PORT/EPRT named, once a transfer asks for it, from the
+    control connection's side (`local`, its address)."""
 
-    def __init__(self, loop: EventLoop, timeout: float, family: int, target: tuple[str, int]):
-        super().__init__(loop, timeout)
-        self.family = family
+    def __init__(
+        self, loop: EventLoop, links: Links, timeout: float, local: str, target: tuple[str, int]
+    ):
+        super().__init__(loop, links, timeout)
+        self.local = local
         self.target = target
 
     def connect(self) -> None:
-        if self.sock is not None:
+        if self.opening is not None:
             return
-        self.sock = socket.socket(self.family, socket.SOCK_STREAM)
-        self.sock.setblocking(False)
-        code = self.sock.connect_ex(self.target)
-        if code not in (0, errno.EINPROGRESS):
-            self.fail(425, f"Cannot open data connection: {os.strerror(code)}.")
-            return
-        try:
-            self.loop.set_interest(self.sock.fileno(), self, WRITE)
-        except OSError as exc:  # e.g. select() cannot watch a descriptor this high
-            self.fail(425, f"Cannot open data connection: {exc}.")
-            return
-        self.arm_timer()
+        connector = self.links.connect(self.local, self.target, self._made, self._refused)
+        if not self.closed:  # not refused at once
+            self.opening = connector
+            self.arm_timer()
 
-    def on_writable(self) -> None:
-        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        self.loop.forget(self.sock.fileno())
-        if code:
-            self.fail(425, f"Cannot open data connection: {os.strerror(code)}.")
-            return
-        sock, self.sock = self.sock, None
-        self.connected(sock, self.target)
+    def _made(self, sock: socket.socket, addr) -> None:
+        self.opening = None
+        self.connected(sock, addr)
 
-    def on_readable(self) -> None:
-        pass
-
-
-def passive_socket(host: str, ports: range | None) -> socket.socket:
-    """A listening socket on `host`, on a free port of `ports` (any port when None)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for port in _candidates(ports):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            # Reuse ports whose old data connections sit in TIME_WAIT (we close those first).
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(1)
-            sock.setblocking(False)
-            return sock
-        except OSError as exc:
-            sock.close()
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                raise FTPReply(425, f"Cannot open passive port: {exc.strerror}.") from None
-    raise FTPReply(425, "No passive port free; try again later.")
-
-
-def _candidates(ports: range | None) -> Iterator[int]:
-    """Every port of the range once, from a random start (spreads sessions); lazily, since
-    the first is nearly always free and a range may hold thousands."""
-    if not ports:
-        yield 0
-        return
-    start = random.randrange(len(ports))
-    yield from ports[start:]
-    yield from ports[:start]
-
-
-def active_family(control_sock: socket.socket, host: str) -> tuple[int, str]:
-    """The family and address to connect to `host` from the control connection's side."""
-    if control_sock.family == socket.AF_INET6 and ":" not in host:
-        return socket.AF_INET6, f"::ffff:{host}"  # a dual-stack listener: map IPv4
-    return control_sock.family, host
+    def _refused(self, reason: str) -> None:
+        self.opening = None
+        self.fail(425, f"Cannot open data connection: {reason}.")

@@ -8,7 +8,7 @@ import stat
 import time
 
 from . import addressing
-from .channels import ActiveChannel, PassiveChannel, active_family, passive_socket
+from .channels import ActiveChannel, PassiveChannel
 from .listing import facts_line, folder_lines, lines_to_chunks, ls_line
 from .replies import FTPReply
 from .transfer import Download, Listing, Receive
@@ -46,9 +46,10 @@ class TransferCommands:
         if not self.peer_host:
             raise FTPReply(425, "Data connections need a TCP control connection.")
         self._drop_channel()
-        sock = passive_socket(self.transport.sockname()[0], self.settings.passive_ports)
+        where = (self.transport.sockname()[0], self.settings.passive_ports)
+        settings = self.settings
         self.data = PassiveChannel(
-            self.loop, self.settings.data_timeout, sock, self.peer_host, self.settings.proxy
+            self.loop, self.links, settings.data_timeout, where, self.peer_host, settings.proxy
         )
         return self.data
 
@@ -56,9 +57,11 @@ class TransferCommands:
         if self.epsv_all:
             raise FTPReply(501, f"{verb} not allowed after EPSV ALL; use EPSV.")
         addressing.check_active(host, port, self.peer_host)
-        family, host = active_family(self.transport.sock, host)
         self._drop_channel()
-        self.data = ActiveChannel(self.loop, self.settings.data_timeout, family, (host, port))
+        local = self.transport.sockname()[0]
+        self.data = ActiveChannel(
+            self.loop, self.links, self.settings.data_timeout, local, (host, port)
+        )
         self.reply(200, f"{verb} command successful.")
 
     def _drop_channel(self) -> None:

@@ -14,6 +14,7 @@ import socket
 import threading
 
 from ...fs import PathRefused
+from ...net.links import Links
 from ...net.protocol import Protocol
 from . import counters
 from .access import AccessCommands
@@ -67,6 +68,7 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.loop = transport.loop
+        self.links = Links(transport.loop)
         self._loop_thread = threading.get_ident()
         peer = transport.peer
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""

@@ -30,7 +30,7 @@ from .config import HTTPConfig
 from .errors import HTTPError, InternalError, RequestTimeout
 from .parser import RequestParser
 from .request import Request
-from .response import NO_BODY, Response, encode_head, error_response
+from .response import NO_BODY, EarlySink, Response, encode_head, error_response
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ class Blocking(NamedTuple):
 class Application:
     """What a connection serves requests with (the Router, or a test double)."""
 
-    def respond(self, request: Request) -> Response | Blocking:
+    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
+        """The answer to `request`; a response that must go out before the application
+        returns (WSGI write()) goes through `early`."""
         raise NotImplementedError
 
     def finished(self, request: Request | None, response: Response, sent: int) -> None:
@@ -197,8 +199,7 @@ class HTTPProtocol(Protocol):
         if self.transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
             request.scheme = "https"
         self._serving = request
-        request.start_early = self._start_early
-        answer = self.app.respond(request)
+        answer = self.app.respond(request, self._start_early)
         if isinstance(answer, Blocking):
             executor = self.transport.loop.executor
             if not executor.inline:
@@ -287,9 +288,9 @@ class HTTPProtocol(Protocol):
         )
 
     def _start_early(self, response: Response) -> Callable[[bytes], None]:
-        """For a WSGI app's write(): send the head now; the returned callable sends a chunk
-        before it returns (PEP 3333: write() may not hold data back while the app runs on).
-        The body the app returns afterwards continues the same framing."""
+        """The EarlySink, for a WSGI app's write(): send the head now; the returned callable
+        sends a chunk before it returns (PEP 3333: write() may not hold data back while the
+        app runs on). The body the app returns afterwards continues the same framing."""
         request = self._serving
         head, keep, chunked = self._head(request, response)
         framer = _Framer(chunked, 0 if _bodyless(request, response) else response.length)

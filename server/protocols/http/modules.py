@@ -30,9 +30,13 @@ from typing import Any
 from ...errors import ConfigError
 from .errors import InternalError
 from .request import Request
-from .response import Response, coerce
+from .response import EarlySink, Response, coerce
 
 log = logging.getLogger(__name__)
+
+#: What a module serves with: its handle() as a Response, or its WSGI app (which may send
+#: through the connection's early sink).
+EntryPoint = Callable[[Request, EarlySink], Response]
 
 PACKAGE = "server_handlers"  # loaded modules are named server_handlers.<name>
 
@@ -40,7 +44,7 @@ PACKAGE = "server_handlers"  # loaded modules are named server_handlers.<name>
 class _Loaded:
     __slots__ = ("error", "respond", "stamp")
 
-    def __init__(self, stamp: tuple, respond: Callable[[Request], Response] | None, error: str):
+    def __init__(self, stamp: tuple, respond: EntryPoint | None, error: str):
         self.stamp = stamp
         self.respond = respond
         self.error = error
@@ -55,12 +59,12 @@ class HandlerModules:
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
 
-    def respond(self, request: Request) -> Response | None:
+    def respond(self, request: Request, early: EarlySink) -> Response | None:
         """The module's answer when the first path segment names a module, else None."""
         handler = self.find(request)
-        return handler(request) if handler is not None else None
+        return handler(request, early) if handler is not None else None
 
-    def find(self, request: Request) -> Callable[[Request], Response] | None:
+    def find(self, request: Request) -> EntryPoint | None:
         """The module's entry point when the first path segment names a module, else None."""
         name = request.raw_path[1:].partition("/")[0]
         if not name.isidentifier() or name.startswith("_"):
@@ -110,10 +114,10 @@ class HandlerModules:
         log.info("handler module %s loaded from %s", name, path)
         return _Loaded(stamp, respond, "")
 
-    def _entry_point(self, module: types.ModuleType) -> Callable[[Request], Response]:
+    def _entry_point(self, module: types.ModuleType) -> EntryPoint:
         handle = getattr(module, "handle", None)
         if callable(handle):
-            return lambda request: coerce(handle(request))
+            return lambda request, early: coerce(handle(request))
         app = getattr(module, "app", None)
         if callable(app):
             return self.wsgi_factory(app).respond

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -47,7 +46,6 @@ class Request:
         "remote_addr",
         "scheme",
         "script_name",
-        "start_early",
         "started",
         "target",
         "version",
@@ -72,9 +70,6 @@ class Request:
         self.scheme = "http"
         self.script_name = ""
         self.started = 0.0
-        # Set by the connection: send a response's head now, get a callable that sends body
-        # chunks at once (a WSGI app's write()).
-        self.start_early: Callable[[Any], Callable[[bytes], None]] | None = None
 
     # -- for handler modules ------------------------------------------------------------
     @property

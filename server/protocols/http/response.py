@@ -102,6 +102,12 @@ class Response:
         return f"<Response {self.status}>"
 
 
+#: Where a response may go out before the application returns (a WSGI app's write()): called
+#: with the response, it sends the head and returns a callable that sends one body chunk
+#: before it returns. The connection gives one with each request it hands to the application.
+EarlySink = Callable[[Response], Callable[[bytes], None]]
+
+
 def error_response(error: HTTPError) -> Response:
     """The short text answer for an error: its status and a line naming the problem."""
     reason = REASONS.get(error.code, "Error")

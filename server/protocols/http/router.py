@@ -22,7 +22,7 @@ from .errors import HTTPError, InternalError, NotFound
 from .forwarded import apply_forwarded
 from .ops import DURATION, Ops
 from .request import Request
-from .response import Response, error_response
+from .response import EarlySink, Response, error_response
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Router(Application):
         #: Called after each request but health checks and metrics (prefork's --max-requests).
         self.on_request: Callable[[], None] | None = None
 
-    def respond(self, request: Request) -> Response | Blocking:
+    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
         METRICS.add_at(_IN_FLIGHT, 1)
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
@@ -57,20 +57,22 @@ class Router(Application):
         answer = self._safely(self.route, request)
         if isinstance(answer, Response):
             return answer
-        return Blocking(functools.partial(self._safely, answer, request))
+        return Blocking(functools.partial(self._safely, answer, request, early))
 
-    def _safely(self, handler: Callable, request: Request):
-        """What `handler(request)` returns; HTTPError is its status, anything else a 500."""
+    def _safely(self, handler: Callable, request: Request, *args):
+        """What `handler(request, *args)` returns; HTTPError is its status, anything else a
+        500."""
         try:
-            return handler(request)
+            return handler(request, *args)
         except HTTPError as error:
             return error_response(error)
         except (Exception, SystemExit):  # a handler calling sys.exit() must not stop the server
             log.exception("%s %s failed", request.method, request.target)
             return error_response(InternalError("the handler failed; see the server log"))
 
-    def route(self, request: Request) -> Response | Callable[[Request], Response]:
-        """The answer, or the application code (a module, the app) that will make it."""
+    def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
+        """The answer, or the application code (a module, the app) that will make it; that
+        code is given the connection's early sink too (WSGI write() sends through it)."""
         if self.ops is not None:
             response = self.ops.respond(request)
             if response is not None:

@@ -31,7 +31,7 @@ from urllib.parse import unquote_to_bytes
 from .config import SERVER
 from .errors import InternalError
 from .request import Request
-from .response import Response
+from .response import EarlySink, Response
 
 _ENV_NAMES: dict[str, str | None] = {
     "content-type": "CONTENT_TYPE",
@@ -61,13 +61,13 @@ class FileWrapper:
 class _StartResponse:
     """The start_response callable of one request, and what the app told it."""
 
-    __slots__ = ("early", "headers", "send", "sent", "start_early", "status")
+    __slots__ = ("early", "headers", "send", "sent", "sink", "status")
 
-    def __init__(self, start_early: Callable) -> None:
+    def __init__(self, sink: EarlySink) -> None:
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.sent = False  # true once body data exists: the head can no longer change
-        self.start_early = start_early
+        self.sink = sink
         self.early: Response | None = None  # the response whose head write() sent
         self.send: Callable[[bytes], None] | None = None
 
@@ -97,12 +97,13 @@ class _StartResponse:
         self.sent = True
         if self.send is None:
             self.early = _response(self, iterable=())
-            self.send = self.start_early(self.early)
+            self.send = self.sink(self.early)
         self.send(bytes(data))
 
 
 class WSGIApp:
-    """Adapts a WSGI callable to `respond(request) -> Response`."""
+    """Adapts a WSGI callable to `respond(request, early) -> Response`; `write()` sends
+    through the connection's `early` sink."""
 
     def __init__(
         self,
@@ -128,8 +129,8 @@ class WSGIApp:
             "SCRIPT_NAME": "",
         }
 
-    def respond(self, request: Request) -> Response:
-        start = _StartResponse(request.start_early)
+    def respond(self, request: Request, early: EarlySink) -> Response:
+        start = _StartResponse(early)
         result = self.app(self.environ(request), start)
         try:
             return self._answer(start, result)
