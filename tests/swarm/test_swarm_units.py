@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,14 @@ def test_inventory_errors(tmp_path, old, new, message):
     path.write_text(INVENTORY.replace(old, new))
     with pytest.raises(InventoryError, match=message):
         config.load(path)
+
+
+def test_the_example_inventory_loads_with_its_monitoring_table_uncommented(tmp_path):
+    text = (REPO / "deploy/swarm/inventory.example.toml").read_text()
+    table = re.sub(r"^# ", "", text[text.index("# [monitoring]") :], flags=re.MULTILINE)
+    path = tmp_path / "inv.toml"
+    path.write_text(text[: text.index("# [monitoring]")] + table)
+    assert config.load(path).monitoring == Monitoring()
 
 
 def test_image_override_names_a_compose_image(tmp_path):
