@@ -40,6 +40,8 @@ def render(results: Results, out: Path) -> list[Path]:
         written.append(_c10k_chart(plt, results, out / "c10k.png"))
     if _measured(results.case("cluster", "edge") + results.case("cluster", "scale")):
         written.append(_cluster_chart(plt, results, out / "cluster.png"))
+    if results.meta.get("fairness"):
+        written.append(_fairness_chart(plt, results.meta["fairness"], out / "fairness.png"))
     return written
 
 
@@ -133,6 +135,32 @@ def _cluster_chart(plt, results: Results, path: Path) -> Path:
     for ax, case in zip(axes[0], cases, strict=True):
         _bars(ax, results.case("cluster", case), titles[case])
     fig.suptitle("Compose cluster -- median and min-max of the runs", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _fairness_chart(plt, runs: dict[str, list], path: Path) -> Path:
+    """One bar per server and round, split into its workers' shares of the requests."""
+    labels, shares = [], []
+    for server, rounds in runs.items():
+        for number, rows in enumerate(rounds, 1):
+            total = sum(requests for _, requests in rows) or 1
+            labels.append(f"{server} #{number}")
+            shares.append([100 * requests / total for _, requests in rows])
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.5))
+    for y, parts in enumerate(shares):
+        left = 0.0
+        for i, share in enumerate(parts):
+            ax.barh(y, share, left=left, color=["#1f77b4", "#9ecae1"][i % 2], edgecolor="white")
+            ax.text(left + share / 2, y, f"{share:.1f}%", ha="center", va="center", fontsize=7)
+            left += share
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("share of the round's requests, per worker (busiest first), %")
+    ax.set_title("hello-world: requests per prefork worker", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.client
 import subprocess
 
-from . import confs, tls, wrk
+from . import confs, fairness, tls, wrk
 from .baseline import with_baseline
 from .context import STATIC_FILES, Context
 from .fleet import alternate, fleet
 from .procs import Proc
 from .results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure
-from .servers import MODELS, Launch, Spec, ours, system_tool
+from .servers import MODELS, VARIANTS, Launch, Spec, ours, system_tool, variant
 from .settings import CORES
 
 HELLO = b"Hello, World!\n"
@@ -97,6 +97,7 @@ def specs() -> list[Spec]:
     sync_workers, gthread_workers = 2 * CORES + 1, 2 * CORES
     return [
         *(ours("http", model, _our_flags) for model in MODELS),
+        *(variant("http", name, _our_flags) for name in VARIANTS),
         Spec(
             "gunicorn-sync",
             PEER,
@@ -183,12 +184,19 @@ def measure(ctx: Context, spec: Spec, proc: Proc | None, case: str, rnd: int) ->
     try:
         if rnd == 0 and s.warmup:
             wrk.run(url, s.warmup, s.connections, s.wrk_threads)
+        watched = spec.workers and case == fairness.CASE
+        before = fairness.snapshot(proc.port) if watched else None
         result = wrk.run(url, s.duration, s.connections, s.wrk_threads)
+        after = fairness.snapshot(proc.port) if before is not None else None
     except (ValueError, OSError, subprocess.SubprocessError) as exc:
         fig.notes.append(f"round {rnd + 1}: wrk failed: {exc}")
         ctx.progress.step(f"{label}: wrk failed: {exc}")
         return
     fig.samples.append(result.rate)
+    if after is not None:
+        fairness.record(ctx.results, spec.name, fairness.spread(before, after))
+    elif watched:
+        fig.notes.append(f"round {rnd + 1}: no per-worker counts from {fairness.PATH}")
     if result.errors:
         fig.notes.append(f"round {rnd + 1}: {result.error_note()}")
     ctx.progress.step(f"{label}: {result.rate:,.0f} req/s {result.error_note()}")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from . import charts as charts_mod
+from . import fairness
 from .procs import ROOT
 from .results import Results
 from .tables import header, sections, targets_section
@@ -24,6 +25,8 @@ def markdown(results: Results, chart_names: list[str], prefix: str = "") -> str:
     parts = [header(results), "## Targets in this run", targets_section(results)]
     for title, body in sections(results):
         parts += [f"## {title}", body]
+    if results.meta.get("fairness"):
+        parts += ["## Requests per worker, hello-world (prefork)", fairness.section(results)]
     if chart_names:
         parts.append("## Charts")
         parts += [f"![{Path(n).stem}]({prefix}{n})" for n in chart_names]

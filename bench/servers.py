@@ -39,6 +39,8 @@ class Spec:
     detail: str  # how it is configured, for the report
     argv: Callable[[Launch], list[str]] = field(compare=False)
     root: Path = ROOT  # the source tree it starts from (another one for a baseline)
+    #: Ours with prefork workers: /-/workers tells how the load spread over them.
+    workers: bool = False
 
     @property
     def ours(self) -> bool:
@@ -52,6 +54,23 @@ def model_flags(model: str) -> list[str]:
 
 def model_detail(model: str) -> str:
     return f"{CORES} workers x epoll" if model == "prefork" else "defaults"
+
+
+#: Our models with a flag that changes how they serve, measured as servers of their own:
+#: name -> (model, flags, configuration).
+VARIANTS = {
+    "prefork-reuseport": (
+        "prefork",
+        ["--reuse-port"],
+        f"{CORES} workers x epoll, each on its own SO_REUSEPORT socket",
+    ),
+}
+
+
+def variant(service: str, name: str, flags: Callable[[Launch], list[str]]) -> Spec:
+    model, extra, detail = VARIANTS[name]
+    spec = ours(service, model, lambda launch: [*extra, *flags(launch)])
+    return Spec(name, spec.kind, detail, spec.argv, spec.workers)
 
 
 def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec:
@@ -73,7 +92,7 @@ def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec
             *flags(launch),
         ]
 
-    return Spec(model, OURS, model_detail(model), argv)
+    return Spec(model, OURS, model_detail(model), argv, workers=model == "prefork")
 
 
 def spawn(spec: Spec, launch: Launch) -> Proc:

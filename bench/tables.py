@@ -15,6 +15,7 @@ TITLES = {
     ("http", "hello-tls"): "HTTPS hello-world WSGI, keep-alive (TLS 1.3, ECDSA P-256)",
     ("ftp", "retr"): "FTP RETR of one big file",
     ("ftp", "sessions"): "FTP short sessions (login, PASV, RETR 1 KiB, QUIT)",
+    ("ftp", "retr-tls"): "FTPS RETR of one big file (AUTH TLS, PROT P, TLS required)",
     ("cluster", "edge"): "Cluster edge: nginx + 4 replicas against one local prefork process, "
     "GET /index.html",
     ("cluster", "scale"): "Cluster scale-out: CPU-bound GET /work, 1, 2, 4 replicas",

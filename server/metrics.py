@@ -179,6 +179,23 @@ class Metrics:
             total += self._view[row * self._width + slot]
         return total
 
+    def by_process(self, *names: str) -> dict[int, dict[str, int]]:
+        """Each live process's own totals of these counters (all labels summed), by pid: how
+        the work is spread over prefork's workers. Read from the rows; counting is untouched."""
+        if self._view is None:
+            return {}
+        spread: dict[int, dict[str, int]] = {}
+        with self._lock, self._table.locked():
+            for row in range(ARCHIVE + 1, self._rows):
+                if not self._table.alive(row):
+                    continue
+                base = row * self._width
+                spread[self._table.pids[row]] = {
+                    name: sum(self._view[base + slot] for slot in self.metrics[name].slots.values())
+                    for name in names
+                }
+        return spread
+
     def render(self) -> str:
         """The Prometheus text exposition of every metric, summed over processes."""
         lines = []

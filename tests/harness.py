@@ -30,6 +30,7 @@ VARIANTS = {"prefork+reuse-port": ("prefork", ("--reuse-port",))}
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 #: A serving process's start-up line (a prefork worker's; the master's says "prefork master").
 _SERVING = re.compile(r" \((stream|datagram)\), model ")
+_STARTED = re.compile(r"server\.model: worker \d+ started")
 
 
 def variant(name: str) -> tuple[str, tuple[str, ...]]:
@@ -106,7 +107,13 @@ class ServerProcess:
         return self
 
     def _wait_serving(self, deadline: float) -> None:
-        while not any(_SERVING.search(line) for line in self.lines):
+        """Until every worker started so far serves (the master forks them all at once)."""
+
+        def serving() -> bool:
+            started = sum(1 for line in self.lines if _STARTED.search(line))
+            return 0 < started <= sum(1 for line in self.lines if _SERVING.search(line))
+
+        while not serving():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise TimeoutError(f"no worker started serving: {self.log()}")

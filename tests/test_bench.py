@@ -21,20 +21,23 @@ from bench import (
     cluster_edge,
     cluster_scale,
     confs,
+    fairness,
+    ftpbench,
     ftpclient,
     httpbench,
     tables,
     tls,
     wrk,
 )
-from bench.context import Context
+from bench.context import SMALL_FTP_FILE, Context, Progress
 from bench.fleet import alternate
-from bench.procs import Proc
+from bench.procs import Proc, free_port
 from bench.report import markdown, target_lines
 from bench.results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
 from bench.servers import Launch, Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
+from harness import wait_for
 from server.protocols.http import BadRequest
 
 WRK_OUTPUT = """\
@@ -175,6 +178,39 @@ def test_a_baseline_runs_our_models_from_its_own_tree_and_gets_its_own_table(tmp
     assert "| http hello | epoll | 30,000 | 40,000 | 0.75x | req/s |" in text
     # no target counts the baseline as one of our models (it would be 4.00x)
     assert "HTTP hello-world: fastest model / best Python peer | 3.00x |" in text
+
+
+def test_requests_per_worker_table_and_the_anchors_ratios():
+    r = _results()
+    r.figures.append(_fig("prefork-reuseport", OURS, [30_000]))
+    before = {10: (5, 100), 11: (3, 50), 12: (1, 1)}  # 12 was replaced during the run
+    after = {10: (37, 60_100), 11: (35, 20_050), 13: (2, 9)}
+    assert fairness.spread(before, after) == [[32, 60_000], [32, 20_000]]
+    fairness.record(r, "prefork-reuseport", fairness.spread(before, after))
+    text = markdown(r, [])
+    assert "## Requests per worker, hello-world (prefork)" in text
+    assert "| prefork-reuseport | 1 | 60,000 / 20,000 | 75.0% / 25.0% | 3.00x | 32 / 32 |" in text
+    assert "| prefork-reuseport | 30,000 | 0.75x | 0.86x |" in text  # x granian, x bjoern
+    assert "Requests per worker" not in markdown(_results(), [])  # no prefork measured
+
+
+def test_requests_per_worker_from_our_prefork_with_reuse_port(tmp_path):
+    argv = [sys.executable, "-m", "server", "http", "--model", "prefork", "--workers", "2"]
+    argv += ["--reuse-port", "--bind", "127.0.0.1:0", "--app", "bench.apps.hello:app"]
+    with Proc("prefork-reuseport", argv, tmp_path / "server.log") as proc:
+        # as the benchmark's warm-up does: both workers are up before the counts are taken
+        before = wait_for(lambda: _both_workers(proc.port), what="both workers' rows")
+        for _ in range(30):  # fresh connections: the kernel hashes them over both workers
+            assert httpbench.check(proc.port, "hello") is None
+        counted = lambda: fairness.spread(before, fairness.snapshot(proc.port))  # noqa: E731
+        rows = wait_for(lambda: sum(r for _, r in counted()) >= 30 and counted(), what="counts")
+    assert len(rows) == 2 and sum(conns for conns, _ in rows) >= 30
+    assert fairness.snapshot(proc.port) is None  # stopped: no counts, no exception
+
+
+def _both_workers(port: int):
+    counts = fairness.snapshot(port)
+    return counts if counts and len(counts) == 2 else None
 
 
 def test_servers_alternate_direction_every_round():
@@ -333,3 +369,40 @@ def test_the_https_case_runs_who_speaks_tls_with_one_certificate(tmp_path):
     assert httpbench.url_scheme("hello-tls") == "https"
     with pytest.raises(ValueError):
         wrk.run("https://192.0.2.1/", 1, 1, 1)
+
+
+def test_the_ftps_case_runs_everyone_with_one_certificate_and_tls_required(tmp_path):
+    by_name = {spec.name: spec for spec in ftpbench.specs()}
+    ctx = Context(QUICK, tmp_path, tmp_path, progress=Progress())
+    ctx.ftp_root.mkdir()
+    (ctx.ftp_root / SMALL_FTP_FILE).write_bytes(b"x" * 1024)
+    launch = Launch(ctx, "ftps", free_port(), (44100, 44199))
+    ours = by_name["epoll"].argv(launch)
+    cert, key = ours[ours.index("--certfile") + 1], ours[ours.index("--keyfile") + 1]
+    assert "--tls-required" in ours
+    assert by_name["pyftpdlib"].argv(launch)[-2:] == [cert, key]
+    conf = Path(by_name["vsftpd"].argv(launch)[-1]).read_text()
+    assert "ssl_enable=YES" in conf and f"rsa_cert_file={cert}" in conf
+    assert "force_anon_data_ssl=YES" in conf and "require_ssl_reuse=NO" in conf
+    clear = Launch(ctx, "ftp", 2121, (44100, 44199))
+    assert "--certfile" not in by_name["epoll"].argv(clear)
+    assert by_name["pyftpdlib"].argv(clear)[-1] == "44100-44199"
+    assert "ssl_enable" not in Path(by_name["vsftpd"].argv(clear)[-1]).read_text()
+    with Proc("epoll", ours, tmp_path / "ftps.log", port=launch.port).start() as proc:
+        assert ftpbench.check(ctx, proc, "retr-tls") is None
+        assert ftpclient.tls_session(proc.port, SMALL_FTP_FILE).startswith("TLSv1.3 ")
+        assert ftpclient.retr_tls_rate(proc.port, SMALL_FTP_FILE, 1024) > 0
+        with pytest.raises(ftpclient.FTPError):
+            ftpclient.retr_tls_rate(proc.port, SMALL_FTP_FILE, 5)
+        assert "check failed" in ftpbench.check(ctx, proc, "retr")  # clear text refused
+
+
+def test_ftps_retr_has_its_target_against_vsftpd():
+    r = _results()
+    r.figures += [
+        _fig("epoll", OURS, [300], suite="ftp", case="retr-tls", unit="MiB/s"),
+        _fig("vsftpd", PEER, [400], suite="ftp", case="retr-tls", unit="MiB/s"),
+    ]
+    ftps = next(t for t in all_targets(r) if t.name.startswith("FTPS RETR"))
+    assert ftps.value == pytest.approx(0.75) and ftps.verdict == "MISS"
+    assert "## FTPS RETR of one big file" in markdown(r, [])

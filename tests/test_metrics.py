@@ -53,6 +53,29 @@ def test_rows_of_dead_processes_are_reused_and_folded():
     assert m.value("requests_total", "200") == 20
 
 
+def test_by_process_gives_each_live_process_its_own_totals():
+    m = make()
+    m.add("requests_total", label="200")
+    counted, done = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        m.add("requests_total", 2, label="404")
+        m.add("requests_total", 3, label="200")
+        os.write(counted[1], b"x")  # stays alive until the parent has read
+        os.read(done[0], 1)
+        os._exit(0)
+    assert os.read(counted[0], 1) == b"x"
+    assert m.by_process("requests_total", "open") == {
+        os.getpid(): {"requests_total": 1, "open": 0},
+        pid: {"requests_total": 5, "open": 0},
+    }
+    os.write(done[1], b"x")
+    os.waitpid(pid, 0)
+    for fd in (*counted, *done):
+        os.close(fd)
+    assert m.by_process("requests_total") == {os.getpid(): {"requests_total": 1}}  # dead: gone
+
+
 def test_render_is_prometheus_text():
     m = make()
     m.add("requests_total", label="404")

@@ -226,6 +226,24 @@ def test_metrics_endpoint(http):
     assert f'model="{http.model}"' in info and f'served_by="replica-{http.model}"' in info
 
 
+def test_workers_endpoint_counts_each_serving_process(http):
+    get(http, "/hello.txt")
+    reply = get(http, "/-/workers")
+    assert reply.status == 200 and reply.header("content-type") == "application/json"
+    if http.model == "fork":  # the parent and whichever children are alive at that moment
+        assert json.loads(reply.body)["workers"]
+        return
+
+    def rows():  # a worker starting, a request counted just after its answer: both settle
+        found = json.loads(get(http, "/-/workers").body)["workers"]
+        counted = sum(row["requests"] for row in found) >= 1
+        return found if counted and len(found) == (2 if http.model == "prefork" else 1) else None
+
+    found = wait_for(rows, what="every serving process's row")
+    if http.model != "prefork":  # the one process that serves
+        assert found[0]["pid"] == json.loads(get(http, "/-/health").body)["pid"]
+
+
 def test_access_log(http):
     marker = uuid.uuid4().hex
     get(http, f"/hello.txt?{marker}")

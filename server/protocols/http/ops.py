@@ -1,4 +1,6 @@
-"""Operations endpoints: `<prefix>/health` (JSON) and `<prefix>/metrics` (Prometheus text).
+"""Operations endpoints: `<prefix>/health` (JSON), `<prefix>/metrics` (Prometheus text) and
+`<prefix>/workers` (JSON: connections and requests of each serving process, how evenly prefork
+spreads the load; read from the metric rows, so it costs the requests nothing).
 
 The prefix (`--ops-prefix`, default `/-`) keeps them apart from an application's own paths;
 an empty prefix turns both off. Health answers 503 once the server is draining, so a load
@@ -46,6 +48,7 @@ class Ops:
         self._routes = {
             f"{self.prefix}/health": self.health,
             f"{self.prefix}/metrics": self.metrics,
+            f"{self.prefix}/workers": self.workers,
         }
 
     def serves(self, request: Request) -> bool:
@@ -84,3 +87,14 @@ class Ops:
     def metrics(self) -> Response:
         headers = [("Cache-Control", "no-store")]
         return Response(METRICS.render().encode(), 200, headers, CONTENT_TYPE)
+
+    def workers(self) -> Response:
+        """Per process (pid), what it served since it started; sorted by pid."""
+        spread = METRICS.by_process("server_connections_total", "http_requests_total")
+        rows = [
+            {"pid": pid, "connections": c["server_connections_total"],
+             "requests": c["http_requests_total"]}
+            for pid, c in sorted(spread.items())
+        ]  # fmt: skip
+        body = json.dumps({"workers": rows}).encode()
+        return Response(body, 200, [("Cache-Control", "no-store")], "application/json")
