@@ -55,6 +55,7 @@ KEPT = (
 )
 FILE_KINDS = ("configs", "secrets")
 SERVER_UID = "10001"
+STOP_GRACE_PERIOD = "10s"  # Docker's default
 _DEFAULT = re.compile(r"\$\{(?P<var>\w+):-(?P<default>[^}]*)\}")
 _PORT = re.compile(r"^(?:(?P<ip>[^:]+):)?(?P<host>[\d-]+):(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
 
@@ -148,6 +149,9 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     image = opts.images[svc["image"]]
     out = {k: copy.deepcopy(v) for k, v in svc.items() if k in KEPT}
     out["image"] = image.id
+    # Docker's default, written out: Swarm writes it into a spec it updates where the spec that
+    # created the service had none, so a no-op deploy would leave a "changed" spec behind
+    out.setdefault("stop_grace_period", STOP_GRACE_PERIOD)
     out["environment"] = _environment(dict(svc.get("environment") or {}), opts)
     if "healthcheck" in out and opts.healthcheck:
         out["healthcheck"].update(opts.healthcheck)

@@ -109,6 +109,8 @@ def test_monitoring_runs_prometheus_once_on_the_edge(compose):
         assert svc["deploy"]["placement"]["constraints"] == ["node.labels.edge == true"]
         assert "ports" not in svc  # Swarm would publish it on every address of the node
     prometheus = stack["services"]["prometheus"]
+    assert prometheus["stop_grace_period"] == "10s"  # as Swarm would write it on an update
+    assert stack["services"]["nginx"]["stop_grace_period"] == "20s"  # compose's
     assert prometheus["deploy"]["update_config"]["order"] == "stop-first"  # one TSDB lock
     assert prometheus["volumes"] == ["prometheus:/prometheus"]
     assert "prometheus" in stack["volumes"]
