@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from bench.apps.hello import app as hello_app
 from server.metrics import METRICS
@@ -39,10 +40,11 @@ class _Timer:
         pass
 
 
-class _Loop:
+class _Scheduler:
     executor = INLINE  # application code runs where it is called, as under every model but hybrid
+    time = staticmethod(time.monotonic)  # as EventLoop's
 
-    def call_later(self, delay, callback) -> _Timer:
+    def call_later(self, delay, callback, *args) -> _Timer:
         return _Timer()
 
 
@@ -52,7 +54,6 @@ class _Transport:
     closing = False
     secure = False  # plain HTTP (TLS would encrypt in the transport)
     peer = ("127.0.0.1", 40000)
-    loop = _Loop()
 
     def __init__(self) -> None:
         self.sock = socket.socket()
@@ -79,7 +80,7 @@ def serve(case: str, requests: int, root: str) -> int:
         router = Router(ops=Ops("/-"), app=WSGIApp(hello_app))
     else:
         router = Router(ops=Ops("/-"), static=StaticFiles(root))
-    protocol = HTTPProtocol(router, HTTPConfig())
+    protocol = HTTPProtocol(router, HTTPConfig(), _Scheduler())
     transport = _Transport()
     protocol.connection_made(transport)
     request = REQUESTS[case]

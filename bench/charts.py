@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .results import COMPILED, LIMIT, OURS, Figure, Results
+from .results import BASELINE, COMPILED, LIMIT, OURS, Figure, Results
 from .tables import TITLES
 
-COLORS = {OURS: "#1f77b4", COMPILED: "#2ca02c", LIMIT: "#7f7f7f"}
+COLORS = {OURS: "#1f77b4", BASELINE: "#9ecae1", COMPILED: "#2ca02c", LIMIT: "#7f7f7f"}
 PEER_COLOR = "#ff7f0e"
 
 

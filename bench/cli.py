@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import c10k, cluster, ftpbench, httpbench, machine, report
+from . import baseline, c10k, cluster, ftpbench, httpbench, machine, report
 from .context import Context, Progress, make_work_dir, write_ftp_files, write_static
 from .procs import ROOT, raise_nofile
 from .results import Results
@@ -35,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--publish", action="store_true", help="copy the results to docs/")
     p.add_argument("--report", type=Path, metavar="JSON", help="only re-render a results.json")
     p.add_argument("--note", help="a caveat printed with the results (e.g. the machine's load)")
+    p.add_argument("--baseline", metavar="REF", help="also run our models as of this commit")
     return p.parse_args(argv)
 
 
@@ -72,6 +73,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(settings, out, make_work_dir(), progress=Progress())
     ctx.results.meta = {**machine.describe(), "mode": settings.mode, "settings": vars(settings)}
+    if args.baseline:
+        ctx.baseline = baseline.check_out(args.baseline, ctx.work)
+        ctx.results.meta["baseline"] = ctx.baseline.ref
     if args.note:
         ctx.results.meta["note"] = args.note
     print(f"bench: {settings.mode} mode, results in {out}", file=sys.stderr)
@@ -80,6 +84,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; writing what was measured", file=sys.stderr)
     finally:
+        baseline.remove(ctx.baseline)
         shutil.rmtree(ctx.work, ignore_errors=True)
         ctx.results.meta["elapsed_s"] = round(time.monotonic() - ctx.progress.start)
         ctx.results.meta["load_after"] = machine.load()

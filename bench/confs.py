@@ -67,6 +67,20 @@ isolate_network=NO
 secure_chroot_dir={empty}
 """
 
+# FTPS, as the benchmark's client speaks it: anonymous over TLS only (control and data), the
+# shared certificate, no client certificate asked for. require_ssl_reuse=NO because ftplib
+# does not offer the control connection's session on data connections (vsftpd's default YES
+# would refuse them with 522): every server then does one full handshake per transfer.
+VSFTPD_TLS = """\
+ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=YES
+force_anon_data_ssl=YES
+rsa_cert_file={cert}
+rsa_private_key_file={key}
+ssl_request_cert=NO
+require_ssl_reuse=NO
+"""
 
 NGINX_TLS = """
         ssl_certificate {cert};
@@ -88,8 +102,11 @@ def nginx(
     return path
 
 
-def vsftpd(dir: Path, port: int, root: Path, pasv: tuple[int, int]) -> Path:
-    """vsftpd.conf: anonymous, read-only at `root`, passive ports `pasv`, in the foreground."""
+def vsftpd(
+    dir: Path, port: int, root: Path, pasv: tuple[int, int], tls: tuple[Path, Path] | None = None
+) -> Path:
+    """vsftpd.conf: anonymous, read-only at `root`, passive ports `pasv`, in the foreground;
+    with `tls` (certificate, key) FTPS only."""
     empty = dir / "vsftpd-empty"
     empty.mkdir(exist_ok=True)
     path = dir / f"vsftpd-{port}.conf"
@@ -102,6 +119,7 @@ def vsftpd(dir: Path, port: int, root: Path, pasv: tuple[int, int]) -> Path:
             pasv_high=pasv[1],
             empty=empty,
         )
+        + (VSFTPD_TLS.format(cert=tls[0], key=tls[1]) if tls else "")
     )
     return path
 

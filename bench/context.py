@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .baseline import Baseline
 from .results import Results
 from .settings import Settings
 
@@ -26,6 +27,7 @@ class Context:
     results: Results = field(default_factory=Results)
     python: str = sys.executable
     progress: Progress | None = None
+    baseline: Baseline | None = None  # --baseline REF: our models at that commit too
 
     @property
     def static(self) -> Path:

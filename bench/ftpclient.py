@@ -2,14 +2,22 @@
 
 Passive mode, binary type, anonymous login; data connections always go to 127.0.0.1 whatever
 address a PASV reply names. Every socket has a timeout, every loop a count.
+
+FTPS goes through the standard library's own client, `ftplib.FTP_TLS` (AUTH TLS, login, PBSZ 0,
+PROT P), not verifying the throwaway certificate. It does not offer the control connection's
+TLS session on data connections, so every server does one full handshake per transfer.
 """
 
 from __future__ import annotations
 
+import ftplib
 import re
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+
+from . import tls
 
 HOST = "127.0.0.1"
 _PASV = re.compile(rb"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)")
@@ -96,14 +104,64 @@ def retr_rate(port: int, name: str, size: int) -> float:
     client = Client(port, timeout=60)
     try:
         client.login()
-        start = time.perf_counter()
-        got = client.retr(name)
-        elapsed = time.perf_counter() - start
+        return _timed(lambda: client.retr(name), size)
     finally:
         client.close()
+
+
+def _timed(retr: Callable[[], int], size: int) -> float:
+    """MiB/s of one download; an error if it did not bring exactly `size` bytes."""
+    start = time.perf_counter()
+    got = retr()
+    elapsed = time.perf_counter() - start
     if got != size:
         raise FTPError(f"RETR got {got} bytes of {size}")
     return size / 2**20 / elapsed
+
+
+def tls_login(port: int, timeout: float = 30.0) -> ftplib.FTP_TLS:
+    """An FTPS session ready to transfer: AUTH TLS, anonymous login, PROT P, TYPE I."""
+    ftp = ftplib.FTP_TLS(context=tls.unverified(), timeout=timeout)
+    try:
+        ftp.connect(HOST, port)
+        ftp.auth()
+        ftp.login()
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+    except BaseException:
+        ftp.close()
+        raise
+    return ftp
+
+
+def tls_retr(ftp: ftplib.FTP_TLS, name: str) -> tuple[int, str]:
+    """Download `name` over a protected data connection: (bytes, its TLS version and cipher)."""
+    with ftp.transfercmd(f"RETR {name}") as data:
+        got = _drain(data)
+        negotiated = f"{data.version()} {data.cipher()[0]}"
+        data.unwrap()  # close_notify back, as ftplib's own retrbinary does
+    ftp.voidresp()
+    return got, negotiated
+
+
+def retr_tls_rate(port: int, name: str, size: int) -> float:
+    """One RETR over FTPS: MiB/s from the command (and its data handshake) to the final reply."""
+    ftp = tls_login(port, timeout=60)
+    try:
+        return _timed(lambda: tls_retr(ftp, name)[0], size)
+    finally:
+        ftp.close()
+
+
+def tls_session(port: int, name: str) -> str:
+    """The FTPS check: one small RETR, then QUIT; the data connection's TLS version and cipher."""
+    ftp = tls_login(port)
+    try:
+        _, negotiated = tls_retr(ftp, name)
+        ftp.quit()
+    finally:
+        ftp.close()
+    return negotiated
 
 
 def session(port: int, name: str) -> int:

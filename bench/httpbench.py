@@ -6,10 +6,11 @@ import http.client
 import subprocess
 
 from . import confs, fairness, tls, wrk
+from .baseline import with_baseline
 from .context import STATIC_FILES, Context
 from .fleet import alternate, fleet
 from .procs import Proc
-from .results import COMPILED, LIMIT, PEER, Figure
+from .results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure
 from .servers import MODELS, VARIANTS, Launch, Spec, ours, system_tool, variant
 from .settings import CORES
 
@@ -118,7 +119,7 @@ def specs() -> list[Spec]:
 
 
 def run(ctx: Context) -> None:
-    chosen = [s for s in specs() if ctx.settings.wants(s.name)]
+    chosen = with_baseline([s for s in specs() if ctx.settings.wants(s.name)], ctx.baseline)
     ctx.results.meta.setdefault("servers", {}).update({s.name: s.detail for s in chosen})
     rounds = sum(serves(spec, case) for case in CASES for spec in chosen)
     ctx.progress.plan(rounds * ctx.settings.runs)
@@ -138,7 +139,7 @@ def run(ctx: Context) -> None:
 
 def serves(spec: Spec, case: str) -> bool:
     """Whether the server takes part in the case: every one, but HTTPS only who speaks it."""
-    return case not in TLS_CASES or spec.ours or spec.name in TLS_SERVERS
+    return case not in TLS_CASES or spec.kind in (OURS, BASELINE) or spec.name in TLS_SERVERS
 
 
 def _figure(ctx: Context, chosen: list[Spec], case: str, name: str) -> Figure:
@@ -183,7 +184,7 @@ def measure(ctx: Context, spec: Spec, proc: Proc | None, case: str, rnd: int) ->
     try:
         if rnd == 0 and s.warmup:
             wrk.run(url, s.warmup, s.connections, s.wrk_threads)
-        watched = spec.workers and case == fairness.CASE
+        watched = spec.workers and spec.ours and case == fairness.CASE
         before = fairness.snapshot(proc.port) if watched else None
         result = wrk.run(url, s.duration, s.connections, s.wrk_threads)
         after = fairness.snapshot(proc.port) if before is not None else None

@@ -2,7 +2,7 @@
 
 A figure is keyed by (suite, case, server). `kind` says whose server it is: `ours`, a `peer`
 (the Python servers people use, plus vsftpd for FTP), a `compiled` anchor (WSGI servers written
-in Rust or C: granian, bjoern) or the `limit` (nginx).
+in Rust or C: granian, bjoern), the `limit` (nginx) or a `baseline` (ours at another commit).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 OURS, PEER, COMPILED, LIMIT = "ours", "peer", "compiled", "limit"
+BASELINE = "baseline"  # ours at another commit (bench/baseline.py)
 
 
 @dataclass

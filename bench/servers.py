@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from server.models import MODELS as SERVER_MODELS
 
 from .context import Context
-from .procs import Proc, free_port
+from .procs import ROOT, Proc, free_port
 from .results import OURS
 from .settings import CORES
 
@@ -37,6 +38,7 @@ class Spec:
     kind: str
     detail: str  # how it is configured, for the report
     argv: Callable[[Launch], list[str]] = field(compare=False)
+    root: Path = ROOT  # the source tree it starts from (another one for a baseline)
     #: Ours with prefork workers: /-/workers tells how the load spread over them.
     workers: bool = False
 
@@ -67,8 +69,9 @@ VARIANTS = {
 
 def variant(service: str, name: str, flags: Callable[[Launch], list[str]]) -> Spec:
     model, extra, detail = VARIANTS[name]
-    spec = ours(service, model, lambda launch: [*extra, *flags(launch)])
-    return Spec(name, spec.kind, detail, spec.argv, spec.workers)
+    return replace(
+        ours(service, model, lambda launch: [*extra, *flags(launch)]), name=name, detail=detail
+    )
 
 
 def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec:
@@ -98,8 +101,9 @@ def spawn(spec: Spec, launch: Launch) -> Proc:
     port = free_port()
     launch = Launch(launch.ctx, launch.case, port, launch.pasv)
     log = launch.ctx.logs / f"{launch.case}-{spec.name}.log"
-    proc = Proc(spec.name, spec.argv(launch), log, port=port)
+    proc = Proc(spec.name, spec.argv(launch), log, port=port, cwd=spec.root)
     proc.env["BENCH_STATIC_ROOT"] = str(launch.ctx.static)
+    proc.env["PYTHONPATH"] = str(spec.root)
     return proc.spawn()
 
 

@@ -15,6 +15,7 @@ TITLES = {
     ("http", "hello-tls"): "HTTPS hello-world WSGI, keep-alive (TLS 1.3, ECDSA P-256)",
     ("ftp", "retr"): "FTP RETR of one big file",
     ("ftp", "sessions"): "FTP short sessions (login, PASV, RETR 1 KiB, QUIT)",
+    ("ftp", "retr-tls"): "FTPS RETR of one big file (AUTH TLS, PROT P, TLS required)",
     ("cluster", "edge"): "Cluster edge: nginx + 4 replicas against one local prefork process, "
     "GET /index.html",
     ("cluster", "scale"): "Cluster scale-out: CPU-bound GET /work, 1, 2, 4 replicas",
@@ -144,6 +145,18 @@ def cluster_table(results: Results, case: str, base: str) -> str:
     return table([*head, "timeouts", "other errors", "notes"], rows)
 
 
+def baseline_table(results: Results, ref: str) -> str:
+    """Each of our figures against the same model at the baseline commit, case by case."""
+    rows = []
+    for fig in results.figures:
+        then = results.get(fig.suite, fig.case, f"{fig.server}@{ref}")
+        if fig.kind == OURS and then is not None:
+            title = f"{fig.suite} {fig.case}"
+            cells = [title, fig.server, num(fig.median), num(then.median), times(ratio(fig, then))]
+            rows.append([*cells, fig.unit])
+    return table(["case", "model", "this tree", ref, "this tree / " + ref, "unit"], rows)
+
+
 def _median(fig: Figure | None) -> float | None:
     return fig.median if fig else None
 
@@ -155,6 +168,9 @@ def sections(results: Results) -> list[tuple[str, str]]:
         for case in results.cases(suite):
             out.append((TITLES.get((suite, case), f"{suite} {case}"), case_table(
                 results, suite, case)))  # fmt: skip
+    ref = results.meta.get("baseline")
+    if ref:
+        out.append((f"This tree against {ref} (--baseline)", baseline_table(results, ref)))
     if any(f.suite == "c10k" for f in results.figures):
         out.append(("C10K: idle keep-alive connections held", c10k_table(results)))
     bases = {

@@ -115,6 +115,14 @@ def http_ftp_targets(results: Results) -> list[Target]:
         _vs(
             results,
             "ftp",
+            "retr-tls",
+            "FTPS RETR: fastest model / vsftpd (ssl_enable)",
+            _peer(results, "ftp", "retr-tls", "vsftpd"),
+            0.8,
+        ),
+        _vs(
+            results,
+            "ftp",
             "sessions",
             "FTP short sessions: fastest model / pyftpdlib",
             _peer(results, "ftp", "sessions", "pyftpdlib"),

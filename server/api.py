@@ -4,7 +4,10 @@ from server.api import serve
 from server.config import Settings
 from server.service import ProtocolService
 
-serve(ProtocolService("mine", stream=MyProtocol), Settings(model="thread", bind=":9000"))
+service = ProtocolService("mine", stream=lambda loop: MyProtocol())
+serve(service, Settings(model="thread", bind=":9000"))
+
+`stream` makes each connection's protocol, given its loop (a protocol's Scheduler: timers).
 """
 
 from __future__ import annotations
@@ -65,5 +68,7 @@ def _metrics_listener(settings: Settings) -> SideListener | None:
     if not settings.metrics_listen:
         return None
     address = parse_address(settings.metrics_listen)
-    service = ProtocolService("metrics", stream=MetricsProtocol, idle_timeout=METRICS_TIMEOUT)
+    service = ProtocolService(
+        "metrics", stream=lambda loop: MetricsProtocol(), idle_timeout=METRICS_TIMEOUT
+    )
     return SideListener(open_listener(address, backlog=16), service)

@@ -19,12 +19,13 @@ from typing import Any
 
 from .config import Settings
 from .errors import ModelUnavailable
+from .net.datagram_transport import DatagramTransport
 from .net.loop import EventLoop
 from .net.pollers import PollPoller
 from .net.protocol import DatagramProtocol, Protocol
 from .net.proxy_gate import ProxyHeaderGate, ProxyPolicy
+from .net.stream_transport import StreamTransport
 from .net.tls import Certificate, TlsHandshakeGate, TlsPolicy
-from .net.transport import DatagramTransport, StreamTransport
 from .net.trusted import TrustedPeers
 
 #: How long a PROXY header may take when --timeout is 0 (no idle timeout).
@@ -125,12 +126,14 @@ class Service:
 
 
 class ProtocolService(Service):
-    """Serves a stream and/or datagram protocol; the protocol never sees the model."""
+    """Serves a stream and/or datagram protocol; the protocol never sees the model. `stream`
+    makes a connection's protocol, given the loop it runs on (the protocol's Scheduler; FTP
+    also opens its data connections there)."""
 
     def __init__(
         self,
         name: str,
-        stream: Callable[[], Protocol] | None = None,
+        stream: Callable[[EventLoop], Protocol] | None = None,
         datagram: Callable[[], DatagramProtocol] | None = None,
         idle_timeout: float | None = None,
         proxy: ProxyPolicy | None = None,
@@ -145,7 +148,7 @@ class ProtocolService(Service):
         self._datagram_protocol: DatagramProtocol | None = None
 
     def attach(self, loop, request, addr, on_close):
-        protocol = self._stream()
+        protocol = self._stream(loop)
         if self.tls is not None and self.tls.implicit:  # under the PROXY gate: in clear
             protocol = TlsHandshakeGate(protocol, self.tls.certificate, self.tls.handshake_timeout)
         if self.proxy is not None:  # the gate hands the connection over once it knows the client

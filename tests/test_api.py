@@ -19,7 +19,7 @@ class Shout(Protocol):
 
 
 log.configure("info")
-sys.exit(serve(ProtocolService("shout", stream=Shout),
+sys.exit(serve(ProtocolService("shout", stream=lambda loop: Shout()),
                Settings(model=sys.argv[1], bind="127.0.0.1:0", workers=2)))
 """
 

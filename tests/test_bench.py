@@ -15,23 +15,25 @@ from types import SimpleNamespace
 import pytest
 
 from bench import (
+    baseline,
     c10k,
     cluster_base,
     cluster_edge,
     cluster_scale,
     confs,
     fairness,
+    ftpbench,
     ftpclient,
     httpbench,
     tables,
     tls,
     wrk,
 )
-from bench.context import Context
+from bench.context import SMALL_FTP_FILE, Context, Progress
 from bench.fleet import alternate
-from bench.procs import Proc
+from bench.procs import Proc, free_port
 from bench.report import markdown, target_lines
-from bench.results import COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
+from bench.results import BASELINE, COMPILED, LIMIT, OURS, PEER, Figure, Results, best, ratio
 from bench.servers import Launch, Spec
 from bench.settings import QUICK
 from bench.targets import all_targets, cluster_targets
@@ -190,6 +192,27 @@ def _both_workers(port: int):
     return counts if counts and len(counts) == 2 else None
 
 
+def test_a_baseline_runs_our_models_from_its_own_tree_and_gets_its_own_table(tmp_path):
+    chosen = [Spec("epoll", OURS, "defaults", lambda launch: []), Spec("nginx", LIMIT, "", None)]
+    found = baseline.check_out("HEAD", tmp_path)
+    try:
+        assert (found.tree / "server" / "__init__.py").exists()
+        copies = baseline.with_baseline(chosen, found)
+    finally:
+        baseline.remove(found)
+    assert not found.tree.exists()
+    assert [(s.name, s.kind) for s in copies[2:]] == [(f"epoll@{found.ref}", BASELINE)]
+    assert copies[2].root == found.tree and copies[0].root != found.tree
+    r = Results(meta={"mode": "quick", "settings": {}, "baseline": "abc1234"})
+    r.figures += [_fig("epoll", OURS, [30_000]), _fig("epoll@abc1234", BASELINE, [40_000])]
+    r.figures.append(_fig("gunicorn-gthread", PEER, [10_000]))
+    text = markdown(r, [])
+    assert "## This tree against abc1234 (--baseline)" in text
+    assert "| http hello | epoll | 30,000 | 40,000 | 0.75x | req/s |" in text
+    # no target counts the baseline as one of our models (it would be 4.00x)
+    assert "HTTP hello-world: fastest model / best Python peer | 3.00x |" in text
+
+
 def test_servers_alternate_direction_every_round():
     specs = [Spec(n, OURS, "", lambda launch: []) for n in "abc"]
     order = [(rnd, s.name) for rnd, s in alternate(specs, 3)]
@@ -346,3 +369,40 @@ def test_the_https_case_runs_who_speaks_tls_with_one_certificate(tmp_path):
     assert httpbench.url_scheme("hello-tls") == "https"
     with pytest.raises(ValueError):
         wrk.run("https://192.0.2.1/", 1, 1, 1)
+
+
+def test_the_ftps_case_runs_everyone_with_one_certificate_and_tls_required(tmp_path):
+    by_name = {spec.name: spec for spec in ftpbench.specs()}
+    ctx = Context(QUICK, tmp_path, tmp_path, progress=Progress())
+    ctx.ftp_root.mkdir()
+    (ctx.ftp_root / SMALL_FTP_FILE).write_bytes(b"x" * 1024)
+    launch = Launch(ctx, "ftps", free_port(), (44100, 44199))
+    ours = by_name["epoll"].argv(launch)
+    cert, key = ours[ours.index("--certfile") + 1], ours[ours.index("--keyfile") + 1]
+    assert "--tls-required" in ours
+    assert by_name["pyftpdlib"].argv(launch)[-2:] == [cert, key]
+    conf = Path(by_name["vsftpd"].argv(launch)[-1]).read_text()
+    assert "ssl_enable=YES" in conf and f"rsa_cert_file={cert}" in conf
+    assert "force_anon_data_ssl=YES" in conf and "require_ssl_reuse=NO" in conf
+    clear = Launch(ctx, "ftp", 2121, (44100, 44199))
+    assert "--certfile" not in by_name["epoll"].argv(clear)
+    assert by_name["pyftpdlib"].argv(clear)[-1] == "44100-44199"
+    assert "ssl_enable" not in Path(by_name["vsftpd"].argv(clear)[-1]).read_text()
+    with Proc("epoll", ours, tmp_path / "ftps.log", port=launch.port).start() as proc:
+        assert ftpbench.check(ctx, proc, "retr-tls") is None
+        assert ftpclient.tls_session(proc.port, SMALL_FTP_FILE).startswith("TLSv1.3 ")
+        assert ftpclient.retr_tls_rate(proc.port, SMALL_FTP_FILE, 1024) > 0
+        with pytest.raises(ftpclient.FTPError):
+            ftpclient.retr_tls_rate(proc.port, SMALL_FTP_FILE, 5)
+        assert "check failed" in ftpbench.check(ctx, proc, "retr")  # clear text refused
+
+
+def test_ftps_retr_has_its_target_against_vsftpd():
+    r = _results()
+    r.figures += [
+        _fig("epoll", OURS, [300], suite="ftp", case="retr-tls", unit="MiB/s"),
+        _fig("vsftpd", PEER, [400], suite="ftp", case="retr-tls", unit="MiB/s"),
+    ]
+    ftps = next(t for t in all_targets(r) if t.name.startswith("FTPS RETR"))
+    assert ftps.value == pytest.approx(0.75) and ftps.verdict == "MISS"
+    assert "## FTPS RETR of one big file" in markdown(r, [])

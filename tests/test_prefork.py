@@ -105,7 +105,7 @@ class Broken(Model):
 
 logging.basicConfig(level="INFO")
 listener = open_listener(parse_address("127.0.0.1:0"))
-service = ProtocolService("echo", stream=EchoProtocol)
+service = ProtocolService("echo", stream=lambda loop: EchoProtocol())
 sys.exit(Prefork(service, listener, Settings(workers=2), inner=Broken).serve())
 """
 

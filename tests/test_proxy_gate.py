@@ -12,7 +12,7 @@ from server.net.loop import EventLoop
 from server.net.pollers import PollPoller
 from server.net.protocol import Protocol
 from server.net.proxy_gate import ProxyHeaderGate, ProxyPolicy
-from server.net.transport import StreamTransport
+from server.net.stream_transport import StreamTransport
 from server.net.trusted import TrustedPeers
 
 HEADER = b"PROXY TCP4 203.0.113.7 192.0.2.1 5555 21\r\n"

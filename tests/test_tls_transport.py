@@ -14,8 +14,8 @@ from tls_support import make_certificate
 from server.net.loop import EventLoop
 from server.net.pollers import PollPoller
 from server.net.protocol import Protocol
+from server.net.stream_transport import StreamTransport
 from server.net.tls import Handshake
-from server.net.transport import StreamTransport
 
 
 class Upload(Protocol):

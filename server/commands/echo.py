@@ -11,7 +11,7 @@ from .base import Command
 def _build(args, settings, listener) -> ProtocolService:
     return ProtocolService(
         "echo",
-        stream=EchoProtocol,
+        stream=lambda loop: EchoProtocol(),
         datagram=EchoDatagramProtocol,
         idle_timeout=settings.timeout or None,
         proxy=proxy_policy(settings),

@@ -10,6 +10,7 @@ import sys
 
 from ..errors import ConfigError
 from ..models import Fork
+from ..net.links import Links
 from ..protocols.ftp import Authorizer, ConnectionTable, FTPSession, FTPSettings
 from ..protocols.ftp.authorizer import (
     SCHEMES,
@@ -54,7 +55,7 @@ def _build(args, settings, listener) -> ProtocolService:
     )
     return ProtocolService(
         "ftp",
-        stream=lambda: FTPSession(ftp),
+        stream=lambda loop: FTPSession(ftp, loop, Links(loop)),
         idle_timeout=settings.timeout or None,
         proxy=proxy,
         tls=tls,

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..net.datagram_transport import DatagramTransport
 from ..net.loop import EventLoop
 from ..net.pollers import READ
 from ..net.protocol import DatagramProtocol
 from ..net.sockets import Listener
-from ..net.transport import DatagramTransport
 
 log = logging.getLogger(__name__)
 

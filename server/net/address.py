@@ -70,3 +70,11 @@ def describe_peer(peer: Any) -> str:
     if isinstance(peer, tuple):
         return f"{peer[0]} port {peer[1]}"
     return f"unix:{peer}" if peer else "a Unix socket"
+
+
+def peername(sock: socket.socket) -> Any:
+    """The connected peer's address; None when the socket cannot tell (already reset)."""
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None

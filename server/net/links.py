@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from .loop import EventLoop
 from .pollers import READ, WRITE
 from .protocol import Protocol
-from .transport import StreamTransport
+from .stream_transport import StreamTransport
 
 Accepted = Callable[[socket.socket, tuple], None]
 

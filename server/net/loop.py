@@ -94,6 +94,9 @@ class Waker:
 class EventLoop:
     """Dispatches readiness events, timers and queued calls until stopped."""
 
+    #: The clock timers run on (protocols read it through their Scheduler).
+    time = staticmethod(time.monotonic)
+
     def __init__(self, poller_cls: type | None = None):
         self.poller = (poller_cls or best_poller())()
         self._handlers: dict[int, Handler] = {}

@@ -1,16 +1,41 @@
 """The contract between transports and protocols (asyncio-style, sans-IO on the protocol side).
 
 A protocol never touches a socket: it receives bytes through callbacks and answers through its
-transport (`write`, `send_file`, `send_producer`, `close`). The same protocol object therefore
-runs under every model, on whichever event loop the model gives its connection.
+transport (`write`, `send_file`, `send_producer`, `close`). Timers and blocking work go through
+the `Scheduler` its factory is given (the connection's loop), never through the transport. The
+same protocol object therefore runs under every model, on whichever event loop the model gives
+its connection, and its unit tests need a clock and a recorded sink, nothing more.
 """
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .transport import DatagramTransport, StreamTransport
+    from .datagram_transport import DatagramTransport
+    from .executor import Executor
+    from .stream_transport import StreamTransport
+
+
+class Cancellable(typing.Protocol):
+    def cancel(self) -> None: ...
+
+
+class Scheduler(typing.Protocol):
+    """What a protocol may ask of the loop it runs on. `EventLoop` is one; a unit test gives a
+    clock it moves by hand."""
+
+    executor: Executor  # where blocking (application) work runs: inline, or a pool
+
+    def time(self) -> float: ...  # the clock timers run on (monotonic)
+
+    def call_soon(self, callback: Callable, *args: Any) -> None: ...
+
+    def call_soon_threadsafe(self, callback: Callable, *args: Any) -> None: ...
+
+    def call_later(self, delay: float, callback: Callable, *args: Any) -> Cancellable: ...
 
 
 class Protocol:

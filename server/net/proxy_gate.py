@@ -24,7 +24,7 @@ from .address import describe_peer
 from .loop import Timer
 from .protocol import Protocol
 from .proxy import ProxyHeaderError, ProxyHeaderReader
-from .transport import StreamTransport
+from .stream_transport import StreamTransport
 from .trusted import TrustedPeers
 
 log = logging.getLogger("server.proxy")

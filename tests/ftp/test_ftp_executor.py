@@ -7,6 +7,8 @@ import socket
 import threading
 from types import SimpleNamespace
 
+from recorded import ManualScheduler
+
 from server.fs import Jail
 from server.protocols.ftp.authorizer import Authorizer
 from server.protocols.ftp.session import FTPSession
@@ -34,10 +36,11 @@ class PoolThread:
         on_done(results[0], None)
 
 
-class Transport:
+class Sink:
+    """The control connection as the session sees it, recording its replies."""
+
     def __init__(self):
-        self.loop = SimpleNamespace(executor=PoolThread(), call_soon=lambda fn, *a: fn(*a))
-        self.sock = socket.socket()
+        self.sock = socket.socket()  # only for the options the session still sets itself
         self.peer, self.out, self.reading, self.closing = ("192.0.2.1", 1), bytearray(), True, False
 
     def write(self, data):
@@ -59,17 +62,19 @@ class Transport:
 
 def test_a_disk_command_runs_off_the_loop_and_the_next_one_waits(tmp_path):
     (tmp_path / "sub").mkdir()
-    session = FTPSession(FTPSettings(Authorizer(anonymous_root=str(tmp_path))))
-    transport = Transport()
+    scheduler = ManualScheduler(PoolThread())
+    settings = FTPSettings(Authorizer(anonymous_root=str(tmp_path)))
+    session = FTPSession(settings, scheduler, links=None)  # no data connection here
+    transport = Sink()
     try:
         session.connection_made(transport)
         transport.take()  # the banner
         session.user, session.fs = SimpleNamespace(write=False), Jail(str(tmp_path))
         session.data_received(b"CWD /sub\r\nPWD\r\n")
-        assert transport.take() == b"" and len(transport.loop.executor.jobs) == 1
-        transport.loop.executor.finish_one()
-        assert transport.take() == (
-            b'250 Directory changed to /sub.\r\n257 "/sub" is the current directory.\r\n'
-        )
+        assert transport.take() == b"" and len(scheduler.executor.jobs) == 1
+        scheduler.executor.finish_one()
+        assert transport.take() == b"250 Directory changed to /sub.\r\n"  # PWD waits its turn
+        scheduler.run_soon()
+        assert transport.take() == (b'257 "/sub" is the current directory.\r\n')
     finally:
         transport.sock.close()

@@ -1,47 +1,23 @@
-"""HTTPProtocol against a fake transport: ordering, backpressure, 100-continue, timeouts,
-draining -- every decision the connection makes, without sockets or a model."""
+"""HTTPProtocol against a recorded sink and a hand-moved clock: ordering, backpressure,
+100-continue, timeouts, draining -- every decision the connection makes, with no loop, socket
+or model."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
+from recorded import ManualScheduler
 
-from server.net.executor import INLINE
 from server.protocols.http.config import HTTPConfig
 from server.protocols.http.connection import CONTINUE, Application, Blocking, HTTPProtocol
 from server.protocols.http.errors import NotFound
 from server.protocols.http.response import Response, error_response
 
 
-class Timer:
-    def __init__(self, delay, callback, args):
-        self.delay, self.callback, self.args, self.cancelled = delay, callback, args, False
-
-    def cancel(self):
-        self.cancelled = True
-
-    def fire(self):
-        self.cancelled = True  # spent
-        self.callback(*self.args)
-
-
-class FakeLoop:
-    executor = INLINE
-
-    def __init__(self):
-        self.timers: list[Timer] = []
-
-    def call_later(self, delay, callback, *args):
-        timer = Timer(delay, callback, args)
-        self.timers.append(timer)
-        return timer
-
-    def live(self, callback_name):
-        return [t for t in self.timers if not t.cancelled and t.callback.__name__ == callback_name]
-
-
 class FakeSock:
+    """Only for TCP_NODELAY, which the protocol still sets itself."""
+
     family = socket.AF_INET
 
     def __init__(self):
@@ -51,11 +27,13 @@ class FakeSock:
         self.options[(level, option)] = value
 
 
-class FakeTransport:
+class Sink:
+    """The transport as the protocol sees it, recording what is written."""
+
     secure = False  # clear text: requests are http
 
     def __init__(self, hold=False):
-        self.sock, self.loop, self.peer = FakeSock(), FakeLoop(), ("192.0.2.9", 1234)
+        self.sock, self.peer = FakeSock(), ("192.0.2.9", 1234)
         self.out = bytearray()
         self.hold = hold  # True: everything stays "pending" until release()
         self.waiters = []
@@ -132,8 +110,8 @@ class App(Application):
 
 
 def connect(hold=False, **config):
-    app, transport = App(), FakeTransport(hold)
-    protocol = HTTPProtocol(app, HTTPConfig(**config))
+    app, transport = App(), Sink(hold)
+    protocol = HTTPProtocol(app, HTTPConfig(**config), ManualScheduler())
     protocol.connection_made(transport)
     return protocol, transport, app
 
@@ -205,48 +183,46 @@ def test_malformed_request_is_answered_then_closed():
 
 def test_head_timeout_answers_408():
     protocol, transport, _ = connect(header_timeout=3)
+    clock = protocol.scheduler
     protocol.data_received(b"GET / HTTP/1.1\r\nHo")
-    [timer] = transport.loop.live("_head_expired")
-    assert timer.delay == 3
+    clock.advance(2)
     protocol.data_received(b"st: h\r\n")  # progress does not extend the deadline
-    assert len(transport.loop.live("_head_expired")) == 1
-    timer.fire()
+    assert len(clock.pending("_head_expired")) == 1
+    clock.advance(0.9)
+    assert transport.take() == b""
+    clock.advance(0.1)
     assert statuses(transport.take()) == [408] and transport.closing
 
 
 def test_head_timer_stops_when_the_head_completes():
     protocol, transport, _ = connect()
     protocol.data_received(b"GET / HTTP/1.1\r\n")
-    [timer] = transport.loop.live("_head_expired")
+    [timer] = protocol.scheduler.pending("_head_expired")
     protocol.data_received(b"Host: h\r\n\r\n")
     assert timer.cancelled
-    timer.fire()  # a late timer is harmless
+    timer.callback(*timer.args)  # a late timer is harmless
     assert statuses(transport.take()) == [200] and not transport.closing
 
 
-def test_keep_alive_timer_closes_only_idle_connections(monkeypatch):
-    clock = [100.0]
-    monkeypatch.setattr("server.protocols.http.connection.time.monotonic", lambda: clock[0])
+def test_keep_alive_timer_closes_only_idle_connections():
     protocol, transport, _ = connect(keepalive_timeout=5)
-    [timer] = transport.loop.live("_check_keepalive")
-    clock[0] += 3
+    clock = protocol.scheduler
+    clock.advance(3)
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-    clock[0] += 2  # 5 s since connecting, 2 s since the last answer: not idle long enough
     assert statuses(transport.take()) == [200]
-    timer.fire()
+    clock.advance(2)  # 5 s since connecting, 2 s since the last answer: not idle long enough
     assert not transport.closing
-    [again] = transport.loop.live("_check_keepalive")
-    assert again.delay == pytest.approx(3)
-    clock[0] += 3
-    again.fire()
+    [again] = clock.pending("_check_keepalive")
+    assert again.when == pytest.approx(8)
+    clock.advance(3)
     assert transport.closing and transport.take() == b""  # closed silently
 
 
 def test_keep_alive_timer_leaves_busy_connections_alone():
     protocol, transport, _ = connect(keepalive_timeout=0.001)
     protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
-    transport.loop.live("_check_keepalive")[0].fire()
-    assert not transport.closing
+    protocol.scheduler.advance(0.001)
+    assert not transport.closing and protocol.scheduler.pending("_check_keepalive")
 
 
 def test_idle_timeout_mid_body_is_408_and_between_requests_a_close():
@@ -382,7 +358,7 @@ class HeldExecutor:
 
 def test_application_off_the_loop_pauses_reading_until_its_answer_is_sent():
     protocol, transport, app = connect()
-    executor = transport.loop.executor = HeldExecutor()
+    executor = protocol.scheduler.executor = HeldExecutor()
     app.respond = lambda request, early: Blocking(lambda: Response(f"answer {request.target}"))
     protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert len(executor.jobs) == 1 and not transport.reading and transport.take() == b""

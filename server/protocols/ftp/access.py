@@ -67,9 +67,9 @@ class AccessCommands:
             return
         self.hold("login")  # commands sent meanwhile wait for the answer
         checking = password_checks().submit(authorizer.login, name, arg)
-        loop = self.loop
+        scheduler = self.scheduler
         checking.add_done_callback(
-            lambda done: loop.call_soon_threadsafe(self._password_checked, name, done)
+            lambda done: scheduler.call_soon_threadsafe(self._password_checked, name, done)
         )
 
     def _password_checked(self, name: str, done: Future) -> None:
@@ -103,7 +103,8 @@ class AccessCommands:
         counters.login(ok=False)
         log.warning("failed login as %r from %s (%d)", name, self.peer_host, self.failed_logins)
         self.hold("login")
-        self._timer = self.loop.call_later(self.settings.login_delay, self._answer_failed_login)
+        delay = self.settings.login_delay
+        self._timer = self.scheduler.call_later(delay, self._answer_failed_login)
 
     def _answer_failed_login(self) -> None:
         self._timer = None

@@ -14,10 +14,9 @@ import logging
 import socket
 
 from ...net.links import Links, NoFreePort
-from ...net.loop import EventLoop, Timer
-from ...net.protocol import Protocol
+from ...net.protocol import Cancellable, Protocol, Scheduler
 from ...net.proxy_gate import ProxyHeaderGate, ProxyPolicy
-from ...net.transport import StreamTransport
+from ...net.stream_transport import StreamTransport
 from .addressing import plain_ip
 from .replies import FTPReply
 
@@ -52,15 +51,15 @@ class DataConnection(Protocol):
 class DataChannel:
     """One data connection for one transfer; subclasses say how it is made."""
 
-    def __init__(self, loop: EventLoop, links: Links, timeout: float):
-        self.loop = loop
+    def __init__(self, scheduler: Scheduler, links: Links, timeout: float):
+        self.scheduler = scheduler
         self.links = links
         self.timeout = timeout
         self.transport: StreamTransport | None = None
         self.transfer = None  # the Transfer waiting for or using this connection
         self.opening = None  # the PortListener or Connector, until the connection is made
         self.closed = False
-        self._timer: Timer | None = None
+        self._timer: Cancellable | None = None
 
     def attach(self, transfer) -> None:
         """A transfer wants the connection: it gets `ready(transport)` or `finish(code, ...)`."""
@@ -106,7 +105,7 @@ class DataChannel:
         self.closed = True
 
     def arm_timer(self) -> None:
-        self._timer = self.loop.call_later(self.timeout, self._timed_out)
+        self._timer = self.scheduler.call_later(self.timeout, self._timed_out)
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -151,14 +150,14 @@ class PassiveChannel(DataChannel):
 
     def __init__(
         self,
-        loop: EventLoop,
+        scheduler: Scheduler,
         links: Links,
         timeout: float,
         where: tuple[str, range | None],
         peer_host: str,
         proxy: ProxyPolicy | None = None,
     ):
-        super().__init__(loop, links, timeout)
+        super().__init__(scheduler, links, timeout)
         try:
             self.opening = links.listen(*where, self._accepted)
         except NoFreePort:
@@ -209,9 +208,14 @@ class ActiveChannel(DataChannel):
     control connection's side (`local`, its address)."""
 
     def __init__(
-        self, loop: EventLoop, links: Links, timeout: float, local: str, target: tuple[str, int]
+        self,
+        scheduler: Scheduler,
+        links: Links,
+        timeout: float,
+        local: str,
+        target: tuple[str, int],
     ):
-        super().__init__(loop, links, timeout)
+        super().__init__(scheduler, links, timeout)
         self.local = local
         self.target = target
 

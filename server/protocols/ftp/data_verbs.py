@@ -49,7 +49,12 @@ class TransferCommands:
         where = (self.transport.sockname()[0], self.settings.passive_ports)
         settings = self.settings
         self.data = PassiveChannel(
-            self.loop, self.links, settings.data_timeout, where, self.peer_host, settings.proxy
+            self.scheduler,
+            self.links,
+            settings.data_timeout,
+            where,
+            self.peer_host,
+            settings.proxy,
         )
         return self.data
 
@@ -60,7 +65,7 @@ class TransferCommands:
         self._drop_channel()
         local = self.transport.sockname()[0]
         self.data = ActiveChannel(
-            self.loop, self.links, self.settings.data_timeout, local, (host, port)
+            self.scheduler, self.links, self.settings.data_timeout, local, (host, port)
         )
         self.reply(200, f"{verb} command successful.")
 

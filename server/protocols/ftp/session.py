@@ -1,9 +1,10 @@
 """The control connection: command lines in, replies out, one gate in between.
 
 `FTPSession` is a sans-IO protocol: bytes arrive through `data_received`, replies leave through
-the transport, and data connections and timers live on `transport.loop` -- so one session object
-behaves the same under every model. The verbs themselves are the `ftp_<VERB>` methods of the
-mixins it is made of (access, files, transfers, security).
+the transport, timers and disk work go through the `Scheduler` it is given, and data connections
+through its `Links` (the service gives both, from the connection's loop) -- so one session
+object behaves the same under every model, and its tests need no loop. The verbs themselves
+are the `ftp_<VERB>` methods of the mixins it is made of (access, files, transfers, security).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 
 from ...fs import PathRefused
 from ...net.links import Links
-from ...net.protocol import Protocol
+from ...net.protocol import Protocol, Scheduler
 from . import counters
 from .access import AccessCommands
 from .data_verbs import TransferCommands
@@ -34,8 +35,10 @@ _TELNET = re.compile(rb"\xff[\xf0-\xfe]")  # IAC + command (IP, DM, ...) sent ar
 class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommands, Protocol):
     """One client's control connection and everything it has open."""
 
-    def __init__(self, settings: FTPSettings):
+    def __init__(self, settings: FTPSettings, scheduler: Scheduler, links: Links):
         self.settings = settings
+        self.scheduler = scheduler
+        self.links = links
         self.user = None  # authorizer.User once logged in
         self.fs = None  # the user's Jail once logged in
         self.cwd = "/"
@@ -67,8 +70,6 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
     # -- life -----------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self.loop = transport.loop
-        self.links = Links(transport.loop)
         self._loop_thread = threading.get_ident()
         peer = transport.peer
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""
@@ -187,13 +188,13 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
     def release_input(self) -> None:
         self._held = ""
         self.transport.resume_reading()
-        self.loop.call_soon(self._process_input)
+        self.scheduler.call_soon(self._process_input)
 
     def handle_line(self, line: str) -> None:
         """Pass one command through the gate to its handler; errors become replies."""
         word, arg = split(line)
         verb = lookup(word)
-        executor = self.loop.executor
+        executor = self.scheduler.executor
         if verb is None or not verb.disk or executor.inline:
             self.answering(self._dispatch, word, arg)
             return

@@ -189,7 +189,7 @@ class Receive(Transfer):
             self.failed(exc)
             return
         if more:
-            self.session.loop.call_soon(self._prepare)
+            self.session.scheduler.call_soon(self._prepare)
         else:
             self.transport.resume_reading()
 

@@ -48,7 +48,7 @@ class HTTPService(ProtocolService):
     ):
         super().__init__(
             "http",
-            stream=lambda: HTTPProtocol(router, config),
+            stream=lambda loop: HTTPProtocol(router, config, loop),
             idle_timeout=idle_timeout,
             proxy=proxy,
             tls=tls,

@@ -6,8 +6,10 @@ pipelines without reading cannot make us queue unbounded responses. A small answ
 `write` of head and body together; files go out with sendfile, iterables as the socket
 drains.
 
-Application code (what the router hands back as `Blocking`) runs through the loop's executor:
-inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+Application code (what the router hands back as `Blocking`) runs through the scheduler's
+executor: inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+Timers and the clock are the `Scheduler`'s the service gives (the connection's loop), never
+the transport's.
 
 Timeouts, all lazy (no timer per request on the common path):
 - keep-alive: an idle connection between requests is closed after `keepalive_timeout`;
@@ -20,12 +22,10 @@ from __future__ import annotations
 import functools
 import logging
 import socket
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from ...net.loop import Timer
-from ...net.protocol import Protocol
+from ...net.protocol import Cancellable, Protocol, Scheduler
 from .config import HTTPConfig
 from .errors import HTTPError, InternalError, RequestTimeout
 from .parser import RequestParser
@@ -60,9 +60,11 @@ class Application:
 
 
 class HTTPProtocol(Protocol):
-    def __init__(self, app: Application, config: HTTPConfig):
+    def __init__(self, app: Application, config: HTTPConfig, scheduler: Scheduler):
         self.app = app
         self.config = config
+        self.scheduler = scheduler
+        self._clock = scheduler.time  # looked up once: read on every request
         self.parser = RequestParser(config.limits)
         self.client: tuple | None = None  # the TCP peer; None on Unix sockets
         self._waiting = False  # an answer is still being sent; the next request waits
@@ -70,9 +72,9 @@ class HTTPProtocol(Protocol):
         self._eof = False  # the client has sent everything it will send
         self._continued = False  # 100 Continue sent for the body being read
         self._served = 0
-        self._idle_since = time.monotonic()
-        self._keepalive: Timer | None = None
-        self._head_timer: Timer | None = None
+        self._idle_since = scheduler.time()
+        self._keepalive: Cancellable | None = None
+        self._head_timer: Cancellable | None = None
         self._serving: Request | None = None  # the request the app is answering
         self._early: _Early | None = None  # set while a WSGI app streams through write()
 
@@ -85,7 +87,7 @@ class HTTPProtocol(Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.peer
         self.client = peer if isinstance(peer, tuple) else None
-        self._keepalive = transport.loop.call_later(
+        self._keepalive = self.scheduler.call_later(
             self.config.keepalive_timeout, self._check_keepalive
         )
 
@@ -145,11 +147,11 @@ class HTTPProtocol(Protocol):
                 transport.pause_reading()
                 transport.when_sent(self._sent)
                 return
-            self._idle_since = time.monotonic()
+            self._idle_since = self._clock()
 
     def _sent(self, exc: BaseException | None) -> None:
         self._waiting = False
-        self._idle_since = time.monotonic()
+        self._idle_since = self._clock()
         if self._draining:
             self.transport.close()
         elif exc is None and not self.transport.closing:
@@ -165,7 +167,7 @@ class HTTPProtocol(Protocol):
                 self._continued = True
                 self.transport.write(CONTINUE)
         elif parser.partial and self._head_timer is None:
-            self._head_timer = self.transport.loop.call_later(
+            self._head_timer = self.scheduler.call_later(
                 self.config.header_timeout, self._head_expired, self._served
             )
 
@@ -181,14 +183,14 @@ class HTTPProtocol(Protocol):
 
     def _check_keepalive(self) -> None:
         timeout = self.config.keepalive_timeout
-        idle = time.monotonic() - self._idle_since
+        idle = self._clock() - self._idle_since
         if self.transport.closing:
             return
         if not self._busy() and idle >= timeout:
             self.transport.close()
             return
         delay = timeout - idle if not self._busy() and idle > 0 else timeout
-        self._keepalive = self.transport.loop.call_later(delay, self._check_keepalive)
+        self._keepalive = self.scheduler.call_later(delay, self._check_keepalive)
 
     def _serve(self, request: Request) -> bool:
         """Answer `request`; False while the application runs off the loop (answer later)."""
@@ -201,7 +203,7 @@ class HTTPProtocol(Protocol):
         self._serving = request
         answer = self.app.respond(request, self._start_early)
         if isinstance(answer, Blocking):
-            executor = self.transport.loop.executor
+            executor = self.scheduler.executor
             if not executor.inline:
                 self._waiting = True  # one request at a time: read nothing until it is answered
                 self.transport.pause_reading()
@@ -301,7 +303,7 @@ class HTTPProtocol(Protocol):
     def _send_through(self, data: bytes) -> None:
         """Put `data` in the socket before returning, from the loop or from a pool thread."""
         transport = self.transport
-        executor = transport.loop.executor
+        executor = self.scheduler.executor
         if executor.inline:
             transport.write_through(data)
             return

@@ -54,21 +54,20 @@ class Router(Application):
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         request.started = time.monotonic()  # for the latency histogram and the access log
-        answer = self._safely(self.route, request)
+        try:
+            answer = self.route(request)
+        except (Exception, SystemExit) as exc:
+            return _failure(request, exc)
         if isinstance(answer, Response):
             return answer
-        return Blocking(functools.partial(self._safely, answer, request, early))
+        return Blocking(functools.partial(self._run, answer, request, early))
 
-    def _safely(self, handler: Callable, request: Request, *args):
-        """What `handler(request, *args)` returns; HTTPError is its status, anything else a
-        500."""
+    def _run(self, handler: Callable, request: Request, early: EarlySink) -> Response:
+        """The application code's answer; its failures as the router's own (`_failure`)."""
         try:
-            return handler(request, *args)
-        except HTTPError as error:
-            return error_response(error)
-        except (Exception, SystemExit):  # a handler calling sys.exit() must not stop the server
-            log.exception("%s %s failed", request.method, request.target)
-            return error_response(InternalError("the handler failed; see the server log"))
+            return handler(request, early)
+        except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
+            return _failure(request, exc)
 
     def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
         """The answer, or the application code (a module, the app) that will make it; that
@@ -112,6 +111,15 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
+
+
+def _failure(request: Request, exc: BaseException) -> Response:
+    """An HTTPError raised on purpose is its status; anything else a 500, logged with its
+    traceback (called while the exception is handled)."""
+    if isinstance(exc, HTTPError):
+        return error_response(exc)
+    log.exception("%s %s failed", request.method, request.target)
+    return error_response(InternalError("the handler failed; see the server log"))
 
 
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
