@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import balancer as lb
-from . import images, monitoring, transfer
+from . import ftp_tls, images, monitoring, transfer
 from .errors import DeployError
 from .fleet import Fleet, tag
 from .health import wait_healthy
@@ -226,10 +226,13 @@ def _stop_old(remote: Remote, host: Host, service: Service, old: Container, stop
 
 
 def _wired_alike(fleet: Fleet, host: Host, service: Service, old: Container) -> bool:
-    """Whether the live container has the metrics listener the inventory asks for now
-    ([monitoring] turned on or off restarts it, even on the same image)."""
+    """Whether the live container has the metrics listener and the certificate the inventory
+    asks for now ([monitoring] turned on or off, or a renewed certificate, restarts it, even
+    on the same image)."""
     env = wired_env(fleet.inv, service, host, old.port) if old.port else {}
-    return old.labels.get(LABEL_METRICS, "") == env.get("SERVER_METRICS_LISTEN", "")
+    pair = ftp_tls.fingerprint(fleet.inv) if "SERVER_CERTFILE" in env else ""
+    metrics = old.labels.get(LABEL_METRICS, "") == env.get("SERVER_METRICS_LISTEN", "")
+    return metrics and old.labels.get(ftp_tls.LABEL, "") == pair
 
 
 def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name: str,
@@ -250,6 +253,9 @@ def _start(remote: Remote, host: Host, service: Service, image: LocalImage, name
         args += ["--label", f"{LABEL_PASSIVE}={env['SERVER_PASSIVE_PORTS']}"]
     if "SERVER_METRICS_LISTEN" in env:
         args += ["--label", f"{LABEL_METRICS}={env['SERVER_METRICS_LISTEN']}"]
+    if "SERVER_CERTFILE" in env:  # FTPS: the pair, in its volume, owned by the image's user
+        ftp_tls.install(remote, inv, image.id)
+        args += ftp_tls.run_args(inv)
     if service.health_cmd:
         args += ["--health-cmd", service.health_cmd]
     if service.env_file:

@@ -55,8 +55,13 @@ def nginx_block(tls: Tls | None, mount: str) -> str:
     """The `http {}` lines naming the pair as the container sees it (under `mount`)."""
     if tls is None:
         return ""
-    pair = hashlib.sha256(tls.cert.read_bytes() + tls.key.read_bytes()).hexdigest()
-    return template("nginx-tls.conf.in").substitute(dir=f"{mount}/{FOLDER}", fingerprint=pair)
+    dir = f"{mount}/{FOLDER}"
+    return template("nginx-tls.conf.in").substitute(dir=dir, fingerprint=fingerprint(tls))
+
+
+def fingerprint(tls: Tls) -> str:
+    """The pair's SHA-256: what changes when either file is renewed."""
+    return hashlib.sha256(tls.cert.read_bytes() + tls.key.read_bytes()).hexdigest()
 
 
 def upload(remote: Remote, tls: Tls | None, directory: str) -> None:

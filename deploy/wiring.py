@@ -7,12 +7,16 @@ inventory (the inventory's own `env` may not set these: inventory.py refuses it)
     SERVER_FORWARDED_ALLOW_IPS, the balancer hosts' addresses (whose PROXY headers are
     believed) and loopback (the health probe's own `PROXY UNKNOWN`);
   - with [monitoring]: SERVER_METRICS_LISTEN, the container's metrics port (one per service
-    and slot), which Prometheus on the balancer hosts scrapes.
+    and slot), which Prometheus on the balancer hosts scrapes;
+  - FTP with `balancer.tls`: SERVER_CERTFILE and SERVER_KEYFILE, the pair as the container
+    mounts it (deploy/ftp_tls.py), so clients can AUTH TLS through the balancer.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from .tls import FILES
 
 if TYPE_CHECKING:
     from .inventory import Host, Inventory, Service
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 PASSIVE_ENV = ("SERVER_PASSIVE_PORTS", "SERVER_MASQUERADE")
 PROXY_ENV = ("SERVER_PROXY_PROTOCOL", "SERVER_FORWARDED_ALLOW_IPS")
 METRICS_ENV = ("SERVER_METRICS_LISTEN",)
+TLS_ENV = ("SERVER_CERTFILE", "SERVER_KEYFILE")
+TLS_DIR = "/run/deploy-tls"  # where an FTP replica mounts the pair (read-only)
 LOOPBACK = ("127.0.0.1", "::1")
 
 
@@ -29,10 +35,17 @@ def proxied(inv: Inventory, service: Service) -> bool:
     return inv.balancer.proxy_protocol and service.kind in ("ftp", "tcp")
 
 
+def serves_tls(inv: Inventory, service: Service) -> bool:
+    """Whether the service's replicas get the balancer's certificate: FTP's (HTTP's TLS ends
+    at the balancer; FTP's passes through it)."""
+    return service.kind == "ftp" and inv.balancer.tls is not None
+
+
 def wired_names(inv: Inventory, service: Service) -> tuple[str, ...]:
     """The variables the deploy sets for this service."""
     names = PASSIVE_ENV if service.kind == "ftp" else ()
     names += METRICS_ENV if inv.monitoring else ()
+    names += TLS_ENV if serves_tls(inv, service) else ()
     return names + (PROXY_ENV if proxied(inv, service) else ())
 
 
@@ -56,4 +69,7 @@ def wired_env(inv: Inventory, service: Service, host: Host, port: int) -> dict[s
         balancers = [h.address for h in inv.balancer_hosts]
         env["SERVER_PROXY_PROTOCOL"] = "1"
         env["SERVER_FORWARDED_ALLOW_IPS"] = ",".join([*LOOPBACK, *balancers])
+    if serves_tls(inv, service):
+        for name, file in zip(TLS_ENV, FILES, strict=True):
+            env[name] = f"{TLS_DIR}/{file}"
     return env

@@ -159,6 +159,27 @@ def test_markdown_has_every_table_and_survives_a_json_round_trip(tmp_path):
     assert tables.table(["a", "b"], [[1, 2]]) == "| a | b |\n| --- | --- |\n| 1 | 2 |"
 
 
+def test_a_baseline_runs_our_models_from_its_own_tree_and_gets_its_own_table(tmp_path):
+    chosen = [Spec("epoll", OURS, "defaults", lambda launch: []), Spec("nginx", LIMIT, "", None)]
+    found = baseline.check_out("HEAD", tmp_path)
+    try:
+        assert (found.tree / "server" / "__init__.py").exists()
+        copies = baseline.with_baseline(chosen, found)
+    finally:
+        baseline.remove(found)
+    assert not found.tree.exists()
+    assert [(s.name, s.kind) for s in copies[2:]] == [(f"epoll@{found.ref}", BASELINE)]
+    assert copies[2].root == found.tree and copies[0].root != found.tree
+    r = Results(meta={"mode": "quick", "settings": {}, "baseline": "abc1234"})
+    r.figures += [_fig("epoll", OURS, [30_000]), _fig("epoll@abc1234", BASELINE, [40_000])]
+    r.figures.append(_fig("gunicorn-gthread", PEER, [10_000]))
+    text = markdown(r, [])
+    assert "## This tree against abc1234 (--baseline)" in text
+    assert "| http hello | epoll | 30,000 | 40,000 | 0.75x | req/s |" in text
+    # no target counts the baseline as one of our models (it would be 4.00x)
+    assert "HTTP hello-world: fastest model / best Python peer | 3.00x |" in text
+
+
 def test_requests_per_worker_table_and_the_anchors_ratios():
     r = _results()
     r.figures.append(_fig("prefork-reuseport", OURS, [30_000]))
@@ -190,27 +211,6 @@ def test_requests_per_worker_from_our_prefork_with_reuse_port(tmp_path):
 def _both_workers(port: int):
     counts = fairness.snapshot(port)
     return counts if counts and len(counts) == 2 else None
-
-
-def test_a_baseline_runs_our_models_from_its_own_tree_and_gets_its_own_table(tmp_path):
-    chosen = [Spec("epoll", OURS, "defaults", lambda launch: []), Spec("nginx", LIMIT, "", None)]
-    found = baseline.check_out("HEAD", tmp_path)
-    try:
-        assert (found.tree / "server" / "__init__.py").exists()
-        copies = baseline.with_baseline(chosen, found)
-    finally:
-        baseline.remove(found)
-    assert not found.tree.exists()
-    assert [(s.name, s.kind) for s in copies[2:]] == [(f"epoll@{found.ref}", BASELINE)]
-    assert copies[2].root == found.tree and copies[0].root != found.tree
-    r = Results(meta={"mode": "quick", "settings": {}, "baseline": "abc1234"})
-    r.figures += [_fig("epoll", OURS, [30_000]), _fig("epoll@abc1234", BASELINE, [40_000])]
-    r.figures.append(_fig("gunicorn-gthread", PEER, [10_000]))
-    text = markdown(r, [])
-    assert "## This tree against abc1234 (--baseline)" in text
-    assert "| http hello | epoll | 30,000 | 40,000 | 0.75x | req/s |" in text
-    # no target counts the baseline as one of our models (it would be 4.00x)
-    assert "HTTP hello-world: fastest model / best Python peer | 3.00x |" in text
 
 
 def test_servers_alternate_direction_every_round():

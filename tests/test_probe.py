@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from tls_support import make_certificate
 
 from harness import ROOT, ServerProcess
 
@@ -157,6 +158,19 @@ def test_ftp_service_greets(tmp_path, model):
     with ServerProcess("ftp", model, args=args) as server:
         result = probe(f"ftp://{server.address}")
         assert result.returncode == 0 and "220" in result.stdout, result
+
+
+def test_ftps_completes_the_handshake_and_says_so_without_a_certificate(tmp_path):
+    """ftps://: AUTH TLS and a finished handshake (under --proxy-protocol too, as the deploy
+    runs it); a server without a certificate answers AUTH with 502 and is unhealthy."""
+    cert, key = make_certificate(tmp_path, 1)
+    args = ["--anonymous", "--root", str(tmp_path), "--certfile", str(cert), "--keyfile", str(key)]
+    env = {"SERVER_PROXY_PROTOCOL": "1"}
+    with ServerProcess("ftp", "epoll", args=args, env=env) as server:
+        result = probe(f"ftps://{server.address}", env=env)
+        assert result.returncode == 0 and "AUTH TLS: TLSv1.3" in result.stdout, result
+    with ServerProcess("ftp", "epoll", args=["--anonymous", "--root", str(tmp_path)]) as server:
+        assert_unhealthy(probe(f"ftps://{server.address}"), "AUTH TLS answered '502 ")
 
 
 PROXIED = {

@@ -6,6 +6,7 @@ import shlex
 
 from invoke import Collection, task
 
+from .. import ftp_tls
 from ..errors import DeployError
 from ..fleet import tag
 from ..remote import LABEL_PROJECT
@@ -47,6 +48,8 @@ def teardown(c, inventory=None, yes=False, keep_images=False, accept_new_host_ke
                 remote.run(f"rm -rf {shlex.quote(remote.home())}/{project}-deploy", check=False)
                 if inv.monitoring:  # Prometheus' time series ([monitoring])
                     remote.docker("volume", "rm", "-f", f"{project}-prometheus", check=False)
+                if inv.balancer.tls:  # the FTP replicas' certificate (deploy/ftp_tls.py)
+                    remote.docker("volume", "rm", "-f", ftp_tls.volume(inv), check=False)
                 say(f"{remote}: removed {len(ids.split())} container(s)")
             if fleet.down:
                 raise DeployError("; ".join(fleet.down.values()) + " -- not torn down")

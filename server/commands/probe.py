@@ -2,6 +2,8 @@
 
     http://HOST:PORT/PATH   GET PATH, healthy on a 2xx status
     ftp://HOST:PORT         healthy on a 220 greeting (then QUIT)
+    ftps://HOST:PORT        the same, then AUTH TLS: healthy once the TLS handshake completes
+                            (the certificate is not verified: the endpoint's health, not trust)
     tcp://HOST:PORT         healthy when a token sent comes back unchanged (echo)
     udp://HOST:PORT         the same with one datagram (retried, since datagrams may be lost)
 
@@ -12,7 +14,7 @@ are not SERVER_URL/SERVER_TIMEOUT because SERVER_TIMEOUT is the service's idle t
 
 A server run with `--proxy-protocol` closes every connection that does not start with a PROXY
 header, so `--proxy-protocol` (SERVER_PROXY_PROTOCOL, the server's own twin: set in the same
-container, it applies to both) sends `PROXY UNKNOWN` first on http, ftp and tcp. UNKNOWN keeps
+container, it applies to both) sends `PROXY UNKNOWN` first on http, ftp(s) and tcp. UNKNOWN keeps
 the probe's own address, 127.0.0.1, which the server must trust: the default
 `--forwarded-allow-ips` (127.0.0.1,::1) does.
 It runs every few seconds in every container, so it imports nothing it does not need.
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from .base import Tool, add_option
 
-DEFAULT_PORTS = {"http": 80, "ftp": 21}
+DEFAULT_PORTS = {"http": 80, "ftp": 21, "ftps": 21}
 URL_ENV = "SERVER_PROBE_URL"
 TIMEOUT_ENV = "SERVER_PROBE_TIMEOUT"
 _FTP_FINAL_LINE = re.compile(rb"^(\d{3}) ", re.MULTILINE)
@@ -106,11 +108,34 @@ def _read_line(sock: socket.socket, what: str) -> bytes:
 
 def probe_ftp(target: Target, timeout: float) -> str:
     with _connect(target, socket.SOCK_STREAM, timeout) as sock:
-        greeting = _read_ftp_reply(sock)
+        greeting = _greeted(sock)
         try:
             sock.sendall(b"QUIT\r\n")
         except OSError:
             pass  # the greeting is what we judge; a server that hung up already is fine
+    return greeting
+
+
+def probe_ftps(target: Target, timeout: float) -> str:
+    """Explicit FTPS (RFC 4217): the greeting, AUTH TLS, a completed handshake, QUIT."""
+    import ssl  # here only: the other probes, run every few seconds, need not import it
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with _connect(target, socket.SOCK_STREAM, timeout) as sock:
+        _greeted(sock)
+        sock.sendall(b"AUTH TLS\r\n")
+        reply = _read_ftp_reply(sock)
+        if not reply.startswith("234 "):
+            raise Unhealthy(f"AUTH TLS answered {reply[:80]!r}, expected 234")
+        with context.wrap_socket(sock) as tls:
+            tls.sendall(b"QUIT\r\n")
+            return f"AUTH TLS: {tls.version()} {tls.cipher()[0]}"
+
+
+def _greeted(sock: socket.socket) -> str:
+    greeting = _read_ftp_reply(sock)
     code, _, text = greeting.partition(" ")
     if code != "220":
         raise Unhealthy(f"greeting {greeting!r}, expected 220")
@@ -187,6 +212,7 @@ def _connect(target: Target, kind: int, timeout: float) -> socket.socket:
 PROBES = {
     "http": probe_http,
     "ftp": probe_ftp,
+    "ftps": probe_ftps,
     "tcp": probe_tcp,
     "udp": probe_udp,
 }
@@ -217,7 +243,7 @@ def add_arguments(parser) -> None:
         "url",
         nargs="?",
         default=os.environ.get(URL_ENV),
-        help=f"http://HOST:PORT/PATH, ftp://HOST:PORT, tcp://HOST:PORT or udp://HOST:PORT "
+        help=f"http://HOST:PORT/PATH, ftp[s]://HOST:PORT, tcp://HOST:PORT or udp://HOST:PORT "
         f"[env {URL_ENV}]",
     )
     parser.add_argument(
@@ -231,7 +257,8 @@ def add_arguments(parser) -> None:
         parser,
         "--proxy-protocol",
         action="store_true",
-        help="send PROXY UNKNOWN first on http, ftp and tcp (a server run with --proxy-protocol)",
+        help="send PROXY UNKNOWN first on http, ftp, ftps and tcp (a server run with "
+        "--proxy-protocol)",
     )
 
 

@@ -5,8 +5,9 @@ image in three versions, and an inventory naming them. Torn down whatever happen
 Every app host runs HTTP; app1 and app2 run FTP too, app3 echo over TCP and UDP (fewer
 containers than every service everywhere: each one costs seconds to create on vfs). The
 balancer host publishes, on 127.0.0.1, HTTP, HTTPS (a CA and certificate made for this run by
-scripts/cluster-tls), FTP control and echo on free ports, and FTP's passive ports on the same
-numbers (PASV names them: they cannot be remapped)."""
+scripts/cluster-tls), FTP control (FTPS with the same certificate, which the deploy gives the FTP
+replicas; their health gate probes ftps://) and echo on free ports, and FTP's passive ports on
+the same numbers (PASV names them: they cannot be remapped)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ SERVER_MODEL = "thread"
 SERVER_BIND = "0.0.0.0:{{port}}"
 SERVER_ROOT = "/srv/library"
 SERVER_USERS = "/etc/server/ftp-users"
-SERVER_PROBE_URL = "ftp://127.0.0.1:{{port}}"
+SERVER_PROBE_URL = "ftps://127.0.0.1:{{port}}"
 SERVER_GRACEFUL_TIMEOUT = "8"
 SERVER_LOG_LEVEL = "info"
 

@@ -16,11 +16,19 @@ import ssl
 USER = PASSWORD = "library"
 
 
-def _login(port: int, timeout: float) -> ftplib.FTP:
-    ftp = ftplib.FTP(timeout=timeout)
+def _login(port: int, timeout: float, cafile: str | None = None) -> ftplib.FTP:
+    """A session as the demo user; with `cafile`, FTPS (AUTH TLS before the login, then PBSZ 0
+    and PROT P) with the server's certificate verified against it."""
+    if cafile:
+        context = ssl.create_default_context(cafile=cafile)
+        ftp = ftplib.FTP_TLS(context=context, timeout=timeout)
+    else:
+        ftp = ftplib.FTP(timeout=timeout)
     try:
         ftp.connect("127.0.0.1", port)
         ftp.login(USER, PASSWORD)
+        if cafile:
+            ftp.prot_p()
     except BaseException:
         ftp.close()
         raise
@@ -39,11 +47,14 @@ def ftp_version(port: int, timeout: float = 10.0) -> str:
         return data.decode().strip()
 
 
-def ftp_round_trip(port: int, size: int = 256 * 1024, timeout: float = 10.0) -> None:
-    """STOR a file, RETR it back unchanged and delete it, in one session (one host)."""
+def ftp_round_trip(
+    port: int, size: int = 256 * 1024, timeout: float = 10.0, cafile: str | None = None
+) -> None:
+    """STOR a file, RETR it back unchanged and delete it, in one session (one host); with
+    `cafile` over FTPS, control and data connections."""
     name = f"upload-{secrets.token_hex(4)}.bin"
     payload = secrets.token_bytes(size)
-    with _login(port, timeout) as ftp:
+    with _login(port, timeout, cafile) as ftp:
         ftp.storbinary(f"STOR {name}", io.BytesIO(payload))
         try:
             assert ftp.size(name) == size

@@ -179,6 +179,30 @@ def test_ftp_and_echo_through_the_balancer(cluster):
     assert echo_udp(cluster.port(f"{ECHO_PORT}/udp"), datagram) == datagram
 
 
+def test_ftps_through_the_balancer_with_the_pair_0600_owned_by_the_server_user(cluster):
+    """balancer.tls goes to the FTP hosts too: nginx passes FTP through, so AUTH TLS, PROT P,
+    an upload and its download end at a replica, whose certificate the run's CA verifies. The
+    pair is in a volume (0700, files 0600, the image's uid 10001), mounted read-only."""
+    cafile = str(cluster.tls_dir / "ca.pem")
+    for _ in range(2):  # least_conn: one session may land on either host
+        ftp_round_trip(cluster.port(f"{FTP_PORT}/tcp"), cafile=cafile)
+    for name in ("app1", "app2"):
+        host = cluster.app(name)
+        mount = host.docker("volume", "inspect", "-f", "{{.Mountpoint}}", "dt-ftp-tls").strip()
+        code, out = host.container.exec_run(["sh", "-c", f"stat -c '%a %u %n' {mount} {mount}/*"])
+        assert code == 0, out
+        assert out.decode().split("\n")[:3] == [
+            f"700 10001 {mount}",
+            f"600 10001 {mount}/server.key",
+            f"600 10001 {mount}/server.pem",
+        ]
+        live = host.docker("ps", "-q", "--filter", "label=deploy.service=ftp").split()
+        mounts = json.loads(host.docker("inspect", "-f", "{{json .Mounts}}", *live))
+        assert [(m["Name"], m["Destination"], m["RW"]) for m in mounts] == [
+            ("dt-ftp-tls", "/run/deploy-tls", False)
+        ]
+
+
 def test_ftp_logs_the_client_as_the_balancer_saw_it(cluster):
     """proxy_protocol: a login is logged from the client's address (the one nginx saw the
     test's connection come from), never from the balancer's."""
@@ -324,6 +348,7 @@ def test_teardown(cluster):
     assert result.returncode == 0, result.output
     for name in [*APP_HOSTS, "lb"]:
         assert cluster.app(name).docker("ps", "-aq").split() == []
+        assert "dt-ftp-tls" not in cluster.app(name).docker("volume", "ls", "-q").split()
     status = cluster.fab("status")
     assert status.returncode == 1 and "not running" in status.stderr
     with pytest.raises(OSError):
