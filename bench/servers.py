@@ -69,9 +69,8 @@ VARIANTS = {
 
 def variant(service: str, name: str, flags: Callable[[Launch], list[str]]) -> Spec:
     model, extra, detail = VARIANTS[name]
-    return replace(
-        ours(service, model, lambda launch: [*extra, *flags(launch)]), name=name, detail=detail
-    )
+    spec = ours(service, model, lambda launch: [*extra, *flags(launch)])
+    return replace(spec, name=name, detail=detail)
 
 
 def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec:
