@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,6 @@ class _Transport:
     peer = ("127.0.0.1", 40000)
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
         self.written = 0
 
     def write(self, data: bytes) -> None:

@@ -66,8 +66,18 @@ def _vsftpd(launch: Launch) -> list[str]:
 def specs() -> list[Spec]:
     return [
         *(ours("ftp", model, _our_flags) for model in MODELS),
-        Spec("pyftpdlib", PEER, "FTPServer (one async loop), anonymous", _pyftpdlib),
-        Spec("vsftpd", PEER, "standalone, a process per session, sendfile", _vsftpd),
+        Spec(
+            "pyftpdlib",
+            PEER,
+            "FTPServer (one async loop), anonymous; FTPS: TLS_FTPHandler (pyOpenSSL)",
+            _pyftpdlib,
+        ),
+        Spec(
+            "vsftpd",
+            PEER,
+            "standalone, a process per session, sendfile; FTPS: ssl_enable, no sendfile",
+            _vsftpd,
+        ),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from server.models import MODELS as SERVER_MODELS
@@ -70,7 +70,7 @@ VARIANTS = {
 def variant(service: str, name: str, flags: Callable[[Launch], list[str]]) -> Spec:
     model, extra, detail = VARIANTS[name]
     spec = ours(service, model, lambda launch: [*extra, *flags(launch)])
-    return Spec(name, spec.kind, detail, spec.argv, spec.workers)
+    return replace(spec, name=name, detail=detail)
 
 
 def ours(service: str, model: str, flags: Callable[[Launch], list[str]]) -> Spec:

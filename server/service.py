@@ -149,6 +149,7 @@ class ProtocolService(Service):
 
     def attach(self, loop, request, addr, on_close):
         protocol = self._stream(loop)
+        tcp_options = protocol.tcp_options  # the protocol's own, not a gate's in front of it
         if self.tls is not None and self.tls.implicit:  # under the PROXY gate: in clear
             protocol = TlsHandshakeGate(protocol, self.tls.certificate, self.tls.handshake_timeout)
         if self.proxy is not None:  # the gate hands the connection over once it knows the client
@@ -160,6 +161,7 @@ class ProtocolService(Service):
             idle_timeout=self._idle_timeout,
             on_close=on_close,
             peer=addr,
+            tcp_options=tcp_options,
         )
         transport.start()
         return transport

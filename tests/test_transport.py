@@ -22,8 +22,11 @@ from server.net.datagram_transport import DatagramTransport
 from server.net.executor import ThreadPool
 from server.net.loop import EventLoop
 from server.net.pollers import POLLERS
-from server.net.protocol import DatagramProtocol, Protocol
+from server.net.protocol import NO_DELAY, URGENT_INLINE, DatagramProtocol, Protocol
+from server.net.proxy_gate import ProxyPolicy
 from server.net.stream_transport import StreamTransport
+from server.net.trusted import TrustedPeers
+from server.service import ProtocolService
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB: many times a small socket buffer
 FILE = b"0123456789abcdef" * 8
@@ -334,6 +337,56 @@ def test_stream_transport(case, poller):
     try:
         transport.start()
         assert case(Wire(loop, transport, protocol, peer)) == STREAM_CASES[case]
+    finally:
+        transport.abort()
+        peer.close()
+        loop.close()
+
+
+# -- socket options: declared by the protocol, set by net/ -------------------------------------
+class Declares(Recorder):
+    tcp_options = (NO_DELAY, URGENT_INLINE)
+
+
+def _options(sock: socket.socket) -> tuple[int, int]:
+    nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    return int(bool(nodelay)), int(bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE)))
+
+
+@pytest.mark.parametrize(
+    "protocol, proxy, expected",
+    [
+        (Declares, None, (1, 1)),
+        (Declares, "127.0.0.1", (1, 1)),  # behind the PROXY gate: still the protocol's own
+        (Recorder, None, (0, 0)),
+    ],
+)
+def test_a_service_sets_its_protocols_tcp_options(protocol, proxy, expected):
+    loop = EventLoop()
+    policy = ProxyPolicy(TrustedPeers(proxy), 5.0) if proxy else None
+    service = ProtocolService("options", stream=protocol, proxy=policy)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        ours, addr = listener.accept()
+    try:
+        transport = service.attach(loop, ours, addr, on_close=None)
+        assert _options(ours) == expected and not transport.closed
+    finally:
+        ours.close()
+        client.close()
+        loop.close()
+
+
+def test_tcp_options_are_not_asked_of_a_unix_socket():
+    loop = EventLoop()
+    ours, peer = socket.socketpair()
+    protocol = Declares()
+    transport = StreamTransport(loop, ours, protocol, peer="", tcp_options=Declares.tcp_options)
+    try:
+        transport.start()
+        peer.sendall(b"still served")
+        Wire(loop, transport, protocol, peer).turn(lambda: protocol.received, read=False)
+        assert protocol.received == b"still served" and not transport.closed
     finally:
         transport.abort()
         peer.close()

@@ -9,6 +9,7 @@ its connection, and its unit tests need a clock and a recorded sink, nothing mor
 
 from __future__ import annotations
 
+import socket
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,9 +39,20 @@ class Scheduler(typing.Protocol):
     def call_later(self, delay: float, callback: Callable, *args: Any) -> Cancellable: ...
 
 
+#: A socket option a protocol asks its TCP connections for: (level, option, value).
+SocketOption = tuple[int, int, int]
+#: Small writes leave at once: Nagle would hold them until the peer's (delayed) ACK.
+NO_DELAY: SocketOption = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+#: Urgent (out-of-band) bytes stay in the stream, in order, instead of being lost.
+URGENT_INLINE: SocketOption = (socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+
+
 class Protocol:
     """A stream (TCP or Unix) protocol. Override what you need; the defaults are safe."""
 
+    #: Set on each TCP connection (not Unix ones) before connection_made, by the service
+    #: that serves the protocol: the protocol declares them and never touches the socket.
+    tcp_options: tuple[SocketOption, ...] = ()
     transport: StreamTransport
 
     def connection_made(self, transport: StreamTransport) -> None:

@@ -1,4 +1,5 @@
-"""Create listening sockets for every transport, with errors that name the problem."""
+"""Create listening sockets for every transport, with errors that name the problem; set the
+TCP options a protocol asks for on its connections."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import stat
 
 from ..errors import BindError
 from .address import Address, resolve
+from .protocol import SocketOption
 
 
 class Listener:
@@ -131,3 +133,10 @@ def _reason(exc: OSError) -> str:
     if exc.errno == errno.EADDRNOTAVAIL:
         return "address not available on this host"
     return exc.strerror or str(exc)
+
+
+def set_tcp_options(sock: socket.socket, options: tuple[SocketOption, ...]) -> None:
+    """Set a protocol's `tcp_options` on a TCP connection; a Unix socket has none of them."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        for level, option, value in options:
+            sock.setsockopt(level, option, value)

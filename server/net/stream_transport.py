@@ -22,7 +22,8 @@ from .address import describe_peer, peername
 from .loop import EventLoop, Timer
 from .output_queue import Callback, Done, FileRange, OutputQueue, Producer, ProducerFailed
 from .pollers import READ, WRITE
-from .protocol import Protocol
+from .protocol import Protocol, SocketOption
+from .sockets import set_tcp_options
 from .tls import TlsChannel
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class StreamTransport:
         idle_timeout: float | None = None,
         on_close: Callable[[StreamTransport], None] | None = None,
         peer: Any = None,
+        tcp_options: tuple[SocketOption, ...] = (),
     ):
         self.loop = loop
         self.sock = sock
@@ -52,6 +54,7 @@ class StreamTransport:
         self.fd = sock.fileno()
         self.closed = False
         self._on_close = on_close
+        self._tcp_options = tcp_options
         self._out = OutputQueue(
             loop,
             self.fd,
@@ -74,10 +77,14 @@ class StreamTransport:
         sock.setblocking(False)
 
     def start(self) -> None:
-        """Watch the socket and tell the protocol it is connected."""
+        """Watch the socket, set its TCP options and tell the protocol it is connected."""
         self._update_interest()
         self.set_idle_timeout(self._idle_timeout)
-        self._call(self.protocol.connection_made, self)
+        self._call(self._connect)
+
+    def _connect(self) -> None:
+        set_tcp_options(self.sock, self._tcp_options)
+        self.protocol.connection_made(self)
 
     # -- what protocols call ----------------------------------------------------------
     def write(self, data: bytes) -> None:

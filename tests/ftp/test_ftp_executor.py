@@ -3,7 +3,6 @@ their replies, and the commands sent after them, wait for the work to finish."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from types import SimpleNamespace
 
@@ -40,7 +39,6 @@ class Sink:
     """The control connection as the session sees it, recording its replies."""
 
     def __init__(self):
-        self.sock = socket.socket()  # only for the options the session still sets itself
         self.peer, self.out, self.reading, self.closing = ("192.0.2.1", 1), bytearray(), True, False
 
     def write(self, data):
@@ -66,15 +64,12 @@ def test_a_disk_command_runs_off_the_loop_and_the_next_one_waits(tmp_path):
     settings = FTPSettings(Authorizer(anonymous_root=str(tmp_path)))
     session = FTPSession(settings, scheduler, links=None)  # no data connection here
     transport = Sink()
-    try:
-        session.connection_made(transport)
-        transport.take()  # the banner
-        session.user, session.fs = SimpleNamespace(write=False), Jail(str(tmp_path))
-        session.data_received(b"CWD /sub\r\nPWD\r\n")
-        assert transport.take() == b"" and len(scheduler.executor.jobs) == 1
-        scheduler.executor.finish_one()
-        assert transport.take() == b"250 Directory changed to /sub.\r\n"  # PWD waits its turn
-        scheduler.run_soon()
-        assert transport.take() == (b'257 "/sub" is the current directory.\r\n')
-    finally:
-        transport.sock.close()
+    session.connection_made(transport)
+    transport.take()  # the banner
+    session.user, session.fs = SimpleNamespace(write=False), Jail(str(tmp_path))
+    session.data_received(b"CWD /sub\r\nPWD\r\n")
+    assert transport.take() == b"" and len(scheduler.executor.jobs) == 1
+    scheduler.executor.finish_one()
+    assert transport.take() == b"250 Directory changed to /sub.\r\n"  # PWD waits its turn
+    scheduler.run_soon()
+    assert transport.take() == (b'257 "/sub" is the current directory.\r\n')

@@ -4,8 +4,6 @@ or model."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from recorded import ManualScheduler
 
@@ -15,25 +13,13 @@ from server.protocols.http.errors import NotFound
 from server.protocols.http.response import Response, error_response
 
 
-class FakeSock:
-    """Only for TCP_NODELAY, which the protocol still sets itself."""
-
-    family = socket.AF_INET
-
-    def __init__(self):
-        self.options = {}
-
-    def setsockopt(self, level, option, value):
-        self.options[(level, option)] = value
-
-
 class Sink:
     """The transport as the protocol sees it, recording what is written."""
 
     secure = False  # clear text: requests are http
 
     def __init__(self, hold=False):
-        self.sock, self.peer = FakeSock(), ("192.0.2.9", 1234)
+        self.peer = ("192.0.2.9", 1234)
         self.out = bytearray()
         self.hold = hold  # True: everything stays "pending" until release()
         self.waiters = []
@@ -118,11 +104,6 @@ def connect(hold=False, **config):
 
 def statuses(raw: bytes) -> list[int]:
     return [int(part[:3]) for part in raw.split(b"HTTP/1.1 ")[1:]]
-
-
-def test_nodelay_is_set():
-    _, transport, _ = connect()
-    assert transport.sock.options[(socket.IPPROTO_TCP, socket.TCP_NODELAY)] == 1
 
 
 def test_pipelined_requests_are_answered_in_order():

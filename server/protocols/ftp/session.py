@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 
 from ...fs import PathRefused
 from ...net.links import Links
-from ...net.protocol import Protocol, Scheduler
+from ...net.protocol import NO_DELAY, URGENT_INLINE, Protocol, Scheduler
 from . import counters
 from .access import AccessCommands
 from .data_verbs import TransferCommands
@@ -34,6 +33,10 @@ _TELNET = re.compile(rb"\xff[\xf0-\xfe]")  # IAC + command (IP, DM, ...) sent ar
 
 class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommands, Protocol):
     """One client's control connection and everything it has open."""
+
+    # Replies go out at once (no Nagle delay between a 150 and a 226), and urgent data
+    # (ftplib sends ABOR with MSG_OOB) stays in the stream instead of being lost.
+    tcp_options = (NO_DELAY, URGENT_INLINE)
 
     def __init__(self, settings: FTPSettings, scheduler: Scheduler, links: Links):
         self.settings = settings
@@ -73,7 +76,6 @@ class FTPSession(AccessCommands, FileCommands, TransferCommands, SecurityCommand
         self._loop_thread = threading.get_ident()
         peer = transport.peer
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""
-        _tune_control(transport.sock)
         if self.settings.limits is not None:
             try:
                 self._slot = self.settings.limits.claim(self.peer_host)
@@ -251,11 +253,3 @@ def _decode(raw: bytes) -> str:
     if b"\xff" in raw:
         raw = _TELNET.sub(b"", raw).replace(b"\xff\xff", b"\xff")
     return raw.decode(ENCODING, ERRORS)
-
-
-def _tune_control(sock: socket.socket) -> None:
-    """Replies go out at once (no Nagle delay between a 150 and a 226), and urgent data
-    (ftplib sends ABOR with MSG_OOB) stays in the stream instead of being lost."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from ...net.protocol import Cancellable, Protocol, Scheduler
+from ...net.protocol import NO_DELAY, Cancellable, Protocol, Scheduler
 from .config import HTTPConfig
 from .errors import HTTPError, InternalError, RequestTimeout
 from .parser import RequestParser
@@ -60,6 +59,8 @@ class Application:
 
 
 class HTTPProtocol(Protocol):
+    tcp_options = (NO_DELAY,)  # Nagle plus delayed ACK would stall a response in two writes
+
     def __init__(self, app: Application, config: HTTPConfig, scheduler: Scheduler):
         self.app = app
         self.config = config
@@ -81,10 +82,6 @@ class HTTPProtocol(Protocol):
     # -- transport callbacks -----------------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
-        sock = transport.sock
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Nagle plus delayed ACK would stall every response written in two parts.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.peer
         self.client = peer if isinstance(peer, tuple) else None
         self._keepalive = self.scheduler.call_later(
