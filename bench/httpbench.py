@@ -184,7 +184,7 @@ def measure(ctx: Context, spec: Spec, proc: Proc | None, case: str, rnd: int) ->
     try:
         if rnd == 0 and s.warmup:
             wrk.run(url, s.warmup, s.connections, s.wrk_threads)
-        watched = spec.workers and case == fairness.CASE
+        watched = spec.workers and spec.ours and case == fairness.CASE
         before = fairness.snapshot(proc.port) if watched else None
         result = wrk.run(url, s.duration, s.connections, s.wrk_threads)
         after = fairness.snapshot(proc.port) if before is not None else None

@@ -7,7 +7,7 @@ labels: `service`, `instance`) and targets.json (Prometheus' file_sd format), re
 every switch from the containers the balancer sends traffic to. Prometheus reads that file again
 when it changes: no restart, no reload. Its time series are in a named volume, so they survive a
 new image; it listens on the host's network at `monitoring.listen` (loopback by default: reach
-it through an SSH tunnel).
+it through an SSH tunnel), with the cluster's status page at /consoles/cluster.html.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .templates import template
 from .wiring import metrics_port
 
 MOUNT = "/etc/prometheus/deploy"
+CONSOLES = "/etc/prometheus/cluster/consoles"  # in the image: the cluster's status page
 RULES = "monitoring/rules.yml"  # in the repository (the inventory's root)
 
 
@@ -93,6 +94,7 @@ class MonitoringHost:
             f"--storage.tsdb.retention.time={mon.retention}",
             f"--storage.tsdb.retention.size={mon.retention_size}",
             f"--web.listen-address={mon.listen}",
+            f"--web.console.templates={CONSOLES}", f"--web.console.libraries={CONSOLES}",
         ]  # fmt: skip
 
     def publish(self) -> None:

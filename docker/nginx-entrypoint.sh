@@ -47,13 +47,27 @@ substitutions() {
     done
 }
 
+node_gateway() {
+    # this container's default gateway: on a Swarm task with published ports, the node's end of
+    # docker_gwbridge, where the node's own connections come from (deploy/nginx-prometheus.conf);
+    # 127.0.0.1 (nginx itself only) without one
+    local hex
+    hex=$(awk '$2 == "00000000" { print $3; exit }' /proc/net/route)
+    if [[ ${#hex} -ne 8 ]]; then
+        echo 127.0.0.1
+        return
+    fi
+    printf '%d.%d.%d.%d\n' "0x${hex:6:2}" "0x${hex:4:2}" "0x${hex:2:2}" "0x${hex:0:2}"
+}
+
 render() {
     # CONF_DIR -> LIVE_DIR with the current addresses; prints the rendered text (for comparing)
-    local script conf
+    local script conf gateway
     script=$(substitutions)
+    gateway=$(node_gateway)
     mkdir -p "$LIVE_DIR"
     for conf in "$CONF_DIR"/*.conf; do
-        sed -e "$script" "$conf" >"$LIVE_DIR/$(basename "$conf").new"
+        sed -e "$script" -e "s/@node_gateway/$gateway/g" "$conf" >"$LIVE_DIR/$(basename "$conf").new"
     done
     for conf in "$LIVE_DIR"/*.new; do
         mv "$conf" "${conf%.new}"

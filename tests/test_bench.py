@@ -208,6 +208,15 @@ def test_requests_per_worker_from_our_prefork_with_reuse_port(tmp_path):
     assert fairness.snapshot(proc.port) is None  # stopped: no counts, no exception
 
 
+def test_the_reuse_port_variant_is_our_prefork_with_the_flag():
+    spec = next(s for s in httpbench.specs() if s.name == "prefork-reuseport")
+    plain = next(s for s in httpbench.specs() if s.name == "prefork")
+    assert spec.ours and spec.workers and spec.root == plain.root
+    argv = spec.argv(Launch(SimpleNamespace(python="python3"), "hello", 8000))
+    assert argv[argv.index("--model") + 1] == "prefork" and "--reuse-port" in argv
+    assert "--reuse-port" not in plain.argv(Launch(SimpleNamespace(python="python3"), "hello", 1))
+
+
 def _both_workers(port: int):
     counts = fairness.snapshot(port)
     return counts if counts and len(counts) == 2 else None

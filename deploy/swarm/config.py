@@ -1,5 +1,6 @@
-"""The swarm inventory: nodes (SSH as for `fab deploy`, a role, node labels) and a [swarm]
-table. deploy/swarm/inventory.example.toml documents every key; the checks are the deploy
+"""The swarm inventory: nodes (SSH as for `fab deploy`, a role, node labels), a [swarm]
+table, and [monitoring] (Prometheus in the stack: deploy/swarm/monitoring.py).
+deploy/swarm/inventory.example.toml documents every key; the checks are the deploy
 inventory's (one line naming the key)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from ..errors import InventoryError
 from ..inventory import Host, Ssh, _check_name, _host, _Section, _ssh
+from .monitoring import Monitoring
 
 ROLES = ("manager", "worker")
 ENDPOINT_MODES = ("auto", "vip", "dnsrr")
@@ -50,6 +52,7 @@ class SwarmInventory:
     root: Path
     nodes: dict[str, Node]
     settings: Settings
+    monitoring: Monitoring | None = None  # off without [monitoring]
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -85,7 +88,7 @@ def load(path: str | Path) -> SwarmInventory:
 
 def parse(data: dict, path: Path) -> SwarmInventory:
     section = _Section(data, "", path)
-    section.only("root", "ssh", "hosts", "swarm")
+    section.only("root", "ssh", "hosts", "swarm", "monitoring")
     ssh_table = section.table("ssh")
     ssh_table.only("user", "port", "key", "known_hosts", "connect_timeout")
     ssh = _ssh(ssh_table, Ssh())
@@ -97,6 +100,7 @@ def parse(data: dict, path: Path) -> SwarmInventory:
         root=(path.parent / section.get("root", str, ".")).resolve(),
         nodes=nodes,
         settings=_settings(section.table("swarm")),
+        monitoring=_monitoring(section.table("monitoring")) if "monitoring" in data else None,
     )
 
 
@@ -137,4 +141,17 @@ def _settings(t: _Section) -> Settings:
         parallel_transfers=t.get("parallel_transfers", int, d.parallel_transfers),
         replicas=dict(replicas),
         healthcheck=dict(health),
+    )
+
+
+def _monitoring(t: _Section) -> Monitoring:
+    t.only(*Monitoring.__dataclass_fields__)
+    d = Monitoring()
+    port = t.get("port", int, d.port)
+    if not 0 < port < 65536:
+        raise InventoryError(f"inventory {t.path}: monitoring.port: 1-65535")
+    return Monitoring(
+        port=port,
+        retention=t.get("retention", str, d.retention),
+        retention_size=t.get("retention_size", str, d.retention_size),
     )

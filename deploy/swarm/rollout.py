@@ -100,6 +100,7 @@ def _options(fleet: Fleet, inv: SwarmInventory, images: dict[str, LocalImage], s
         library=s.library,
         healthcheck=s.healthcheck,
         monitor=s.monitor,
+        monitoring=inv.monitoring,
     )
 
 

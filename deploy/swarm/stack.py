@@ -3,7 +3,8 @@
 compose.yaml stays the source of images, commands, environment, health checks, volumes and
 networks. What Swarm needs on top, and what it refuses, is decided here:
   - `build`, `pull_policy`, `restart`, `depends_on`, `cpu_shares`, profiles: not Swarm's (the
-    images arrive over SSH, restarts are `deploy.restart_policy`); monitoring services stay out;
+    images arrive over SSH, restarts are `deploy.restart_policy`); the monitoring profile's
+    services only with the inventory's [monitoring] (deploy/swarm/monitoring.py);
   - images by ID (`sha256:...`): a task never asks a registry for them, and a new version is a
     new ID, so `docker stack deploy` rolls exactly what changed;
   - `deploy`: replicas, endpoint_mode (vip where the kernel has IP_VS, dnsrr where it has not:
@@ -29,6 +30,8 @@ from typing import Any
 import yaml
 
 from ..errors import DeployError
+from . import monitoring
+from .monitoring import Monitoring
 
 STACK_VERSION = "3.8"  # Debian 12's docker.io (20.10) reads up to 3.9
 VERSION_LABEL = "server.version"  # a service label: its image's version, for status and logs
@@ -52,6 +55,7 @@ KEPT = (
 )
 FILE_KINDS = ("configs", "secrets")
 SERVER_UID = "10001"
+STOP_GRACE_PERIOD = "10s"  # Docker's default
 _DEFAULT = re.compile(r"\$\{(?P<var>\w+):-(?P<default>[^}]*)\}")
 _PORT = re.compile(r"^(?:(?P<ip>[^:]+):)?(?P<host>[\d-]+):(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
 
@@ -76,6 +80,7 @@ class Options:
     library: str | None = None  # a folder every node shares; None: a local volume per node
     healthcheck: dict[str, Any] = field(default_factory=dict)  # overrides for every service
     monitor: str = "15s"
+    monitoring: Monitoring | None = None  # the inventory's [monitoring]: Prometheus too
 
 
 def load_compose(path: Path) -> dict:
@@ -89,15 +94,25 @@ def load_compose(path: Path) -> dict:
     return data
 
 
-def services(compose: dict) -> dict[str, dict]:
-    """The services a stack runs: those without a profile (the default `up`)."""
-    return {n: s for n, s in compose["services"].items() if not s.get("profiles")}
+def services(compose: dict, monitored: bool = False) -> dict[str, dict]:
+    """The services a stack runs: those without a profile (the default `up`), and with
+    `monitored` those of the monitoring profile."""
+    wanted = {monitoring.PROFILE} if monitored else set()
+    return {
+        n: s
+        for n, s in compose["services"].items()
+        if not s.get("profiles") or set(s["profiles"]) & wanted
+    }
 
 
 def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
     """The stack as a dict (for yaml.safe_dump), and the files its configs and secrets name
     (file name -> content), which must sit beside the stack file on the manager."""
-    chosen = services(compose)
+    chosen = copy.deepcopy(services(compose, monitored=opts.monitoring is not None))
+    generated: dict[str, bytes] = {}
+    if opts.monitoring:
+        monitoring.prepare(chosen, opts.monitoring)
+        generated = monitoring.files(opts.base)
     unknown = sorted(set(opts.replicas) - set(chosen))
     if unknown:
         raise DeployError(f"replicas for unknown service(s): {', '.join(unknown)}")
@@ -108,15 +123,18 @@ def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
             and opts.replicas.get(name, 1) > 1
         ):
             raise DeployError(f"replicas for {name}: 1 at most (it has its own passive ports)")
+    for name in set(opts.replicas) & set(monitoring.ON_EDGE):
+        if opts.replicas[name] != 1:
+            raise DeployError(f"replicas for {name}: 1 (monitoring runs once)")
     stack = {
         "version": STACK_VERSION,
         "services": {name: _service(name, svc, opts) for name, svc in chosen.items()},
         "networks": {name: _network(net) for name, net in (compose.get("networks") or {}).items()},
-        "volumes": _volumes(compose, opts),
+        "volumes": _volumes(compose, chosen, opts),
     }
     files: dict[str, bytes] = {}
     for kind in FILE_KINDS:
-        declared, content = _files(compose, stack["services"], opts, kind)
+        declared, content = _files(compose, stack["services"], opts, kind, generated)
         if declared:
             stack[kind] = declared
             files.update(content)
@@ -124,11 +142,16 @@ def render(compose: dict, opts: Options) -> tuple[dict, dict[str, bytes]]:
 
 
 def _service(name: str, svc: dict, opts: Options) -> dict:
+    """One service in Swarm's terms; one with published ports, or a monitoring one, runs on
+    the edge nodes."""
     if svc.get("image") not in opts.images:
         raise DeployError(f"services.{name}: no image for {svc.get('image')!r}")
     image = opts.images[svc["image"]]
     out = {k: copy.deepcopy(v) for k, v in svc.items() if k in KEPT}
     out["image"] = image.id
+    # Docker's default, written out: Swarm writes it into a spec it updates where the spec that
+    # created the service had none, so a no-op deploy would leave a "changed" spec behind
+    out.setdefault("stop_grace_period", STOP_GRACE_PERIOD)
     out["environment"] = _environment(dict(svc.get("environment") or {}), opts)
     if "healthcheck" in out and opts.healthcheck:
         out["healthcheck"].update(opts.healthcheck)
@@ -138,7 +161,8 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     ports = [p for spec in svc.get("ports", []) for p in _ports(name, spec)]
     if ports:
         out["ports"] = ports
-    out["deploy"] = _deploy(name, svc, opts, image, edge=bool(ports))
+    edge = bool(ports) or name in monitoring.ON_EDGE
+    out["deploy"] = _deploy(name, svc, opts, image, edge=edge)
     return out
 
 
@@ -206,12 +230,8 @@ def _network(net: dict | None) -> dict:
     return out
 
 
-def _volumes(compose: dict, opts: Options) -> dict:
-    used = {
-        str(v).split(":", 1)[0]
-        for svc in services(compose).values()
-        for v in svc.get("volumes", [])
-    }
+def _volumes(compose: dict, chosen: dict[str, dict], opts: Options) -> dict:
+    used = {str(v).split(":", 1)[0] for svc in chosen.values() for v in svc.get("volumes", [])}
     out: dict[str, Any] = {}
     for name in sorted(used & set(compose.get("volumes") or {})):
         out[name] = {}
@@ -232,25 +252,34 @@ def _file_ref(kind: str, ref: str | dict) -> dict:
     return out
 
 
-def _files(compose: dict, svcs: dict[str, dict], opts: Options, kind: str) -> tuple[dict, dict]:
+def _files(
+    compose: dict, svcs: dict[str, dict], opts: Options, kind: str, generated: dict[str, bytes]
+) -> tuple[dict, dict]:
     """Configs or secrets named `<stack>-<name>-<hash>`: changed content is a new one (Swarm
-    refuses to change one in place); their files go beside the stack file, as `<kind>-<name>`."""
+    refuses to change one in place); their files go beside the stack file, as `<kind>-<name>`.
+    A config named in `generated` has that content; any other is read from compose's `file`."""
     declared = compose.get(kind) or {}
     used = {ref["source"]: svc for svc, s in svcs.items() for ref in s.get(kind, [])}
     out: dict[str, dict] = {}
     files: dict[str, bytes] = {}
     for name, svc in sorted(used.items()):
-        if "file" not in declared.get(name, {}):
-            raise DeployError(f"services.{svc}: {kind} {name} is not defined with a file")
-        path = opts.base / os.path.expandvars(_DEFAULT.sub(_default, declared[name]["file"]))
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise DeployError(f"{kind}.{name}: cannot read {path}: {exc.strerror}") from None
+        content = generated.get(name) if kind == "configs" else None
+        if content is None:
+            content = _read(name, svc, declared, opts, kind)
         digest = hashlib.sha256(content).hexdigest()[:10]
         files[f"{kind}-{name}"] = content
         out[name] = {"file": f"./{kind}-{name}", "name": f"{opts.stack}-{name}-{digest}"}
     return out, files
+
+
+def _read(name: str, svc: str, declared: dict, opts: Options, kind: str) -> bytes:
+    if "file" not in declared.get(name, {}):
+        raise DeployError(f"services.{svc}: {kind} {name} is not defined with a file")
+    path = opts.base / os.path.expandvars(_DEFAULT.sub(_default, declared[name]["file"]))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DeployError(f"{kind}.{name}: cannot read {path}: {exc.strerror}") from None
 
 
 def _default(match: re.Match) -> str:

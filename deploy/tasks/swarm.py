@@ -11,9 +11,8 @@ from .. import images
 from ..errors import DeployError
 from ..images import LocalImage
 from ..inventory import Build
-from ..swarm import config, nodes, rollout, services
+from ..swarm import config, nodes, rollout, services, stack
 from ..swarm.config import SwarmInventory
-from ..swarm.stack import load_compose
 from .common import helps, open_fleet, reporting, say, table
 
 ENV_SWARM_INVENTORY = "SWARM_INVENTORY"
@@ -117,9 +116,8 @@ def _images(inv: SwarmInventory, overrides: list[str], build: bool) -> dict[str,
     (built first from its `build` section)."""
     chosen: dict[str, str] = {}
     specs: dict[str, Build | None] = {}
-    for svc in load_compose(inv.compose)["services"].values():
-        if svc.get("profiles"):
-            continue
+    compose = stack.load_compose(inv.compose)
+    for svc in stack.services(compose, monitored=inv.monitoring is not None).values():
         b = svc.get("build")
         spec = Build(context=b.get("context", "."), dockerfile=b.get("dockerfile")) if b else None
         specs[svc["image"]] = specs.get(svc["image"]) or spec

@@ -14,15 +14,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from deploy_hosts import BARE_HOST_IMAGE, PREFIX, REPO, BareHosts, build, make_key, remove_leftovers
-
-import docker
+from fab_session import engine, fab, mark_session_tests, report_timings
 
 APP_HOSTS = ["app1", "app2", "app3"]
 ROLES = {"app1": ["app", "ftp"], "app2": ["app", "ftp"], "app3": ["app", "echo"], "lb": ["lb"]}
@@ -44,13 +41,8 @@ V3_HEALTH_TIMEOUT = 15  # how long the failing v3 gets before the deploy gives u
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests on bare hosts are `deploy` tests, with room for a cold build of every image
-    (the unit tests beside them need no Docker)."""
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here) and "cluster" in item.fixturenames:
-            item.add_marker(pytest.mark.deploy)
-            item.add_marker(pytest.mark.timeout(900))
+    """The tests on bare hosts are `deploy` tests."""
+    mark_session_tests(items, Path(__file__).parent, "cluster", "deploy")
 
 
 def version_image(version: str) -> str:
@@ -203,24 +195,9 @@ class Cluster:
         return path
 
     def fab(self, *args: str, inventory: Path | None = None, timeout: float = 600):
-        """`fab TASK ...` from the repository root, as a user runs it; the result has
-        .seconds and .output (stdout + stderr)."""
-        env = dict(os.environ, DEPLOY_INVENTORY=str(inventory or self.inventory))
-        started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "fabric", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-        )
-        result.seconds = time.monotonic() - started
-        result.output = result.stdout + result.stderr
-        print(f"$ fab {' '.join(args)}  ({result.seconds:.1f} s, exit {result.returncode})")
-        print(result.output)
-        return result
+        """`fab TASK ...` as a user runs it, with this inventory (fab_session.fab)."""
+        env = {"DEPLOY_INVENTORY": str(inventory or self.inventory)}
+        return fab(*args, env=env, timeout=timeout)
 
     def app(self, name: str):
         return self.hosts.hosts[name]
@@ -242,11 +219,7 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+    client = engine()
     yield client
     client.close()
 
@@ -281,8 +254,7 @@ def cluster(docker_client, images, tmp_path_factory):
         published += [(f"{ECHO_PORT}/tcp", None), (f"{ECHO_PORT}/udp", None)]
         published += [(f"{port}/tcp", port) for port in PASSIVE_PORTS]
         hosts.start([*APP_HOSTS, LB_HOST], public, {LB_HOST: published})
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
+        known_hosts = hosts.write_known_hosts(workdir / "known_hosts")
         tls_dir = workdir / "tls"
         env = {**os.environ, "CLUSTER_TLS_DIR": str(tls_dir)}
         subprocess.run([str(REPO / "scripts" / "cluster-tls")], env=env, check=True, timeout=60)
@@ -294,8 +266,4 @@ def cluster(docker_client, images, tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter):
-    timings = getattr(pytest, "deploy_timings", None)
-    if timings:
-        terminalreporter.section("deploy timings")
-        for what, seconds in timings.items():
-            terminalreporter.write_line(f"{what}: {seconds:.1f} s")
+    report_timings(terminalreporter, "deploy timings", getattr(pytest, "deploy_timings", None))

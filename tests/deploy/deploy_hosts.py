@@ -10,8 +10,10 @@ those of runs whose process is gone (a run that was killed before it could clean
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -161,8 +163,41 @@ class BareHosts:
         assert code == 0, out
         host.host_key = " ".join(out.decode().split()[:2])
 
+    def write_known_hosts(self, path: Path) -> Path:
+        """known_hosts naming every host by its published SSH port."""
+        path.write_text("".join(h.known_hosts_line() + "\n" for h in self.hosts.values()))
+        return path
+
     def close(self) -> None:
         remove_run(self.client, LABEL_RUN, self.run_id)
+
+
+@contextlib.contextmanager
+def tunnel(host: BareHost, key: Path, known_hosts: Path, port: int):
+    """A port on 127.0.0.1 forwarded over SSH (the host's published SSH port) to `port` on the
+    host's loopback, as a user reaches a UI bound there (`ssh -L`); yields the local port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    ssh = subprocess.Popen(
+        ["ssh", "-N", "-i", str(key), "-p", str(host.ssh_port),
+         "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+         "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
+         "-L", f"127.0.0.1:{local}:127.0.0.1:{port}", "deploy@127.0.0.1"],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert ssh.poll() is None, f"ssh -L to {host.name} exited {ssh.returncode}"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local)):
+                break
+            assert time.monotonic() < deadline, f"no tunnel to {host.name} after 20 s"
+            time.sleep(0.2)
+        yield local
+    finally:
+        ssh.terminate()
+        ssh.wait(timeout=10)
 
 
 def remove_run(client: docker.DockerClient, label: str, value: str) -> None:

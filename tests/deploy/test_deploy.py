@@ -24,7 +24,9 @@ from conftest import (
     version_image,
 )
 from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
+from deploy_hosts import tunnel
 from deploy_load import Load, get, http_attempt, served_by
+from status_page import page_health
 
 from harness import wait_for
 
@@ -339,6 +341,22 @@ def test_prometheus_on_the_balancer_scrapes_every_live_container(cluster):
     ftp_round_trip(cluster.port(f"{FTP_PORT}/tcp"))
     wait_for(lambda: logins(cluster) == before + 1, 30, 1, what="the FTP login in Prometheus")
     assert_all_serve(cluster, "v1")
+
+
+def test_status_page_on_the_balancer_lists_every_live_container(cluster, tmp_path):
+    """The cluster's status page (a console in the Prometheus image), read in headless Chromium
+    through an SSH tunnel to the balancer host's loopback, as a user would: every live container
+    a row that is up. (The slots they left are rows marked down for 10 minutes.)"""
+    with tunnel(cluster.app(LB_HOST), cluster.key, cluster.known_hosts, 9090) as port:
+        page = f"http://127.0.0.1:{port}/consoles/cluster.html"
+        live = {"http": 3, "ftp": 2, "echo-tcp": 1, "echo-udp": 1}
+        health = wait_for(
+            lambda: (h := page_health(page, tmp_path))
+            and {service: rows.count("up") for service, rows in h.items()} == live and h,
+            60, 2, what="every live container up on the status page",
+        )  # fmt: skip
+    assert sum(live.values()) == CONTAINERS
+    print(f"status page rows: {health}")
 
 
 def test_teardown(cluster):

@@ -4,6 +4,7 @@ each container gets, the port checks, and the targets Prometheus is given."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from inventories import STREAMS, container, parse
@@ -11,8 +12,10 @@ from inventories import STREAMS, container, parse
 from deploy import monitoring
 from deploy.errors import InventoryError
 from deploy.fleet import Fleet, HostState
+from deploy.images import LocalImage
 from deploy.wiring import metrics_port, wired_env
 
+REPO = Path(__file__).resolve().parents[2]
 MONITORING = (
     STREAMS
     + """
@@ -97,3 +100,18 @@ def test_the_example_inventorys_monitoring_table_loads_once_uncommented(tmp_path
     assert inv.monitoring.build.dockerfile == "docker/prometheus.Dockerfile"
     env = wired_env(inv, inv.services["echo-udp"], inv.hosts["app1"], 7001)
     assert env["SERVER_METRICS_LISTEN"] == "0.0.0.0:9106"
+
+
+class _Home:
+    def home(self) -> str:
+        return "/home/deploy"
+
+
+def test_prometheus_serves_the_cluster_status_page(tmp_path):
+    inv = parse(MONITORING, tmp_path)
+    image = LocalImage("prom-img", "sha256:" + "c" * 64, "p1", 1)
+    args = monitoring.MonitoringHost(_Home(), Fleet(inv))._run_args(image)
+    consoles = "/etc/prometheus/cluster/consoles"  # docker/prometheus.Dockerfile copies it there
+    assert f"--web.console.templates={consoles}" in args
+    assert f"--web.console.libraries={consoles}" in args
+    assert (REPO / "monitoring/consoles/cluster.html").is_file()

@@ -224,8 +224,8 @@ def test_failed_uploads_leave_the_old_file_and_no_temporary(guarded):
         assert reply(c, "STOR keep.bin")[:3] == "150"
         conn.sendall(b"x" * 100_000)
         wait_for(lambda: temp_files(guarded.root), what="the upload to start")
-    conn.close()
-    wait_for(lambda: not temp_files(guarded.root), what="the temporary file to go")
+    with conn:  # held open: a close now could reach the server first and end the upload
+        wait_for(lambda: not temp_files(guarded.root), what="the temporary file to go")
     assert keep.read_bytes() == b"previous"
 
 

@@ -15,18 +15,16 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections import Counter
 from datetime import datetime
-from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from cluster_clients import FTP_PORT, HOST, HTTP_REPLICAS, get
-from conftest import IN_CI, docker_client
+from conftest import docker_client
+from status_page import page_health, render
 
 from harness import wait_for
 
@@ -181,54 +179,18 @@ def test_ftp_counters_add_up_to_the_sessions_made(monitoring):
     }  # fmt: skip
 
 
-class _Rows(HTMLParser):
-    """The status page's replica rows: service -> healths, from the DOM Chromium dumped."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.health: dict[str, list[str]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "tr" and "data-service" in attrs:
-            self.health.setdefault(attrs["data-service"], []).append(attrs["data-health"])
-
-
-def browser() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return name
-    if IN_CI:
-        pytest.fail("the status page test needs chromium (scripts/setup-test installs it)")
-    pytest.skip("the status page test needs chromium (scripts/setup-test installs it)")
-
-
-def render(tmp_path: Path, *output: str) -> subprocess.CompletedProcess:
-    """Load the status page in headless Chromium; its script gets 10 s of (virtual) time."""
-    command = [
-        browser(), "--headless", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1100,420",
-        "--virtual-time-budget=10000", *output, STATUS_PAGE,
-    ]  # fmt: skip
-    if os.geteuid() == 0:
-        command.insert(2, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-
-
-def page_health(tmp_path: Path) -> dict[str, list[str]]:
-    rows = _Rows()
-    rows.feed(render(tmp_path, "--dump-dom").stdout)
-    return rows.health
-
-
 def test_status_page_in_a_browser_shows_every_replica_up(monitoring, tmp_path):
     with urllib.request.urlopen(STATUS_PAGE, timeout=10) as response:
         page = response.read().decode()
     assert "src=" not in page and "href=" not in page  # nothing loaded from elsewhere
     every_up = {service: ["up"] for service in REPLICAS}
-    wait_for(lambda: page_health(tmp_path) == every_up, 60, 2, what="every replica up on the page")
-    render(tmp_path, "--screenshot=status.png")
+    wait_for(
+        lambda: page_health(STATUS_PAGE, tmp_path) == every_up,
+        60,
+        2,
+        what="every replica up on the page",
+    )
+    render(STATUS_PAGE, tmp_path, "--screenshot=status.png")
     assert (tmp_path / "status.png").stat().st_size > 1000
     if keep := os.environ.get("CLUSTER_STATUS_SCREENSHOT"):  # docs/cluster-status.png
         shutil.copy(tmp_path / "status.png", keep)
@@ -242,7 +204,7 @@ def test_a_stopped_replica_is_down_in_prometheus_and_on_the_page(monitoring, tmp
             lambda: stopped not in replicas_up(), 30, 1, what=f"{stopped} not up in the targets"
         )
         health = wait_for(
-            lambda: (h := page_health(tmp_path)).get(stopped) == ["down"] and h,
+            lambda: (h := page_health(STATUS_PAGE, tmp_path)).get(stopped) == ["down"] and h,
             60, 2, what=f"{stopped} down on the page",
         )  # fmt: skip
         assert all(health[s] == ["up"] for s in REPLICAS if s != stopped), health

@@ -1,12 +1,15 @@
 """The swarm tests' world, set up once per session: three bare hosts (sshd + Docker, iptables
 on, as a swarm node needs inside Docker) on a network made for this run, sharing one folder for
 the FTP library (as NFS would), a key pair, known_hosts and TLS files for this run, the server
-image in three versions and the nginx image, and a swarm inventory. Torn down whatever happens.
+image in three versions, the nginx and Prometheus images, and a swarm inventory. Torn down
+whatever happens.
 
-node1 is the manager and the edge (nginx, its ports published in host mode); node2 and node3
-are workers. HTTP comes through node1's 8080, published on 127.0.0.1; FTP connects to node1's
-address in the run's network (PASV names that address and the passive ports, which 127.0.0.1
-could only carry on the same numbers, those of the compose cluster).
+node1 is the manager and the edge (nginx, its ports published in host mode; Prometheus and the
+nginx exporter: [monitoring] is on); node2 and node3 are workers. HTTP comes through node1's
+8080, published on 127.0.0.1; FTP connects to node1's address in the run's network (PASV names
+that address and the passive ports, which 127.0.0.1 could only carry on the same numbers, those
+of the compose cluster). Prometheus' UI is reached as a user does, through an SSH tunnel to
+node1's loopback (its published SSH port).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,26 +24,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 
-from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers
-
-import docker
+from deploy_hosts import REPO, BareHosts, build, make_key, remove_leftovers, tunnel
+from fab_session import engine, fab, mark_session_tests, report_timings
 
 PREFIX = "server-swarm-test"
 BARE_HOST = f"{PREFIX}/bare-host:latest"
 SERVER_BASE = f"{PREFIX}/server:base"
 NGINX = f"{PREFIX}/nginx:latest"
+PROMETHEUS = f"{PREFIX}/prometheus:latest"
 NODES = ["node1", "node2", "node3"]
 LIBRARY = "/srv/swarm-library"  # the shared folder, the same path on every node
 HTTP_PORT = 8080
+PROMETHEUS_PORT = 9090  # [monitoring] port: nginx on node1, for node1's own connections
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests on the swarm are `swarm` tests (the unit tests beside them need no Docker)."""
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here) and "swarm" in item.fixturenames:
-            item.add_marker(pytest.mark.swarm)
-            item.add_marker(pytest.mark.timeout(900))
+    """The tests on the swarm are `swarm` tests."""
+    mark_session_tests(items, Path(__file__).parent, "swarm", "swarm")
 
 
 def version_image(version: str) -> str:
@@ -67,6 +66,10 @@ timeout = 400
 monitor = "5s"
 replicas = {{ http-fork = 2, http-thread = 2 }}
 healthcheck = {{ interval = "3s", timeout = "3s", start_period = "10s", retries = 2 }}
+
+[monitoring]
+port = {prometheus_port}
+retention = "1h"
 """
 
 HOST = """\
@@ -83,6 +86,7 @@ labels = {labels}
 class Swarm:
     hosts: BareHosts
     workdir: Path
+    key: Path
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -97,6 +101,10 @@ class Swarm:
         return self.node("node1").published[f"{HTTP_PORT}/tcp"]
 
     @property
+    def prometheus_port(self) -> int:
+        return PROMETHEUS_PORT
+
+    @property
     def edge(self) -> str:
         return self.node("node1").ip
 
@@ -105,26 +113,10 @@ class Swarm:
         return self.workdir / "tls"
 
     def fab(self, *args: str, timeout: float = 600):
-        """`fab swarm.TASK ...` from the repository root; .seconds and .output on the result.
+        """`fab swarm.TASK ...` as a user runs it, with this inventory (fab_session.fab);
         compose.yaml's TLS secrets come from this run's scripts/cluster-tls."""
-        env = dict(
-            os.environ, SWARM_INVENTORY=str(self.inventory), CLUSTER_TLS_DIR=str(self.tls_dir)
-        )
-        started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "fabric", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-        )
-        result.seconds = time.monotonic() - started
-        result.output = result.stdout + result.stderr
-        print(f"$ fab {' '.join(args)}  ({result.seconds:.1f} s, exit {result.returncode})")
-        print(result.output)
-        return result
+        env = {"SWARM_INVENTORY": str(self.inventory), "CLUSTER_TLS_DIR": str(self.tls_dir)}
+        return fab(*args, env=env, timeout=timeout)
 
     def deploy(self, version: str, timeout: float = 600):
         return self.fab(
@@ -134,11 +126,17 @@ class Swarm:
             f"server={version_image(version)}",
             "--image",
             f"nginx={NGINX}",
+            "--image",
+            f"prometheus={PROMETHEUS}",
             timeout=timeout,
         )
 
     def manager(self, *args: str) -> str:
         return self.node("node1").docker(*args)
+
+    def tunnel(self, node: str, port: int):
+        """127.0.0.1's port forwarded over SSH to `port` on `node`'s loopback (`ssh -L`)."""
+        return tunnel(self.node(node), self.key, self.workdir / "known_hosts", port)
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +144,7 @@ def swarm_images():
     build(BARE_HOST, "docker/bare-host.Dockerfile")
     build(SERVER_BASE, "docker/server.Dockerfile")
     build(NGINX, "docker/nginx.Dockerfile")
+    build(PROMETHEUS, "docker/prometheus.Dockerfile")
     dockerfile = "tests/deploy/version.Dockerfile"
     base = ("--build-arg", f"BASE={SERVER_BASE}")
     for version in ("v1", "v2"):
@@ -157,11 +156,7 @@ def swarm_images():
 
 @pytest.fixture(scope="session")
 def swarm(swarm_images, tmp_path_factory):
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+    client = engine()
     remove_leftovers(client)
     workdir = tmp_path_factory.mktemp("swarm")
     key, public = make_key(workdir)
@@ -170,9 +165,8 @@ def swarm(swarm_images, tmp_path_factory):
         hosts.start(NODES, public, {"node1": [(f"{HTTP_PORT}/tcp", None)]})
         # the library belongs to the server's user (uid 10001), as an NFS export would
         hosts.hosts["node1"].container.exec_run(["chown", "10001:10001", LIBRARY])
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.hosts.values()))
-        s = Swarm(hosts, workdir)
+        known_hosts = hosts.write_known_hosts(workdir / "known_hosts")
+        s = Swarm(hosts, workdir, key)
         _write_inventory(s, key, known_hosts)
         tls = dict(os.environ, CLUSTER_TLS_DIR=str(s.tls_dir))
         subprocess.run([str(REPO / "scripts" / "cluster-tls")], check=True, env=tls, timeout=60)
@@ -198,13 +192,10 @@ def _write_inventory(s: Swarm, key: Path, known_hosts: Path) -> None:
             hosts="\n".join(lines),
             edge=s.edge,
             library=LIBRARY,
+            prometheus_port=PROMETHEUS_PORT,
         )
     )
 
 
 def pytest_terminal_summary(terminalreporter):
-    timings = getattr(pytest, "swarm_timings", None)
-    if timings:
-        terminalreporter.section("swarm timings")
-        for what, seconds in timings.items():
-            terminalreporter.write_line(f"{what}: {seconds:.1f} s")
+    report_timings(terminalreporter, "swarm timings", getattr(pytest, "swarm_timings", None))

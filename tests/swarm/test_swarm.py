@@ -1,22 +1,34 @@
 """Docker Swarm on three Docker-in-Docker nodes, driven by `fab swarm.*` as a user would: from
 nothing to a converged stack, replicas spread over nodes, FTP to HTTP through nginx, a new
 version rolled under load without a failed request, a never-healthy version rolled back by
-Swarm, a worker drained and one killed. The tests run in this order and share one swarm."""
+Swarm, a worker drained and one killed; with [monitoring], Prometheus on the edge node scrapes
+every replica and the status page lists them, seen through an SSH tunnel to node1's loopback.
+The tests run in this order and share one swarm."""
 
 from __future__ import annotations
 
 import collections
 import ftplib
 import io
+import json
 import secrets
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from deploy_load import Load, get, http_attempt
+from status_page import page_health
 
 TIMINGS: dict[str, float] = {}
 pytest.swarm_timings = TIMINGS
 FTP_USER = FTP_PASSWORD = "library"  # docker/ftp-users' demo user, who may write
+#: service -> tasks, as the test inventory's replicas ask; the Prometheus job is the protocol
+REPLICAS = {
+    "http-fork": 2, "http-prefork": 1, "http-thread": 2, "http-threadpool": 1,
+    "ftp-fork": 1, "ftp-thread": 1, "echo-tcp": 1, "echo-udp": 1,
+}  # fmt: skip
 
 
 def served(swarm, requests: int = 40, path: str = "/-/health") -> collections.Counter:
@@ -51,7 +63,7 @@ def test_init_and_first_deploy_converge(swarm):
     assert "services use DNS round robin (dnsrr)" in first.output  # this kernel has no IP_VS
     status = swarm.fab("swarm.status")
     assert status.returncode == 0, status.output
-    assert status.output.count(" dnsrr ") == 9
+    assert status.output.count(" dnsrr ") == 11  # 9 services, Prometheus and its nginx exporter
 
 
 def test_http_answered_by_replicas_on_several_nodes(swarm):
@@ -73,6 +85,48 @@ def test_ftp_upload_through_nginx_is_served_over_http(swarm):
         assert status == 200, f"{status} from {who}"
         nodes.add(who.split("/")[1])
     assert len(nodes) >= 2
+
+
+def wait_until(what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not {what} after {timeout:.0f} s"
+        time.sleep(1)
+
+
+def targets_up(port: int) -> collections.Counter | str:
+    """service -> its targets that are up in the job of their protocol (nginx: its exporter's,
+    in the job `nginx`); the error while Prometheus does not answer."""
+    query = urllib.parse.urlencode({"state": "active"})
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/targets?{query}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    services = [(t["labels"].get("service", ""), t) for t in targets]  # Prometheus' has none
+    return collections.Counter(
+        service
+        for service, t in services
+        if t["health"] == "up" and t["labels"]["job"] == service.split("-")[0]
+    )
+
+
+def test_prometheus_on_the_edge_sees_every_replica(swarm, tmp_path):
+    with swarm.tunnel("node1", swarm.prometheus_port) as port:
+        started, seen, every = time.monotonic(), [], {**REPLICAS, "nginx": 1}
+        try:
+            wait_until("up", lambda: seen.append(targets_up(port)) or seen[-1] == every, 60)
+        except AssertionError:
+            pytest.fail(f"not every target up in Prometheus after 60 s; last seen: {seen[-1]}")
+        TIMINGS["every replica and the exporter up in Prometheus"] = time.monotonic() - started
+        page = f"http://127.0.0.1:{port}/consoles/cluster.html"
+        every_up = {service: ["up"] * tasks for service, tasks in REPLICAS.items()}
+        wait_until("every replica on the page", lambda: page_health(page, tmp_path) == every_up, 60)
+    # Swarm binds the port on every address of node1: nginx answers only node1's own connections
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{swarm.edge}:{swarm.prometheus_port}/-/ready", timeout=10)
+    assert refused.value.code == 403
 
 
 def test_no_op_deploy_is_quick(swarm):
@@ -131,13 +185,6 @@ def test_never_healthy_version_is_rolled_back(swarm):
 def tasks_on(swarm, node: str) -> list[str]:
     out = swarm.manager("node", "ps", node, "--filter", "desired-state=running", "-q")
     return out.split()
-
-
-def wait_until(what: str, check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not {what} after {timeout:.0f} s"
-        time.sleep(1)
 
 
 def test_drained_then_killed_worker(swarm):
