@@ -140,7 +140,8 @@ class Proc:
         return {"rss_mb": rss * 1024 / 1e6, "pss_mb": pss * 1024 / 1e6, "processes": len(pids)}
 
     def __enter__(self) -> Proc:
-        return self.start()
+        # `with proc.start()` must not start a second server (and leak the first)
+        return self if self.proc else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()

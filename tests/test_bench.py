@@ -397,7 +397,7 @@ def test_the_ftps_case_runs_everyone_with_one_certificate_and_tls_required(tmp_p
     assert "--certfile" not in by_name["epoll"].argv(clear)
     assert by_name["pyftpdlib"].argv(clear)[-1] == "44100-44199"
     assert "ssl_enable" not in Path(by_name["vsftpd"].argv(clear)[-1]).read_text()
-    with Proc("epoll", ours, tmp_path / "ftps.log", port=launch.port).start() as proc:
+    with Proc("epoll", ours, tmp_path / "ftps.log", port=launch.port) as proc:
         assert ftpbench.check(ctx, proc, "retr-tls") is None
         assert ftpclient.tls_session(proc.port, SMALL_FTP_FILE).startswith("TLSv1.3 ")
         assert ftpclient.retr_tls_rate(proc.port, SMALL_FTP_FILE, 1024) > 0
