@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .sharedtable import SharedTable
 
@@ -45,6 +46,14 @@ class Metric:
     slots: dict[str, int] = field(default_factory=dict)  # label value -> slot ("" unlabelled)
     bounds: tuple[float, ...] = ()  # a histogram's bucket upper bounds, ascending (no +Inf)
     first: int = 0  # the slot of the first label value; a metric's slots are consecutive
+
+
+class HistogramPlaces(NamedTuple):
+    """A histogram's slots in a row, resolved once by a hot path."""
+
+    first: int  # the first bucket's slot
+    bounds: tuple[float, ...]
+    sum: int
 
 
 class Metrics:
@@ -112,10 +121,10 @@ class Metrics:
             if slot is not None:
                 self.add_at(slot, amount)
 
-    def observe(self, name: str, value: float) -> None:
-        """Record one observation in a histogram: its bucket and its sum."""
-        if self._view is not None:
-            self.add_at(*self.observation(name, value))
+    def observe(self, name: str, value: float, *pairs: int) -> None:
+        """Record one observation in a histogram (its bucket and its sum), and add at places
+        (as `add_at`) under the same lock."""
+        self.observe_at(self.histogram_places(name), value, *pairs)
 
     def place(self, name: str, label: str = "") -> int | None:
         """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
@@ -123,26 +132,37 @@ class Metrics:
         slot = metric.slots.get(label, metric.slots.get("other"))
         return slot
 
-    def observation(self, name: str, value: float) -> tuple[int, int, int, int]:
-        """One observation of a histogram as `add_at` pairs: its bucket +1, its sum +value."""
+    def histogram_places(self, name: str) -> HistogramPlaces:
+        """Where a histogram lives in a row (for `observe_at`)."""
         metric = self.metrics[name]
-        first = metric.first  # buckets, +Inf, then SUM
-        bucket = bisect.bisect_left(metric.bounds, value)  # le: the first bound >= value
-        return first + bucket, 1, first + len(metric.bounds) + 1, int(value * 1e6)
+        # buckets, +Inf, then SUM
+        return HistogramPlaces(metric.first, metric.bounds, metric.first + len(metric.bounds) + 1)
 
     def add_at(self, *pairs: int) -> None:
         """Add amounts at places: place, amount, place, amount, ... under one lock (a hot path
         records all of one event's metrics at once)."""
-        view = self._view
-        if view is None:
-            return
-        with self._lock:
+        if self._view is not None:
+            self._add(pairs)
+
+    def observe_at(self, histogram: HistogramPlaces, value: float, *pairs: int) -> None:
+        """One observation of a histogram (its bucket +1, its sum +value) and `add_at`'s
+        pairs, in one call and under one lock: what a hot path finishing an event records."""
+        if self._view is not None:
+            bucket = histogram.first + bisect.bisect_left(histogram.bounds, value)  # le: >= value
+            self._add((bucket, 1, histogram.sum, int(value * 1e6), *pairs))
+
+    def _add(self, pairs: tuple[int, ...]) -> None:
+        lock = self._lock
+        lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
+        try:
             if self._row < 0:
                 self._claim()
             if self._row > 0:
-                base = self._row * self._width
+                view, base = self._view, self._row * self._width
                 for i in range(0, len(pairs), 2):
                     view[base + pairs[i]] += pairs[i + 1]
+        finally:
+            lock.release()
 
     def _claim(self) -> None:
         """Take a free row (or one whose process died) for this process."""

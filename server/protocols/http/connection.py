@@ -68,6 +68,7 @@ class HTTPProtocol(Protocol):
         self._clock = scheduler.time  # looked up once: read on every request
         self.parser = RequestParser(config.limits)
         self.client: tuple | None = None  # the TCP peer; None on Unix sockets
+        self._scheme = "http"  # "https" on a TLS connection (TLS is up before we connect)
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
         self._eof = False  # the client has sent everything it will send
@@ -84,6 +85,8 @@ class HTTPProtocol(Protocol):
         self.transport = transport
         peer = transport.peer
         self.client = peer if isinstance(peer, tuple) else None
+        if transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
+            self._scheme = "https"
         self._keepalive = self.scheduler.call_later(
             self.config.keepalive_timeout, self._check_keepalive
         )
@@ -134,7 +137,7 @@ class HTTPProtocol(Protocol):
             if request is None:
                 if self._eof:
                     transport.close()
-                else:
+                elif self.parser.partial:
                     self._incomplete()
                 return
             if not self._serve(request):
@@ -191,12 +194,12 @@ class HTTPProtocol(Protocol):
 
     def _serve(self, request: Request) -> bool:
         """Answer `request`; False while the application runs off the loop (answer later)."""
-        self._stop_head_timer()
+        if self._head_timer is not None:
+            self._stop_head_timer()
         self._served += 1
         self._continued = False
         request.peer = self.client
-        if self.transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
-            request.scheme = "https"
+        request.scheme = self._scheme
         self._serving = request
         answer = self.app.respond(request, self._start_early)
         if isinstance(answer, Blocking):

@@ -95,8 +95,8 @@ class Router(Application):
         # every metric of the request in one update (one lock): this runs for every request
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
-            duration = METRICS.observation(DURATION, time.monotonic() - request.started)
-            METRICS.add_at(_IN_FLIGHT, -1, *duration, code, 1, _BYTES, sent)
+            seconds = time.monotonic() - request.started
+            METRICS.observe_at(_DURATION, seconds, _IN_FLIGHT, -1, code, 1, _BYTES, sent)
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         else:
@@ -124,6 +124,7 @@ def _failure(request: Request, exc: BaseException) -> Response:
 
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
 _BYTES = METRICS.place("http_response_bytes_total")
+_DURATION = METRICS.histogram_places(DURATION)
 _CODE_PLACES: dict[int, int] = {}  # status code -> its place in http_requests_total
 
 
