@@ -121,10 +121,9 @@ class Metrics:
             if slot is not None:
                 self.add_at(slot, amount)
 
-    def observe(self, name: str, value: float, *pairs: int) -> None:
-        """Record one observation in a histogram (its bucket and its sum), and add at places
-        (as `add_at`) under the same lock."""
-        self.observe_at(self.histogram_places(name), value, *pairs)
+    def observe(self, name: str, value: float) -> None:
+        """Record one observation in a histogram: its bucket and its sum."""
+        self.observe_at(self.histogram_places(name), value)
 
     def place(self, name: str, label: str = "") -> int | None:
         """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
@@ -139,37 +138,57 @@ class Metrics:
         return HistogramPlaces(metric.first, metric.bounds, metric.first + len(metric.bounds) + 1)
 
     def add_at(self, *pairs: int) -> None:
-        """Add amounts at places: place, amount, place, amount, ... under one lock (a hot path
-        records all of one event's metrics at once)."""
-        if self._view is not None:
-            self._add(pairs)
+        """Add amounts at places: place, amount, place, amount, ..."""
+        self.add_all(pairs[::2], pairs[1::2])
 
-    def observe_at(self, histogram: HistogramPlaces, value: float, *pairs: int) -> None:
-        """One observation of a histogram (its bucket +1, its sum +value) and `add_at`'s
-        pairs, in one call and under one lock: what a hot path finishing an event records."""
-        if self._view is not None:
-            bucket = histogram.first + bisect.bisect_left(histogram.bounds, value)  # le: >= value
-            self._add((bucket, 1, histogram.sum, int(value * 1e6), *pairs))
-
-    def _add(self, pairs: tuple[int, ...]) -> None:
+    def add_all(self, places: tuple[int, ...], amounts: tuple[int, ...]) -> None:
+        """Add each amount at its place (from `place`), under one lock: a hot path records
+        all of one event's metrics at once."""
+        view = self._view
+        if view is None:
+            return
         lock = self._lock
         lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
         try:
-            if self._row < 0:
-                self._claim()
-            if self._row > 0:
-                view, base = self._view, self._row * self._width
-                for i in range(0, len(pairs), 2):
-                    view[base + pairs[i]] += pairs[i + 1]
+            row = self._row if self._row >= 0 else self._claim()
+            if row > 0:
+                base = row * self._width
+                # no strict=: a keyword makes zip() cost more than this whole loop
+                for place, amount in zip(places, amounts):  # noqa: B905
+                    view[base + place] += amount
         finally:
             lock.release()
 
-    def _claim(self) -> None:
-        """Take a free row (or one whose process died) for this process."""
+    def observe_at(
+        self, histogram: HistogramPlaces, value: float, places: tuple = (), amounts: tuple = ()
+    ) -> None:
+        """One observation of a histogram (its bucket +1, its sum +value) and `add_all`'s
+        amounts, under one lock: what a hot path finishing an event records, in one call
+        (add_all's body again, not a call to it: this runs for every request)."""
+        view = self._view
+        if view is None:
+            return
+        bucket = histogram.first + bisect.bisect_left(histogram.bounds, value)  # le: >= value
+        lock = self._lock
+        lock.acquire()
+        try:
+            row = self._row if self._row >= 0 else self._claim()
+            if row > 0:
+                base = row * self._width
+                view[base + bucket] += 1
+                view[base + histogram.sum] += int(value * 1e6)
+                for place, amount in zip(places, amounts):  # noqa: B905
+                    view[base + place] += amount
+        finally:
+            lock.release()
+
+    def _claim(self) -> int:
+        """Take a free row (or one whose process died) for this process; 0: none left."""
         row = self._table.claim(first=ARCHIVE + 1, reuse=self._fold)
         self._row = max(row, 0)  # 0: tried and failed; not counted rather than retried
         if row < 0:
             log.warning("metrics: all %d rows taken; this process is not counted", self._rows)
+        return self._row
 
     def _fold(self, row: int) -> None:
         """A dead process's row: its counters go to the archive, its gauges to nothing."""

@@ -36,7 +36,7 @@ class Part:
 def answer(router, req):
     """The router's response, running the application code it hands back (as INLINE does)."""
     result = router.respond(req, no_early)
-    return result.work() if isinstance(result, Blocking) else result
+    return result() if isinstance(result, Blocking) else result
 
 
 def no_early(response):
@@ -82,7 +82,7 @@ def test_application_code_is_handed_back_and_the_rest_answered_at_once():
                     app=Part("app"))  # fmt: skip
     assert isinstance(router.respond(request("/-/health"), no_early), Response)
     blocking = router.respond(request("/x"), no_early)
-    assert isinstance(blocking, Blocking) and blocking.work().body == b"app"
+    assert isinstance(blocking, Blocking) and blocking().body == b"app"
     router = Router(static=Part("static"), app=Part("app"))
     assert router.respond(request("/x"), no_early).body == b"static"
 

@@ -36,11 +36,10 @@ log = logging.getLogger(__name__)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class Blocking(NamedTuple):
-    """Application code that makes the answer: run where the loop's executor runs blocking
-    work (inline, or on the hybrid model's pool while the loop serves everyone else)."""
-
-    work: Callable[[], Response]
+class Blocking(functools.partial):
+    """Application code that makes the answer, `Blocking(function, *args)`; calling it runs
+    the code. Run where the loop's executor runs blocking work (inline, or on the hybrid
+    model's pool while the loop serves everyone else). A partial: made in C, once a request."""
 
 
 class Application:
@@ -207,9 +206,9 @@ class HTTPProtocol(Protocol):
             if not executor.inline:
                 self._waiting = True  # one request at a time: read nothing until it is answered
                 self.transport.pause_reading()
-                executor.submit(answer.work, functools.partial(self._answered, request))
+                executor.submit(answer, functools.partial(self._answered, request))
                 return False
-            answer = answer.work()
+            answer = answer()
         self._answer(request, answer)
         return True
 

@@ -9,7 +9,6 @@ a 500 whose traceback goes to the log, never to the client.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -48,7 +47,7 @@ class Router(Application):
         self.on_request: Callable[[], None] | None = None
 
     def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
-        METRICS.add_at(_IN_FLIGHT, 1)
+        METRICS.add_all(_IN_FLIGHT_ONLY, _ONE)
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
@@ -60,7 +59,7 @@ class Router(Application):
             return _failure(request, exc)
         if isinstance(answer, Response):
             return answer
-        return Blocking(functools.partial(self._run, answer, request, early))
+        return Blocking(self._run, answer, request, early)
 
     def _run(self, handler: Callable, request: Request, early: EarlySink) -> Response:
         """The application code's answer; its failures as the router's own (`_failure`)."""
@@ -96,11 +95,11 @@ class Router(Application):
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
             seconds = time.monotonic() - request.started
-            METRICS.observe_at(_DURATION, seconds, _IN_FLIGHT, -1, code, 1, _BYTES, sent)
+            METRICS.observe_at(_DURATION, seconds, (_IN_FLIGHT, code, _BYTES), (-1, 1, sent))
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         else:
-            METRICS.add_at(code, 1, _BYTES, sent)
+            METRICS.add_all((code, _BYTES), (1, sent))
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 
@@ -125,6 +124,7 @@ def _failure(request: Request, exc: BaseException) -> Response:
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
 _BYTES = METRICS.place("http_response_bytes_total")
 _DURATION = METRICS.histogram_places(DURATION)
+_IN_FLIGHT_ONLY, _ONE = (_IN_FLIGHT,), (1,)
 _CODE_PLACES: dict[int, int] = {}  # status code -> its place in http_requests_total
 
 
