@@ -314,11 +314,13 @@ class HTTPProtocol(Protocol):
         executor.wait_on_loop(start)
 
     def _done(self, request: Request, response: Response, sent: int) -> None:
-        try:
-            response.finish()
-        except Exception:
-            log.exception("closing the response to %s %s failed", request.method, request.target)
-        request.close()
+        if response.on_close is not None:  # most responses hold nothing to release
+            try:
+                response.finish()
+            except Exception:
+                log.exception("closing the response to %s %s failed", request.method, request.target)
+        if request.body_file is not None:
+            request.close()
         self.app.finished(request, response, sent)
 
 

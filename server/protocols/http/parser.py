@@ -127,22 +127,24 @@ class RequestParser:
                 self._scan.check(buf, pos, self.limits)
             return False
         self.pos = end + 4
-        self._scan.reset()
+        if self._scan.scanned:  # the head came in pieces
+            self._scan.reset()
         request = parse_head(buf[pos:end].decode("latin-1"), self.limits)
-        self._start_body(request)
+        if request.chunked or request.content_length:
+            self._start_body(request)
+        else:
+            self._ready = request
         return True
 
     def _start_body(self, request: Request) -> None:
+        self.request = request
+        self._sink = BodySink(self.limits.max_body, self.limits.spool)
         if request.chunked:
-            self.request, self.state = request, CHUNK_SIZE
-            self._sink = BodySink(self.limits.max_body, self.limits.spool)
+            self.state = CHUNK_SIZE
             self._trailers = 0
-        elif request.content_length:
-            self.request, self.state = request, LENGTH
-            self._left = request.content_length
-            self._sink = BodySink(self.limits.max_body, self.limits.spool)
         else:
-            self._ready = request
+            self.state = LENGTH
+            self._left = request.content_length
 
     def _finish_body(self) -> None:
         self.request.body_file = self._sink.finish()
@@ -274,8 +276,16 @@ def parse_head(text: str, limits: Limits) -> Request:
         raise HeaderFieldsTooLarge(f"more than {limits.max_fields} header fields")
     method, target, version = parse_request_line(lines[0])
     headers: dict[str, str] = {}
+    max_field = limits.max_field
     for line in lines[1:]:
-        name, value = parse_field(line, limits)
+        # A name seen before needs no check but the colon and the length (no call per
+        # field: browsers send a dozen); anything else gets parse_field's every check.
+        raw, sep, value = line.partition(":")
+        name = _NAMES.get(raw)
+        if name is None or not sep or len(line) > max_field:
+            name, value = parse_field(line, limits)
+        else:
+            value = value.strip(" \t")
         if name in headers:
             headers[name] = _combine(name, headers[name], value)
         else:
