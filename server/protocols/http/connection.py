@@ -318,7 +318,9 @@ class HTTPProtocol(Protocol):
             try:
                 response.finish()
             except Exception:
-                log.exception("closing the response to %s %s failed", request.method, request.target)
+                log.exception(
+                    "closing the response to %s %s failed", request.method, request.target
+                )
         if request.body_file is not None:
             request.close()
         self.app.finished(request, response, sent)
