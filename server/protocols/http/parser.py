@@ -314,10 +314,13 @@ def parse_request_line(line: str) -> tuple[str, str, str]:
 
 def parse_target(method: str, target: str) -> str:
     """The request target as origin-form ("/path?query"); other forms are mapped or refused."""
-    if not _visible_ascii(target) or "#" in target:
+    # only \x21-\x7e: printable ASCII but the space (isprintable rules out controls, DEL)
+    if not (target.isascii() and target.isprintable()) or " " in target or "#" in target:
         raise BadRequest("invalid request target")
-    if target[0] == "/":
+    if target[:1] == "/":
         return target
+    if not target:
+        raise BadRequest("invalid request target")
     if target == "*" and method == "OPTIONS":
         return target
     scheme, sep, rest = target.partition("://")
@@ -330,11 +333,6 @@ def parse_target(method: str, target: str) -> str:
     if method == "CONNECT":
         raise NotImplementedHere("CONNECT is not supported: this is not a proxy")
     raise BadRequest("invalid request target")
-
-
-def _visible_ascii(text: str) -> bool:
-    """Non-empty, and only \x21-\x7e: printable ASCII but the space."""
-    return text.isascii() and text.isprintable() and " " not in text and text != ""
 
 
 def parse_field(line: str, limits: Limits) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from urllib.parse import unquote_to_bytes
 
 from .config import SERVER
 from .errors import InternalError
-from .request import Request
+from .request import NO_BODY, Request
 from .response import EarlySink, Response
 
 _ENV_NAMES: dict[str, str | None] = {
@@ -151,7 +151,7 @@ class WSGIApp:
         env["REMOTE_ADDR"] = request.remote_addr
         env["REMOTE_PORT"] = str(request.peer[1]) if request.peer else ""
         env["wsgi.url_scheme"] = request.scheme
-        env["wsgi.input"] = request.stream
+        env["wsgi.input"] = NO_BODY if request.body_file is None else request.body_file
         if request.content_length or request.body_file is not None:
             env["CONTENT_LENGTH"] = str(request.content_length)
         for name, value in request.headers.items():
