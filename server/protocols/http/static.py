@@ -19,7 +19,7 @@ from .errors import Forbidden, MethodNotAllowed, NotFound
 from .filecache import Checks, FileCache, StaticFile, identity
 from .listing import listing_page
 from .request import Request
-from .response import Response
+from .response import Response, status_text
 from .validators import (
     UNSATISFIABLE,
     if_range_allows,
@@ -202,13 +202,14 @@ class StaticFiles:
             response = Response(b"", status, headers)
             response.length = count
             return response
-        if file.body is not None:
-            return Response(file.body[start : start + count], status, headers)
+        if file.body is not None:  # parts made here, checked once: no conversions
+            body = file.body[start : start + count]
+            return Response.build(status, status_text(status), list(headers), body)
         if count <= SMALL_FILE:
             return Response(os.pread(opened.fd, count, start), status, headers)
-        file = os.fdopen(opened.fd, "rb")  # closed once sent (Response.finish)
+        stream = os.fdopen(opened.fd, "rb")  # closed once sent (Response.finish)
         opened.fd = -1
-        return Response.from_file(file, start, count, status, headers)
+        return Response.from_file(stream, start, count, status, headers)
 
     def _http_date(self, mtime: float) -> str:
         second = int(mtime)
