@@ -3,8 +3,8 @@
 Every path goes through the jail (server/fs.py): a `..` segment (however it was encoded), a
 NUL, a backslash or a symlink that leads out of the root is refused with 403 before the disk
 is touched; a path that does not exist is 404. Small files are read and sent with their head
-in one write, and kept in a FileCache (filecache.py: checked by one stat per use); larger ones go
-out with os.sendfile.
+in one write and kept in a FileCache (filecache.py: checked on every use by a stat of the
+file and of each folder below the root); larger ones go out with os.sendfile.
 """
 
 from __future__ import annotations
