@@ -18,6 +18,11 @@ class PathRefused(ServerError):
     """The path is malformed or resolves outside the root."""
 
 
+def located(fd: int) -> str:
+    """Where an open file is now, read back from the kernel; OSError where there is no /proc."""
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
 class Jail:
     """One root folder; every path handed out is inside it."""
 
@@ -55,7 +60,7 @@ class Jail:
         virtual = self.virtual(path, cwd)
         fd = os.open(os.path.join(self.root, virtual.lstrip("/")), flags | os.O_CLOEXEC)
         try:
-            real = os.readlink(f"/proc/self/fd/{fd}")
+            real = located(fd)
         except OSError:
             real = os.path.realpath(os.path.join(self.root, virtual.lstrip("/")))
         if not self.contains(real):

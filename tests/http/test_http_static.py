@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from server.protocols.http.errors import HTTPError
+from server.protocols.http.filecache import FileCache
 from server.protocols.http.request import Request
 from server.protocols.http.static import SMALL_FILE, StaticFiles
 
@@ -102,3 +105,172 @@ def test_respond_if_file_leaves_other_paths_to_the_app(root):
     assert static.respond_if_file(Request("GET", "/a.txt", "HTTP/1.1", {})).body == b"a"
     with pytest.raises(HTTPError):
         static.respond_if_file(Request("GET", "/../secret", "HTTP/1.1", {}))
+
+
+# -- the file cache ---------------------------------------------------------------------------
+SETTLE_NS = 50_000_000  # files are left this long (and a little more) before they are cached
+
+
+def settled(root, **bounds) -> StaticFiles:
+    """StaticFiles whose cache takes a file once its ctime is SETTLE_NS old; files made by the
+    fixture are made old enough, and any change after it shows a ctime at least that newer."""
+    time.sleep(SETTLE_NS / 1e9 * 1.2)
+    return StaticFiles(str(root), cache=FileCache(settle_ns=SETTLE_NS, **bounds))
+
+
+def get(static, target, method="GET", headers=None):
+    try:
+        return static.respond(Request(method, target, "HTTP/1.1", headers or {}))
+    except HTTPError as error:
+        return error
+
+
+def rewrite(root, tmp_path):
+    (root / "a.txt").write_text("b")  # the same size
+
+
+def grow(root, tmp_path):
+    (root / "a.txt").write_text("longer")
+
+
+def replace_by_rename(root, tmp_path):
+    (root / "new").write_text("c")
+    os.replace(root / "new", root / "a.txt")
+
+
+def delete(root, tmp_path):
+    (root / "a.txt").unlink()
+
+
+def replace_by_folder(root, tmp_path):
+    (root / "a.txt").unlink()
+    (root / "a.txt").mkdir()
+
+
+def replace_by_link_out(root, tmp_path):
+    (root / "a.txt").unlink()
+    os.symlink(tmp_path / "secret", root / "a.txt")
+
+
+def rewrite_index(root, tmp_path):
+    (root / "dir" / "index.html").write_text("new index")
+
+
+def move_folder_out_and_link_it(root, tmp_path):  # the file's own stat does not change
+    os.rename(root / "dir", tmp_path / "moved")
+    os.symlink(tmp_path / "moved", root / "dir")
+
+
+@pytest.mark.parametrize(
+    ("target", "change", "status", "body"),
+    [
+        ("/a.txt", rewrite, 200, b"b"),
+        ("/a.txt", grow, 200, b"longer"),
+        ("/a.txt", replace_by_rename, 200, b"c"),
+        ("/a.txt", delete, 404, None),
+        ("/a.txt", replace_by_folder, 301, None),
+        ("/a.txt", replace_by_link_out, 403, None),
+        ("/dir/", rewrite_index, 200, b"new index"),
+        ("/dir/", move_folder_out_and_link_it, 403, None),
+        ("/dir/index.html", move_folder_out_and_link_it, 403, None),
+    ],
+)
+def test_a_cached_file_that_changed_is_seen_on_the_next_request(
+    root, tmp_path, target, change, status, body
+):
+    (root / "dir" / "index.html").write_text("index")
+    static = settled(root)
+    assert get(static, target).code == 200 and len(static.cache) == 1
+    change(root, tmp_path)
+    answer = get(static, target)
+    assert answer.code == status
+    if body is not None:
+        assert answer.body == body
+
+
+def test_a_file_changed_moments_ago_is_served_from_the_disk_until_it_settles(root):
+    static = StaticFiles(str(root))  # the default: two seconds
+    (root / "a.txt").write_text("b")
+    assert get(static, "/a.txt").body == b"b" and len(static.cache) == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/nothing", "/big.bin", "/dir/", "/dir", "//a.txt", "/./a.txt", "/dir/../a.txt", "/fifo",
+     "/out", "/link", "/linked/a.txt"],
+)  # fmt: skip
+def test_only_small_regular_files_asked_by_their_normal_path_are_cached(root, target):
+    static = settled(root)
+    get(static, target)
+    assert len(static.cache) == 0
+
+
+def test_a_folder_index_is_redirected_as_before_when_the_path_lacks_its_slash(root):
+    (root / "dir" / "index.html").write_text("index")
+    static = settled(root)
+    assert get(static, "/dir/").body == b"index" and len(static.cache) == 1
+    assert get(static, "/dir").code == 301
+    assert get(static, "/dir%2F").code == 301
+
+
+@pytest.mark.parametrize(("bounds", "most"), [({"max_entries": 2}, 2), ({"max_bytes": 600}, 1)])
+def test_the_cache_is_bounded(root, bounds, most):
+    names = [f"f{n}.txt" for n in range(5)]
+    for name in names:
+        (root / name).write_bytes(b"x" * 300)
+    static = settled(root, **bounds)
+    for name in names:
+        assert get(static, "/" + name).body == b"x" * 300
+        assert len(static.cache) <= most and static.cache.bytes <= static.cache.max_bytes
+    assert len(static.cache) == most
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", {}),
+        ("HEAD", {}),
+        ("GET", {"if-none-match": "{etag}"}),
+        ("GET", {"if-none-match": '"other"'}),
+        ("HEAD", {"if-none-match": "W/{etag}"}),
+        ("GET", {"if-modified-since": "Fri, 01 Jan 2100 00:00:00 GMT"}),
+        ("GET", {"if-modified-since": "Thu, 01 Jan 1970 00:00:00 GMT"}),
+        ("GET", {"range": "bytes=1-2"}),
+        ("GET", {"range": "bytes=-2"}),
+        ("HEAD", {"range": "bytes=0-0"}),
+        ("GET", {"range": "bytes=9-"}),
+        ("GET", {"range": "bytes=0-0,2-3"}),
+        ("GET", {"range": "bytes=1-2", "if-range": "{etag}"}),
+        ("GET", {"range": "bytes=1-2", "if-range": '"other"'}),
+    ],
+)
+def test_conditions_ranges_and_head_answer_the_same_from_the_cache(root, method, headers):
+    (root / "a.txt").write_text("abcd")
+    cold = StaticFiles(str(root), cache=FileCache(max_entries=0))
+    etag = dict(get(cold, "/a.txt").headers)["ETag"]
+    headers = {name: value.replace("{etag}", etag) for name, value in headers.items()}
+    warm = settled(root)
+    get(warm, "/a.txt")
+    assert len(warm.cache) == 1
+    expected, answer = get(cold, "/a.txt", method, headers), get(warm, "/a.txt", method, headers)
+    assert (answer.code, answer.headers, answer.body, answer.length) == (
+        expected.code, expected.headers, expected.body, expected.length,
+    )  # fmt: skip
+
+
+def test_threads_share_the_cache_and_its_byte_count_stays_true(root):
+    names = [f"f{n}.txt" for n in range(6)]
+    for name in names:
+        (root / name).write_text(name * 10)
+    static = settled(root, max_entries=3)
+
+    def hammer():
+        for turn in range(300):
+            name = names[turn % len(names)]
+            assert get(static, "/" + name).body == name.encode() * 10
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(hammer) for _ in range(4)]:
+            done.result()  # a wrong body fails the test here
+    assert len(static.cache) <= 3
+    assert static.cache.bytes == sum(cost for *_, cost in static.cache._entries.values())

@@ -3,7 +3,8 @@
 Every path goes through the jail (server/fs.py): a `..` segment (however it was encoded), a
 NUL, a backslash or a symlink that leads out of the root is refused with 403 before the disk
 is touched; a path that does not exist is 404. Small files are read and sent with their head
-in one write; larger ones go out with os.sendfile.
+in one write and kept in a FileCache (filecache.py: checked on every use by a stat of the
+file and of each folder below the root); larger ones go out with os.sendfile.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 import stat
 from email.utils import formatdate
 
-from ...fs import Jail, PathRefused
+from ...fs import Jail, PathRefused, located
 from .errors import Forbidden, MethodNotAllowed, NotFound
+from .filecache import Checks, FileCache, StaticFile, identity
 from .listing import listing_page
 from .request import Request
-from .response import Response
+from .response import Response, status_text
 from .validators import (
     UNSATISFIABLE,
     if_range_allows,
@@ -26,18 +28,19 @@ from .validators import (
     parse_range,
 )
 
-SMALL_FILE = 64 * 1024  # read and sent with the head; larger: sendfile
+SMALL_FILE = 64 * 1024  # read, cached and sent with the head; larger: sendfile
 INDEX = "index.html"
 _CHARSET_TYPES = ("application/javascript", "application/json", "image/svg+xml")
 
 
 class _Opened:
-    """A file or folder opened inside the jail; whoever takes `fd` must close it."""
+    """A file or folder opened inside the jail by its virtual `path`; whoever takes `fd` must
+    close it."""
 
-    __slots__ = ("fd", "info", "real")
+    __slots__ = ("fd", "info", "path", "real")
 
-    def __init__(self, fd: int, real: str, info: os.stat_result):
-        self.fd, self.real, self.info = fd, real, info
+    def __init__(self, fd: int, path: str, real: str, info: os.stat_result):
+        self.fd, self.path, self.real, self.info = fd, path, real, info
 
     @property
     def is_dir(self) -> bool:
@@ -50,15 +53,19 @@ class _Opened:
 
 
 class StaticFiles:
-    def __init__(self, root: str, listing: bool = False):
+    def __init__(self, root: str, listing: bool = False, cache: FileCache | None = None):
         self.jail = Jail(root)
         self.listing = listing
+        self.cache = FileCache() if cache is None else cache
         self._types: dict[str, str] = {}
         self._dates: dict[int, str] = {}
 
     def respond(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(f"{request.method} is not allowed on static files")
+        cached = self._cached(request)
+        if cached is not None:
+            return self._answer(request, cached, None)
         opened = self._open(request.path)
         if opened.is_dir:
             opened.close()
@@ -67,6 +74,9 @@ class StaticFiles:
 
     def respond_if_file(self, request: Request) -> Response | None:
         """The answer when the path names a file or a folder we can show, else None."""
+        cached = self._cached(request)
+        if cached is not None:
+            return self._answer(request, cached, None)
         try:
             opened = self._open(request.path)
         except NotFound:
@@ -80,6 +90,39 @@ class StaticFiles:
         return self._file(request, opened)
 
     # -- resolution ---------------------------------------------------------------------------
+    def _cached(self, request: Request) -> StaticFile | None:
+        """The cached file for this path when it is unchanged on disk. Only normal paths are
+        keys (`_keep`), so a path with `..`, NUL or a backslash misses here and is refused by
+        `_open` before the disk is touched. A folder's key ("/dir/") holds its index, which
+        answers only when the path as sent ends in "/" too (else `_directory` redirects)."""
+        path = request.path
+        if path.endswith("/") and not request.raw_path.endswith("/"):
+            return None
+        return self.cache.get(path)
+
+    def _keep(self, key: str, opened: _Opened, file: StaticFile) -> None:
+        """Cache a small file the jail opened under the path it was asked by, when that path is
+        already normal (other spellings, "//a" or "/./a", never take a place) and has no
+        symlink on it: its folders' stats, then where the descriptor is now, must be exactly
+        root + path (why: filecache.py's docstring)."""
+        path = opened.path
+        if file.body is None or self.jail.virtual(path) != path:
+            return
+        target = os.path.join(self.jail.root, path.lstrip("/"))
+        try:
+            folders = self._folders(path)
+            if located(opened.fd) != target:
+                return  # reached through a symlink, or moved since it was opened
+        except OSError:  # a folder gone, or no /proc to ask
+            return
+        self.cache.keep(key, folders, target, file)
+
+    def _folders(self, path: str) -> Checks:
+        """The identity of each folder between the root and the file `path` names."""
+        names = path.strip("/").split("/")[:-1]
+        folders = [os.path.join(self.jail.root, *names[: depth + 1]) for depth in range(len(names))]
+        return tuple((folder, identity(os.stat(folder))) for folder in folders)
+
     def _open(self, path: str) -> _Opened:
         """Open a regular file or folder inside the root; Forbidden or NotFound otherwise."""
         if "\0" in path or "\\" in path or ".." in path.split("/"):
@@ -93,7 +136,7 @@ class StaticFiles:
             raise NotFound(f"{path} does not exist") from None
         except OSError:
             raise Forbidden(f"{path} cannot be opened") from None
-        opened = _Opened(fd, real, os.fstat(fd))
+        opened = _Opened(fd, path, real, os.fstat(fd))
         if not (opened.is_dir or stat.S_ISREG(opened.info.st_mode)):
             opened.close()
             raise Forbidden(f"{path} is not a regular file")
@@ -122,38 +165,51 @@ class StaticFiles:
     def _file(self, request: Request, opened: _Opened) -> Response:
         """The answer for an open file; the descriptor is closed or handed to the response."""
         try:
-            return self._answer(request, opened)
+            file = self._describe(opened)
+            self._keep(request.path, opened, file)
+            return self._answer(request, file, opened)
         finally:
             opened.close()  # a no-op once a response has taken the descriptor
 
-    def _answer(self, request: Request, opened: _Opened) -> Response:
+    def _describe(self, opened: _Opened) -> StaticFile:
+        """Validators and headers of an open regular file, and its bytes when it is small."""
         info = opened.info
         etag = make_etag(info.st_mtime_ns, info.st_size)
-        validators = [("ETag", etag), ("Last-Modified", self._http_date(info.st_mtime))]
-        if not_modified(request.headers, etag, info.st_mtime):
-            return Response(b"", 304, validators)
-        headers = [("Content-Type", self.content_type(opened.real)), ("Accept-Ranges", "bytes")]
-        headers += validators
-        size = info.st_size
+        validators = (("ETag", etag), ("Last-Modified", self._http_date(info.st_mtime)))
+        content_type = ("Content-Type", self.content_type(opened.real))
+        headers = (content_type, ("Accept-Ranges", "bytes"), *validators)
+        body = os.pread(opened.fd, info.st_size, 0) if info.st_size <= SMALL_FILE else None
+        return StaticFile(info, etag, validators, headers, body)
+
+    def _answer(self, request: Request, file: StaticFile, opened: _Opened | None) -> Response:
+        """The answer from what is known of a file; `opened` is needed only when its bytes
+        were not read (a large file)."""
+        if not_modified(request.headers, file.etag, file.mtime):
+            return Response(b"", 304, file.validators)
+        headers = file.headers
+        size = file.size
         start, count, status = 0, size, 200
         wanted = request.headers.get("range")
-        if wanted is not None and if_range_allows(request.headers, etag, info.st_mtime):
+        if wanted is not None and if_range_allows(request.headers, file.etag, file.mtime):
             span = parse_range(wanted, size)
             if span == UNSATISFIABLE:
-                headers = [("Content-Range", f"bytes */{size}")]
+                headers = (("Content-Range", f"bytes */{size}"),)
                 return Response("416 Range Not Satisfiable: outside the file\n", 416, headers)
             if span is not None:
                 start, count, status = span[0], span[1] - span[0] + 1, 206
-                headers.append(("Content-Range", f"bytes {span[0]}-{span[1]}/{size}"))
+                headers += (("Content-Range", f"bytes {span[0]}-{span[1]}/{size}"),)
         if request.method == "HEAD":
             response = Response(b"", status, headers)
             response.length = count
             return response
+        if file.body is not None:  # parts made here, checked once: no conversions
+            body = file.body[start : start + count]
+            return Response.build(status, status_text(status), list(headers), body)
         if count <= SMALL_FILE:
             return Response(os.pread(opened.fd, count, start), status, headers)
-        file = os.fdopen(opened.fd, "rb")  # closed once sent (Response.finish)
+        stream = os.fdopen(opened.fd, "rb")  # closed once sent (Response.finish)
         opened.fd = -1
-        return Response.from_file(file, start, count, status, headers)
+        return Response.from_file(stream, start, count, status, headers)
 
     def _http_date(self, mtime: float) -> str:
         second = int(mtime)
