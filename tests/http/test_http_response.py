@@ -7,7 +7,13 @@ import json
 import pytest
 
 from server.protocols.http.errors import BadRequest, HTTPError, NotFound
-from server.protocols.http.response import Response, coerce, encode_head, error_response
+from server.protocols.http.response import (
+    Response,
+    coerce,
+    encode_fields,
+    encode_head,
+    error_response,
+)
 
 FIXED = "Server: test\r\n"
 
@@ -78,6 +84,28 @@ def test_unsafe_headers_are_a_500(headers):
     with pytest.raises(HTTPError) as raised:
         encode_head(Response(b"x", headers=headers), FIXED, True, False)
     assert raised.value.code == 500
+
+
+def test_pre_encoded_fields_go_out_as_the_same_head():
+    pairs = [("Content-Type", "text/plain"), ("ETag", '"1-2"')]
+    listed = Response.build(200, "200 OK", list(pairs), b"ab")
+    encoded = Response.build(200, "200 OK", [], b"ab", fields=encode_fields(pairs))
+    assert head_of(encoded) == head_of(listed)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("X-A", "a\r\nSet-Cookie: x")],
+        [("X\nB", "a")],
+        [("Content-Length", "2")],  # framing is decided per response, never pre-encoded
+        [("Connection", "close")],
+        [("X-A", 5)],
+    ],
+)
+def test_fields_that_cannot_be_pre_encoded(pairs):
+    with pytest.raises((HTTPError, ValueError)):
+        encode_fields(pairs)
 
 
 def test_a_head_answer_may_declare_the_get_length_without_a_body():

@@ -34,6 +34,8 @@ import os
 import threading
 import time
 
+from .response import encode_fields
+
 MAX_ENTRIES = 1024
 MAX_BYTES = 8 * 1024 * 1024  # bodies and paths together
 SETTLE_NS = 2_000_000_000  # FAT keeps mtime to 2 s, ext3 to 1 s; most others to a clock tick
@@ -50,7 +52,7 @@ def identity(info: os.stat_result) -> Identity:
 class StaticFile:
     """One regular file as served: validators, headers and, when small, all its bytes."""
 
-    __slots__ = ("body", "etag", "headers", "identity", "mtime", "size", "validators")
+    __slots__ = ("body", "etag", "fields", "headers", "identity", "mtime", "size", "validators")
 
     def __init__(
         self,
@@ -64,6 +66,8 @@ class StaticFile:
         self.size = info.st_size
         self.mtime = info.st_mtime
         self.etag, self.validators, self.headers, self.body = etag, validators, headers, body
+        # the whole file's 200 sends these lines as they are (checked and encoded once)
+        self.fields = encode_fields(headers) if body is not None else ""
 
 
 class FileCache:

@@ -41,8 +41,8 @@ class Response:
     """One response: a status, headers and a body (bytes, iterable, or a file range)."""
 
     __slots__ = (
-        "body", "close", "code", "count", "file", "headers", "iterable", "length", "offset",
-        "on_close", "status",
+        "body", "close", "code", "count", "fields", "file", "headers", "iterable", "length",
+        "offset", "on_close", "status",
     )  # fmt: skip
 
     def __init__(
@@ -55,6 +55,7 @@ class Response:
         self.code = status
         self.status = status_text(status)
         self.headers = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        self.fields = ""  # header lines checked and encoded once (encode_fields), sent first
         if isinstance(body, str):
             body = body.encode("utf-8")
             content_type = content_type or TEXT
@@ -82,10 +83,14 @@ class Response:
         return response
 
     @classmethod
-    def build(cls, code: int, status: str, headers: list, body=None, iterable=None) -> Response:
-        """A response from parts already checked (the WSGI path: no conversions)."""
+    def build(
+        cls, code: int, status: str, headers: list, body=None, iterable=None, fields: str = ""
+    ) -> Response:
+        """A response from parts already checked (the WSGI path: no conversions); `fields`
+        are header lines from `encode_fields`, sent before `headers`."""
         response = cls.__new__(cls)
         response.code, response.status, response.headers = code, status, headers
+        response.fields = fields
         response.body, response.iterable = body, iterable
         response.length = len(body) if body is not None else None
         response.file, response.offset, response.count = None, 0, 0
@@ -141,6 +146,18 @@ def _length(value: str) -> int:
     return int(value)
 
 
+def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
+    """Header lines checked once by `encode_head`'s rules, to send as they are with every
+    response that carries them (`Response.fields`): what a cached file answers with. Names
+    that frame the body or the connection are not allowed here (ValueError)."""
+    headers = list(headers)
+    for name, _ in headers:
+        if name.lower() in _SPECIAL:
+            raise ValueError(f"{name} is set per response, not in pre-encoded fields")
+    encode_head(Response.build(200, "200 OK", headers, b""), "", True, False)  # or raises
+    return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+
 class DateHeader:
     """The Date header line, formatted at most once a second."""
 
@@ -169,7 +186,7 @@ def encode_head(
     is a 500 (response splitting), a body of unknown length is chunked on keep-alive HTTP/1.1
     (`chunkable`) or ends with the connection. One function: it runs for every response."""
     try:
-        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed]
+        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields]
         length = response.length
         for name, value in response.headers:
             lower = name.lower()

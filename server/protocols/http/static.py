@@ -203,6 +203,8 @@ class StaticFiles:
             response.length = count
             return response
         if file.body is not None:  # parts made here, checked once: no conversions
+            if status == 200:
+                return Response.build(200, "200 OK", [], file.body, fields=file.fields)
             body = file.body[start : start + count]
             return Response.build(status, status_text(status), list(headers), body)
         if count <= SMALL_FILE:
