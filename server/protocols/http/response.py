@@ -12,10 +12,10 @@ a dict or list (200, JSON), or a (status, headers, body) tuple; `coerce()` accep
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from http import HTTPStatus
+from time import time as _now
 from typing import Any
 
 from .errors import HTTPError, InternalError
@@ -140,12 +140,6 @@ def _held(response: Response) -> bool:
     return response.body is not None or response.file is not None
 
 
-def _length(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise InternalError(f"response Content-Length {value!r} is not a number")
-    return int(value)
-
-
 def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
     """Header lines checked once by `encode_head`'s rules, to send as they are with every
     response that carries them (`Response.fields`): what a cached file answers with. Names
@@ -168,7 +162,7 @@ class DateHeader:
         self.line = ""
 
     def __call__(self) -> str:
-        now = int(time.time())
+        now = int(_now())
         if now != self.second:
             self.second = now
             self.line = f"Date: {formatdate(now, usegmt=True)}\r\n"
@@ -192,7 +186,9 @@ def encode_head(
             lower = name.lower()
             if lower in _SPECIAL:
                 if lower == "content-length":
-                    length = _length(value)
+                    if not (value.isascii() and value.isdigit()):
+                        raise InternalError(f"response Content-Length {value!r} is not a number")
+                    length = int(value)
                 elif lower == "connection" and "close" in value.lower():
                     keep = False
                 continue
