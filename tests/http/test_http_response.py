@@ -86,6 +86,15 @@ def test_unsafe_headers_are_a_500(headers):
     assert raised.value.code == 500
 
 
+def test_header_pairs_are_checked_once_and_lists_every_time():
+    pair = ("X-A", "1")
+    first = head_of(Response(b"x", headers=[pair]))
+    assert "X-A: 1" in first[1] and head_of(Response(b"x", headers=[pair])) == first
+    assert "X-C: c" in head_of(Response(b"x", headers=[["X-C", "c"]]))[1]  # a list: unhashable
+    with pytest.raises(HTTPError):
+        encode_head(Response(b"x", headers=[["X-B", "a\r\nb"]]), FIXED, True, False)
+
+
 def test_pre_encoded_fields_go_out_as_the_same_head():
     pairs = [("Content-Type", "text/plain"), ("ETag", '"1-2"')]
     listed = Response.build(200, "200 OK", list(pairs), b"ab")

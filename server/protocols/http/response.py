@@ -33,6 +33,12 @@ _HOP_BY_HOP = frozenset(
 _SPECIAL = _HOP_BY_HOP | {"content-length"}
 
 
+# Ordinary header pairs already checked, to their line: an app sends the same few again and
+# again (a constant list of tuples), and a dict lookup is cheaper than the checks.
+_CHECKED: dict[tuple, str] = {}
+_CHECKED_MAX = 1024
+
+
 def status_text(code: int) -> str:
     return STATUS.get(code) or f"{code} Unknown"
 
@@ -182,7 +188,15 @@ def encode_head(
     try:
         lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields]
         length = response.length
-        for name, value in response.headers:
+        for pair in response.headers:
+            try:
+                line = _CHECKED.get(pair)
+            except TypeError:  # a list, not a tuple: checked below every time
+                line = None
+            if line is not None:
+                lines.append(line)
+                continue
+            name, value = pair
             lower = name.lower()
             if lower in _SPECIAL:
                 if lower == "content-length":
@@ -194,7 +208,12 @@ def encode_head(
                 continue
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise InternalError(f"response header {name!r} contains CR or LF")
-            lines += (name, ": ", value, "\r\n")
+            line = f"{name}: {value}\r\n"
+            if type(pair) is tuple:  # immutable: the same pair makes the same line again
+                if len(_CHECKED) >= _CHECKED_MAX:
+                    _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
+                _CHECKED[pair] = line
+            lines.append(line)
         code = response.code
         chunked = False
         if code in NO_BODY or code < 200:
