@@ -168,7 +168,6 @@ class WSGIApp:
             start.early.on_close = getattr(result, "close", None)
             return start.early
         if type(result) in (list, tuple):
-            _require(start)
             body = result[0] if len(result) == 1 else b"".join(result)
             return _response(start, body=body)
         if isinstance(result, FileWrapper):
@@ -177,10 +176,10 @@ class WSGIApp:
                 return response
         iterator = iter(result)
         first = _first_chunk(iterator)
-        _require(start)
         if first is None:  # an empty body
+            response = _response(start, body=b"")
             _close(result)
-            return _response(start, body=b"")
+            return response
         response = _response(start, iterable=itertools.chain((first,), iterator))
         response.on_close = getattr(result, "close", None)
         return response
@@ -204,13 +203,10 @@ def _first_chunk(iterator) -> bytes | None:
     return None
 
 
-def _require(start: _StartResponse) -> None:
-    if start.status is None:
-        raise InternalError("the WSGI app returned without calling start_response")
-
-
 def _response(start: _StartResponse, body=None, iterable=None) -> Response:
     status = start.status
+    if status is None:
+        raise InternalError("the WSGI app returned without calling start_response")
     try:
         code = int(status[:3])
     except ValueError:
@@ -230,7 +226,6 @@ def _file_response(start: _StartResponse, wrapper: FileWrapper) -> Response | No
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    _require(start)
     count = max(0, info.st_size - offset)
     for name, value in start.headers:
         if name.lower() == "content-length" and value.isdigit():
