@@ -193,14 +193,16 @@ class EventLoop:
             signal.set_wakeup_fd(previous)
 
     def run_once(self) -> None:
-        for fd, events in self.poller.poll(self._timeout()):
-            handler = self._handlers.get(fd)
+        handlers, masks, poller = self._handlers, self._masks, self.poller
+        readable, writable = poller.readable, poller.writable  # in the poller's own bits
+        for fd, events in poller.poll(self._timeout()):
+            handler = handlers.get(fd)
             if handler is None:
                 continue  # forgotten by an earlier handler in this same turn
-            try:
-                if events & READ and self._masks[fd] & READ:
+            try:  # an earlier handler (or this one's read) may have changed what fd waits for
+                if events & readable and masks[fd] & READ:
                     handler.on_readable()
-                if events & WRITE and self._masks.get(fd, 0) & WRITE:
+                if events & writable and masks.get(fd, 0) & WRITE:
                     handler.on_writable()
             except Exception:  # a handler bug must not take every other connection down
                 log.exception("unhandled error in handler %r", handler)
