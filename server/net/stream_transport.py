@@ -203,7 +203,7 @@ class StreamTransport:
 
     def pending(self) -> bool:
         """True while anything is queued for sending (or TLS bytes wait for the socket)."""
-        return bool(self._out) or self._tls_waiting()
+        return bool(self._out) or (self._tls is not None and self._tls.pending())
 
     @property
     def resumed(self) -> bool:
@@ -238,8 +238,12 @@ class StreamTransport:
     def on_readable(self) -> None:
         if self.closed:  # a read scheduled for early TLS bytes, after an abort
             return
+        tls = self._tls
         try:
-            data = self._recv()
+            if tls is None or self._lingering:  # lingering: discard, never decrypt
+                data = self.sock.recv(RECV_SIZE)
+            else:
+                data = tls.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -262,7 +266,7 @@ class StreamTransport:
                 self.protocol.data_received(data)
             except Exception as exc:
                 self._protocol_failed(exc)
-            if self._tls_ended():
+            if self._tls is not None and self._tls.ended:  # _tls_ended(); start_tls may have run
                 self.loop.call_soon(self._call, self._catch_up)
             return
         self._eof = True
@@ -331,11 +335,6 @@ class StreamTransport:
         self._update_interest()
         self.set_idle_timeout(None)
         self._idle_timer = self.loop.call_later(LINGER, self._finish, None)
-
-    def _recv(self) -> bytes:
-        if self._tls is None or self._lingering:  # lingering: discard, never decrypt
-            return self.sock.recv(RECV_SIZE)
-        return self._tls.recv(RECV_SIZE)
 
     def _tls_ended(self) -> bool:
         """TLS has read the peer's end of the stream (maybe not yet reported)."""
