@@ -208,22 +208,25 @@ class EventLoop:
                 log.exception("unhandled error in handler %r", handler)
                 self.forget(fd)
         self._run_timers()
-        self._run_ready()
+        if self._ready:
+            self._run_ready()
 
     def _timeout(self) -> float | None:
         if self._ready or self._stopping:
             return 0
-        while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
+        timers = self._timers
+        while timers and timers[0].cancelled:
+            heapq.heappop(timers)
             self._cancelled -= 1
-        if self._timers:
-            return max(0.0, self._timers[0].when - time.monotonic())
+        if timers:
+            return max(0.0, timers[0].when - time.monotonic())
         return None
 
     def _run_timers(self) -> None:
+        timers = self._timers
         now = time.monotonic()
-        while self._timers and self._timers[0].when <= now:
-            timer = heapq.heappop(self._timers)
+        while timers and timers[0].when <= now:
+            timer = heapq.heappop(timers)
             if timer.cancelled:
                 self._cancelled -= 1
             else:
