@@ -207,7 +207,9 @@ class EventLoop:
             except Exception:  # a handler bug must not take every other connection down
                 log.exception("unhandled error in handler %r", handler)
                 self.forget(fd)
-        self._run_timers()
+        timers = self._timers
+        if timers and timers[0].when <= (now := time.monotonic()):
+            self._run_timers(now)
         if self._ready:
             self._run_ready()
 
@@ -222,9 +224,9 @@ class EventLoop:
             return max(0.0, timers[0].when - time.monotonic())
         return None
 
-    def _run_timers(self) -> None:
+    def _run_timers(self, now: float) -> None:
+        """Queue the calls of the timers due at `now` (cancelled ones are dropped)."""
         timers = self._timers
-        now = time.monotonic()
         while timers and timers[0].when <= now:
             timer = heapq.heappop(timers)
             if timer.cancelled:
