@@ -1,9 +1,11 @@
 """Instructions per HTTP request, counted by callgrind: a fixed number of keep-alive GETs
 through the real HTTP protocol (parser, router, metrics, response head), on a transport that
 only keeps what is written -- no sockets, so the count is repeatable. Two cases: `static`, a
-small file under --root, and `hello`, the benchmark's hello-world WSGI app.
+small file under --root, and `hello`, the benchmark's hello-world WSGI app. `loop` is `hello`
+and `static-loop` is `static` through the real event loop, transport and a TCP socket
+(bench/callgrind_loop.py): the difference is what the loop and the transport cost a request.
 
-    python3 -m bench.callgrind [--requests N] [--case static|hello]
+    python3 -m bench.callgrind [--requests N] [--case static|hello|loop|static-loop]
 
 runs itself twice under `valgrind --tool=callgrind` (N requests, then none) and prints the
 difference per request: what serving one request costs, start-up excluded. The static file is
@@ -22,6 +24,7 @@ import tempfile
 import time
 
 from bench.apps.hello import app as hello_app
+from bench.callgrind_loop import serve_on_loop
 from server.metrics import METRICS
 from server.net.executor import INLINE
 from server.protocols.http import HTTPConfig, Router
@@ -35,6 +38,7 @@ REQUESTS = {
     "static": b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n",
     "hello": b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n",
 }
+REQUESTS["loop"], REQUESTS["static-loop"] = REQUESTS["hello"], REQUESTS["static"]
 
 
 class _Timer:
@@ -77,10 +81,12 @@ class _Transport:
 def serve(case: str, requests: int, root: str) -> int:
     """Serve `requests` GETs of the case on one connection; the bytes written."""
     METRICS.freeze(rows=4, service="http", model="bench")
-    if case == "hello":
-        router = Router(ops=Ops("/-"), app=WSGIApp(hello_app))
-    else:
+    if case.startswith("static"):
         router = Router(ops=Ops("/-"), static=StaticFiles(root))
+    else:
+        router = Router(ops=Ops("/-"), app=WSGIApp(hello_app))
+    if case.endswith("loop"):
+        return serve_on_loop(router, REQUESTS[case], requests)
     protocol = HTTPProtocol(router, HTTPConfig(), _Scheduler())
     transport = _Transport()
     protocol.connection_made(transport)

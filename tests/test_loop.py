@@ -1,5 +1,6 @@
 """The event loop: timers, cancellation, cross-thread calls, each poller."""
 
+import select
 import socket
 import threading
 import time
@@ -7,7 +8,7 @@ import time
 import pytest
 
 from server.net.loop import EventLoop
-from server.net.pollers import POLLERS, READ
+from server.net.pollers import POLLERS, READ, WRITE
 
 
 @pytest.fixture(params=list(POLLERS))
@@ -66,3 +67,31 @@ def test_readiness_reaches_the_handler(loop):
     assert loop.watched() == 0
     a.close()
     b.close()
+
+
+def test_interests_are_the_kernels_own_bits():
+    """poll and epoll take and report READ and WRITE untranslated."""
+    assert (READ, WRITE) == (select.POLLIN, select.POLLOUT)
+    if hasattr(select, "epoll"):
+        assert (READ, WRITE) == (select.EPOLLIN, select.EPOLLOUT)
+
+
+def test_a_hangup_wakes_only_the_side_that_waits(loop):
+    """The peer's close is an error/hangup event for poll and epoll: it reaches the handler
+    through what it waits for (here writing), never through a side it does not watch."""
+    a, b = socket.socketpair()
+    calls = []
+
+    class Writer:
+        def on_readable(self):
+            calls.append("read")
+
+        def on_writable(self):
+            calls.append("write")
+            loop.forget(a.fileno())
+
+    loop.set_interest(a.fileno(), Writer(), WRITE)
+    b.close()
+    loop.run(until=lambda: calls)
+    assert calls == ["write"]
+    a.close()

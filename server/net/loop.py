@@ -193,35 +193,42 @@ class EventLoop:
             signal.set_wakeup_fd(previous)
 
     def run_once(self) -> None:
-        for fd, events in self.poller.poll(self._timeout()):
-            handler = self._handlers.get(fd)
+        handlers, masks, poller = self._handlers, self._masks, self.poller
+        readable, writable = poller.readable, poller.writable  # in the poller's own bits
+        for fd, events in poller.poll(self._timeout()):
+            handler = handlers.get(fd)
             if handler is None:
                 continue  # forgotten by an earlier handler in this same turn
-            try:
-                if events & READ and self._masks[fd] & READ:
+            try:  # an earlier handler (or this one's read) may have changed what fd waits for
+                if events & readable and masks[fd] & READ:
                     handler.on_readable()
-                if events & WRITE and self._masks.get(fd, 0) & WRITE:
+                if events & writable and masks.get(fd, 0) & WRITE:
                     handler.on_writable()
             except Exception:  # a handler bug must not take every other connection down
                 log.exception("unhandled error in handler %r", handler)
                 self.forget(fd)
-        self._run_timers()
-        self._run_ready()
+        timers = self._timers
+        if timers and timers[0].when <= (now := time.monotonic()):
+            self._run_timers(now)
+        if self._ready:
+            self._run_ready()
 
     def _timeout(self) -> float | None:
         if self._ready or self._stopping:
             return 0
-        while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
+        timers = self._timers
+        while timers and timers[0].cancelled:
+            heapq.heappop(timers)
             self._cancelled -= 1
-        if self._timers:
-            return max(0.0, self._timers[0].when - time.monotonic())
+        if timers:
+            return max(0.0, timers[0].when - time.monotonic())
         return None
 
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        while self._timers and self._timers[0].when <= now:
-            timer = heapq.heappop(self._timers)
+    def _run_timers(self, now: float) -> None:
+        """Queue the calls of the timers due at `now` (cancelled ones are dropped)."""
+        timers = self._timers
+        while timers and timers[0].when <= now:
+            timer = heapq.heappop(timers)
             if timer.cancelled:
                 self._cancelled -= 1
             else:

@@ -11,8 +11,10 @@ import select
 
 from ..errors import ModelUnavailable
 
+#: What a handler waits for: the bits poll(2) and epoll(7) use themselves (POLLIN and
+#: EPOLLIN are 1, POLLOUT and EPOLLOUT 4), so interests and events pass untranslated.
 READ = 1
-WRITE = 2
+WRITE = 4
 
 
 class SelectPoller:
@@ -20,6 +22,8 @@ class SelectPoller:
 
     syscall = "select"
     max_fd = 1024
+    #: The bits of an event that make the loop call on_readable / on_writable.
+    readable, writable = READ, WRITE
 
     def __init__(self) -> None:
         self._readers: set[int] = set()
@@ -51,34 +55,24 @@ class SelectPoller:
 
 
 class _KernelPoller:
-    """What poll(2) and epoll(7) share: a kernel object told about each descriptor once."""
+    """What poll(2) and epoll(7) share: a kernel object told about each descriptor once, in
+    its own bits (READ and WRITE are those), and events given back as it reports them."""
 
-    IN = OUT = ERRORS = 0  # the system call's own event bits
+    ERRORS = 0  # the system call's error bits: they wake both sides of the handler, whose
+    # read or write then discovers the error itself
 
     def __init__(self, impl) -> None:
         self._impl = impl
+        self.readable, self.writable = READ | self.ERRORS, WRITE | self.ERRORS
 
     def register(self, fd: int, mask: int) -> None:
-        self._impl.register(fd, self._events(mask))
+        self._impl.register(fd, mask)
 
     def modify(self, fd: int, mask: int) -> None:
-        self._impl.modify(fd, self._events(mask))
+        self._impl.modify(fd, mask)
 
     def unregister(self, fd: int) -> None:
         self._impl.unregister(fd)
-
-    def _events(self, mask: int) -> int:
-        return (self.IN if mask & READ else 0) | (self.OUT if mask & WRITE else 0)
-
-    def _masks(self, events) -> list[tuple[int, int]]:
-        bits_in, bits_out, errors = self.IN, self.OUT, self.ERRORS
-        masks = []
-        for fd, ev in events:
-            if ev & errors:  # let the handler's read or write discover the error itself
-                masks.append((fd, READ | WRITE))
-            else:
-                masks.append((fd, (READ if ev & bits_in else 0) | (WRITE if ev & bits_out else 0)))
-        return masks
 
 
 class PollPoller(_KernelPoller):
@@ -86,7 +80,6 @@ class PollPoller(_KernelPoller):
 
     syscall = "poll"
     if hasattr(select, "poll"):
-        IN, OUT = select.POLLIN, select.POLLOUT
         ERRORS = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
     def __init__(self) -> None:
@@ -94,7 +87,7 @@ class PollPoller(_KernelPoller):
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        return self._masks(self._impl.poll(ms))
+        return self._impl.poll(ms)
 
     def close(self) -> None:
         self._impl = None
@@ -105,14 +98,13 @@ class EpollPoller(_KernelPoller):
 
     syscall = "epoll"
     if hasattr(select, "epoll"):
-        IN, OUT = select.EPOLLIN, select.EPOLLOUT
         ERRORS = select.EPOLLERR | select.EPOLLHUP
 
     def __init__(self) -> None:
         super().__init__(select.epoll())
-
-    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        return self._masks(self._impl.poll(-1 if timeout is None else max(timeout, 0.0)))
+        # No Python frame per turn: epoll takes the loop's timeout as it is (seconds, rounded
+        # up to milliseconds; None waits forever) and its events need no translation.
+        self.poll = self._impl.poll
 
     def close(self) -> None:
         self._impl.close()

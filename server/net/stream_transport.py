@@ -53,6 +53,8 @@ class StreamTransport:
         self.peer = peer if peer is not None else peername(sock)
         self.fd = sock.fileno()
         self.closed = False
+        #: close() or abort() was called: protocols write no more (true whenever `closed` is).
+        self.closing = False
         self._on_close = on_close
         self._tcp_options = tcp_options
         self._out = OutputQueue(
@@ -67,12 +69,13 @@ class StreamTransport:
         )
         self._reading = True
         self._eof = False
-        self._closing = False
         self._lingering = False
         self._idle_timeout = idle_timeout
         self._idle_timer: Timer | None = None
         self._early = b""  # read before the protocol took over (hand_over); it gets them first
         self._tls: TlsChannel | None = None  # once start_tls: every byte goes through it
+        #: The connection runs TLS (start_tls was called).
+        self.secure = False
         self.last_active = time.monotonic()
         sock.setblocking(False)
 
@@ -89,11 +92,12 @@ class StreamTransport:
     # -- what protocols call ----------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Send bytes, in order after everything queued before."""
-        if self._closing or not data:
+        if self.closing or not data:
             return
         if not self._out:
             try:
-                sent = self._send(data)
+                # _send's expression, without its frame: every response goes through here
+                sent = self.sock.send(data) if self._tls is None else self._tls.send(data)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
@@ -140,7 +144,7 @@ class StreamTransport:
         self._update_interest()
 
     def resume_reading(self) -> None:
-        if not self._closing:
+        if not self.closing:
             self._reading = True
             self._update_interest()
             if self._early or self._tls_ended():
@@ -168,14 +172,14 @@ class StreamTransport:
         (what a protocol read past its STARTTLS-like command), start the TLS. `tickets`:
         issue TLS 1.3 session tickets (see tls._wrap for when not to)."""
         self._tls = TlsChannel(context, self.sock, on_ready, tickets)
-        self._out.secure = True
+        self.secure = self._out.secure = True
         early, self._early = self._early + early, b""
         if early:
             self._tls.feed(early)
             self.loop.call_soon(self.on_readable)  # the socket may never wake us for them
 
     def _deliver_early(self) -> None:
-        if self._early and self._reading and not self._closing:
+        if self._early and self._reading and not self.closing:
             early, self._early = self._early, b""
             self.protocol.data_received(early)
 
@@ -199,12 +203,7 @@ class StreamTransport:
 
     def pending(self) -> bool:
         """True while anything is queued for sending (or TLS bytes wait for the socket)."""
-        return bool(self._out) or self._tls_waiting()
-
-    @property
-    def secure(self) -> bool:
-        """True when the connection runs TLS."""
-        return self._tls is not None
+        return bool(self._out) or (self._tls is not None and self._tls.pending())
 
     @property
     def resumed(self) -> bool:
@@ -213,9 +212,9 @@ class StreamTransport:
 
     def close(self) -> None:
         """Close once everything queued has been sent."""
-        if self._closing:
+        if self.closing:
             return
-        self._closing = True
+        self.closing = True
         self._reading = False
         if not self.pending():
             self._shutdown_and_linger()
@@ -232,10 +231,6 @@ class StreamTransport:
         if not self.closing:
             self._call(self.protocol.drain_requested)
 
-    @property
-    def closing(self) -> bool:
-        return self._closing or self.closed
-
     def sockname(self) -> Any:
         return self.sock.getsockname()
 
@@ -243,8 +238,12 @@ class StreamTransport:
     def on_readable(self) -> None:
         if self.closed:  # a read scheduled for early TLS bytes, after an abort
             return
+        tls = self._tls
         try:
-            data = self._recv()
+            if tls is None or self._lingering:  # lingering: discard, never decrypt
+                data = self.sock.recv(RECV_SIZE)
+            else:
+                data = tls.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -256,15 +255,18 @@ class StreamTransport:
             return
         if self._early:  # reading resumed, and the socket is read before the queued delivery
             self._call(self._deliver_early)
-            if self._closing:
+            if self.closing:
                 return
         if data:
             self.last_active = time.monotonic()
             if not self._reading:  # decrypted with the handshake's end, when `on_ready` paused
                 self._early += data
                 return
-            self._call(self.protocol.data_received, data)
-            if self._tls_ended():
+            try:  # what _call does, without its frame: this runs for every read
+                self.protocol.data_received(data)
+            except Exception as exc:
+                self._protocol_failed(exc)
+            if self._tls is not None and self._tls.ended:  # _tls_ended(); start_tls may have run
                 self.loop.call_soon(self._call, self._catch_up)
             return
         self._eof = True
@@ -284,14 +286,14 @@ class StreamTransport:
         except ProducerFailed as failed:
             self._producer_failed(failed.__cause__)
             return
-        if not self.pending() and self._closing and not self.closed:
+        if not self.pending() and self.closing and not self.closed:
             self._shutdown_and_linger()
         else:
             self._update_interest()
 
     # -- internals --------------------------------------------------------------------
     def _enqueue(self, item) -> None:
-        if self._closing:
+        if self.closing:
             if item.on_done:
                 item.on_done(ConnectionAbortedError("connection is closing"))
             return
@@ -334,11 +336,6 @@ class StreamTransport:
         self.set_idle_timeout(None)
         self._idle_timer = self.loop.call_later(LINGER, self._finish, None)
 
-    def _recv(self) -> bytes:
-        if self._tls is None or self._lingering:  # lingering: discard, never decrypt
-            return self.sock.recv(RECV_SIZE)
-        return self._tls.recv(RECV_SIZE)
-
     def _tls_ended(self) -> bool:
         """TLS has read the peer's end of the stream (maybe not yet reported)."""
         return self._tls is not None and self._tls.ended
@@ -371,7 +368,7 @@ class StreamTransport:
         if self.closed:
             return
         self.closed = True
-        self._closing = True
+        self.closing = True
         if self._idle_timer:
             self._idle_timer.cancel()
         self.loop.forget(self.fd)
@@ -386,9 +383,13 @@ class StreamTransport:
         try:
             return method(*args)
         except Exception as exc:
-            log.exception("protocol error on %s", self.peer)
-            self.abort(exc)
+            self._protocol_failed(exc)
         return None
+
+    def _protocol_failed(self, exc: Exception) -> None:
+        """Called in the `except` that caught a protocol callback's exception."""
+        log.exception("protocol error on %s", self.peer)
+        self.abort(exc)
 
     def __repr__(self) -> str:
         return f"<StreamTransport fd={self.fd} peer={self.peer}>"
