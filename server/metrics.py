@@ -168,7 +168,8 @@ class Metrics:
         view = self._view
         if view is None:
             return
-        bucket = histogram.first + bisect.bisect_left(histogram.bounds, value)  # le: >= value
+        bounds = histogram.bounds  # le: the first bound >= value; on a fast server, the first
+        bucket = histogram.first + (0 if value <= bounds[0] else bisect.bisect_left(bounds, value))
         lock = self._lock
         lock.acquire()
         try:
