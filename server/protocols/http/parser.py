@@ -265,8 +265,7 @@ class _HeadScan:
 
 def parse_head(text: str, limits: Limits) -> Request:
     """A request head (latin-1 text, without the final blank line) -> Request."""
-    # printable text has no control byte at all (the common case, decided at C speed);
-    # otherwise the scan tells HTAB, which is allowed, from the rest
+    # printable text has no control byte (decided at C speed); else the scan allows HTAB
     if not text.replace("\r\n", "").isprintable() and _CTL.search(text.replace("\r\n", "\t")):
         raise BadRequest("NUL, control character or bare CR/LF in the request head")
     lines = text.split("\r\n")
@@ -278,8 +277,7 @@ def parse_head(text: str, limits: Limits) -> Request:
     headers: dict[str, str] = {}
     max_field = limits.max_field
     for line in lines[1:]:
-        # A name seen before needs no check but the colon and the length (no call per
-        # field: browsers send a dozen); anything else gets parse_field's every check.
+        # a known name needs only the colon and length checks; others get parse_field's all
         raw, sep, value = line.partition(":")
         name = _NAMES.get(raw)
         if name is None or not sep or len(line) > max_field:

@@ -39,6 +39,25 @@ _CHECKED: dict[tuple, str] = {}
 _CHECKED_MAX = 1024
 
 
+def _declared_length(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise InternalError(f"response Content-Length {value!r} is not a number")
+    return int(value)
+
+
+def _checked_line(pair: tuple, name: str, value: str) -> str:
+    """An ordinary header's line, once its name and value are known to hold no CR or LF;
+    remembered when the pair is a tuple (immutable: the same pair makes the same line)."""
+    if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+        raise InternalError(f"response header {name!r} contains CR or LF")
+    line = f"{name}: {value}\r\n"
+    if type(pair) is tuple:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
+        _CHECKED[pair] = line
+    return line
+
+
 def status_text(code: int) -> str:
     return STATUS.get(code) or f"{code} Unknown"
 
@@ -181,41 +200,26 @@ DATE = DateHeader()
 def encode_head(
     response: Response, fixed: str, keep: bool, head_only: bool, chunkable: bool = True
 ) -> tuple:
-    """(head bytes, keep-alive, chunked) for a response; `fixed` holds Server and friends.
-    Framing headers are checked, not trusted: hop-by-hop ones are dropped, CR or LF anywhere
-    is a 500 (response splitting), a body of unknown length is chunked on keep-alive HTTP/1.1
-    (`chunkable`) or ends with the connection. One function: it runs for every response."""
+    """(head bytes, keep-alive, chunked); `fixed` holds Server and friends. Hop-by-hop headers
+    are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
+    chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
     try:
         lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields]
         length = response.length
         for pair in response.headers:
-            try:
-                line = _CHECKED.get(pair)
-            except TypeError:  # a list, not a tuple: checked below every time
-                line = None
-            if line is not None:
-                lines.append(line)
-                continue
-            name, value = pair
-            lower = name.lower()
-            if lower in _SPECIAL:
+            line = _CHECKED.get(pair) if type(pair) is tuple else None  # lists: every time
+            if line is None:
+                name, value = pair
+                lower = name.lower()
                 if lower == "content-length":
-                    if not (value.isascii() and value.isdigit()):
-                        raise InternalError(f"response Content-Length {value!r} is not a number")
-                    length = int(value)
-                elif lower == "connection" and "close" in value.lower():
-                    keep = False
+                    length = _declared_length(value)
+                elif lower in _HOP_BY_HOP:
+                    keep = keep and not (lower == "connection" and "close" in value.lower())
+                else:
+                    lines.append(_checked_line(pair, name, value))
                 continue
-            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-                raise InternalError(f"response header {name!r} contains CR or LF")
-            line = f"{name}: {value}\r\n"
-            if type(pair) is tuple:  # immutable: the same pair makes the same line again
-                if len(_CHECKED) >= _CHECKED_MAX:
-                    _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
-                _CHECKED[pair] = line
             lines.append(line)
-        code = response.code
-        chunked = False
+        code, chunked = response.code, False
         if code in NO_BODY or code < 200:
             length = None
         elif length is not None:
