@@ -103,7 +103,8 @@ class EpollPoller(_KernelPoller):
     def __init__(self) -> None:
         super().__init__(select.epoll())
         # No Python frame per turn: epoll takes the loop's timeout as it is (seconds, rounded
-        # up to milliseconds; None waits forever) and its events need no translation.
+        # up to milliseconds; None waits forever, and so would a negative one, which the
+        # loop never gives) and its events need no translation.
         self.poll = self._impl.poll
 
     def close(self) -> None:

@@ -53,8 +53,7 @@ class StreamTransport:
         self.peer = peer if peer is not None else peername(sock)
         self.fd = sock.fileno()
         self.closed = False
-        #: close() or abort() was called: protocols write no more (true whenever `closed` is).
-        self.closing = False
+        self.closing = False  # close() or abort() was called (true whenever `closed` is)
         self._on_close = on_close
         self._tcp_options = tcp_options
         self._out = OutputQueue(
@@ -74,8 +73,7 @@ class StreamTransport:
         self._idle_timer: Timer | None = None
         self._early = b""  # read before the protocol took over (hand_over); it gets them first
         self._tls: TlsChannel | None = None  # once start_tls: every byte goes through it
-        #: The connection runs TLS (start_tls was called).
-        self.secure = False
+        self.secure = False  # the connection runs TLS (start_tls was called)
         self.last_active = time.monotonic()
         sock.setblocking(False)
 
