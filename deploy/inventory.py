@@ -15,6 +15,7 @@ from typing import Any
 from . import tls
 from .errors import InventoryError
 from .layout import check_layout
+from .toml_section import Section
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _ENV_FIELDS = ("host", "address", "port", "service", "version", "project")
@@ -135,6 +136,7 @@ class Monitoring:
     build: Build | None = None
     listen: str = "127.0.0.1:9090"  # its UI and API, on the balancer host
     metrics_port: int = 9100
+    exporter_port: int = 9113  # the nginx exporter's, on the balancer host's loopback
     retention: str = "7d"
     retention_size: str = "512MB"
 
@@ -208,7 +210,7 @@ def load(path: str | Path) -> Inventory:
 
 
 def parse(data: dict, path: Path) -> Inventory:
-    section = _Section(data, "", path)
+    section = Section(data, "", path)
     section.only("deploy", "ssh", "hosts", "services", "balancer", "monitoring", "root")
     root = (path.parent / section.get("root", str, ".")).resolve()
     ssh_table = section.table("ssh")
@@ -233,7 +235,7 @@ def parse(data: dict, path: Path) -> Inventory:
     return inv
 
 
-def _ssh(t: _Section, base: Ssh) -> Ssh:
+def _ssh(t: Section, base: Ssh) -> Ssh:
     return Ssh(
         user=t.get("user", str, base.user),
         port=t.get("port", int, base.port),
@@ -243,7 +245,7 @@ def _ssh(t: _Section, base: Ssh) -> Ssh:
     )
 
 
-def _host(name: str, t: _Section, ssh: Ssh) -> Host:
+def _host(name: str, t: Section, ssh: Ssh) -> Host:
     t.only("ssh", "address", "roles", "user", "port", "key", "known_hosts", "connect_timeout")
     _check_name(name, t)
     ssh_host = t.require("ssh", str)
@@ -256,7 +258,7 @@ def _host(name: str, t: _Section, ssh: Ssh) -> Host:
     )
 
 
-def _service(name: str, t: _Section) -> Service:
+def _service(name: str, t: Section) -> Service:
     t.only(
         "image", "roles", "ports", "listen", "kind", "passive", "build", "command", "env",
         "env_file", "health_cmd", "tls_listen",
@@ -286,7 +288,7 @@ def _service(name: str, t: _Section) -> Service:
     )
 
 
-def _passive(t: _Section) -> Passive:
+def _passive(t: Section) -> Passive:
     t.only("start", "per_slot")
     passive = Passive(start=t.require("start", int), per_slot=t.require("per_slot", int))
     if passive.per_slot < 1:
@@ -294,7 +296,7 @@ def _passive(t: _Section) -> Passive:
     return passive
 
 
-def _balancer(t: _Section) -> Balancer:
+def _balancer(t: Section) -> Balancer:
     t.only(
         "image", "roles", "build", "status_port", "workers", "public_address", "resolver",
         "proxy_protocol", "tls",
@@ -312,26 +314,28 @@ def _balancer(t: _Section) -> Balancer:
     )
 
 
-def _monitoring(t: _Section) -> Monitoring:
-    t.only("image", "build", "listen", "metrics_port", "retention", "retention_size")
+def _monitoring(t: Section) -> Monitoring:
+    t.only(*Monitoring.__dataclass_fields__)
     d, where = Monitoring(image=""), f"inventory {t.path}: {t.where}"
-    listen, metrics_port = t.get("listen", str, d.listen), t.get("metrics_port", int, 9100)
+    listen = t.get("listen", str, d.listen)
     host, _, port = listen.rpartition(":")
     if not (host and port.isdigit() and 0 < int(port) < 65536):
         raise InventoryError(f"{where}.listen: HOST:PORT, e.g. {d.listen}")
-    if not 1024 <= metrics_port <= 65000:
-        raise InventoryError(f"{where}.metrics_port: 1024-65000")
+    ports = {key: t.get(key, int, getattr(d, key)) for key in ("metrics_port", "exporter_port")}
+    for key, number in ports.items():
+        if not 1024 <= number <= 65000:
+            raise InventoryError(f"{where}.{key}: 1024-65000")
     return Monitoring(
         image=t.require("image", str),
         build=_build(t.table("build")) if "build" in t.data else None,
         listen=listen,
-        metrics_port=metrics_port,
         retention=t.get("retention", str, d.retention),
         retention_size=t.get("retention_size", str, d.retention_size),
+        **ports,
     )
 
 
-def _build(t: _Section) -> Build:
+def _build(t: Section) -> Build:
     t.only("context", "dockerfile", "args", "target")
     return Build(
         context=t.get("context", str, "."),
@@ -341,7 +345,7 @@ def _build(t: _Section) -> Build:
     )
 
 
-def _settings(t: _Section) -> Settings:
+def _settings(t: Section) -> Settings:
     t.only(*Settings.__dataclass_fields__)
     d = Settings()
     num = (int, float)
@@ -356,44 +360,7 @@ def _settings(t: _Section) -> Settings:
     )
 
 
-def _check_name(name: str, t: _Section) -> str:
+def _check_name(name: str, t: Section) -> str:
     if not _NAME.match(name):
         raise InventoryError(f"{t.where}: {name!r} is not a name (lowercase, digits, - _ .)")
     return name
-
-
-class _Section:
-    """A TOML table with its dotted path, for error messages that name the key."""
-
-    def __init__(self, data: Any, where: str, path: Path):
-        if not isinstance(data, dict):
-            raise InventoryError(f"inventory {path}: {where} must be a table")
-        self.data, self.where, self.path = data, where, path
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def only(self, *keys: str) -> None:
-        extra = sorted(set(self.data) - set(keys))
-        if extra:
-            raise InventoryError(f"inventory {self.path}: unknown key {self._key(extra[0])}")
-
-    def get(self, key: str, kind: type | tuple, default: Any) -> Any:
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise InventoryError(f"inventory {self.path}: {self._key(key)} has the wrong type")
-        return value
-
-    def require(self, key: str, kind: type) -> Any:
-        if key not in self.data:
-            raise InventoryError(f"inventory {self.path}: {self._key(key)} is required")
-        return self.get(key, kind, None)
-
-    def table(self, key: str) -> _Section:
-        return _Section(self.data.get(key, {}), self._key(key), self.path)
-
-    def tables(self, key: str) -> list[tuple[str, _Section]]:
-        outer = self.table(key)
-        return [(name, outer.table(name)) for name in outer.data]

@@ -89,6 +89,7 @@ def _uses(inv: Inventory, host: Host) -> list[Use]:
             uses += [("tcp", metrics_port(inv, svc, p), what) for p in svc.ports]
     if host in inv.balancer_hosts and inv.monitoring:
         uses.append(("tcp", int(inv.monitoring.listen.rpartition(":")[2]), "monitoring.listen"))
+        uses.append(("tcp", inv.monitoring.exporter_port, "monitoring.exporter_port"))
     if host in inv.balancer_hosts:
         uses += _listens(inv)
         uses.append(("tcp", inv.balancer.status_port, "balancer.status_port"))

@@ -78,8 +78,8 @@ class ImageCourier:
 def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalImage,
            hosts: list[Host], say: Say,
            monitoring_image: LocalImage | None = None) -> None:  # fmt: skip
-    """Roll `targets` (service -> image) onto `hosts`, one host at a time; Prometheus on the
-    balancer hosts too with `monitoring_image` ([monitoring] in the inventory)."""
+    """Roll `targets` (service -> image) onto `hosts`, one host at a time; Prometheus and the
+    nginx exporter on the balancer hosts too with `monitoring_image` ([monitoring])."""
     inv = fleet.inv
     app_hosts = [h for h in hosts if inv.services_on(h)]
     jobs = [
@@ -94,8 +94,8 @@ def deploy(fleet: Fleet, targets: dict[str, LocalImage], balancer_image: LocalIm
         ImageCourier(Path(tmp), say, inv.settings.parallel_transfers).deliver(jobs)
     ensure_balancers(fleet, balancer_image, say)
     for mon in monitors:
-        if mon.ensure(monitoring_image):
-            say(f"{mon}: Prometheus {monitoring_image.version} started on {inv.monitoring.listen}")
+        for started in mon.ensure(monitoring_image):
+            say(f"{mon}: started {started}")
     _roll_all(fleet, [(h, s, targets[s.name]) for h in app_hosts for s in inv.services_on(h)], say)
 
 

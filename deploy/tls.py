@@ -19,8 +19,9 @@ from .errors import InventoryError
 from .templates import template
 
 if TYPE_CHECKING:
-    from .inventory import Service, _Section
+    from .inventory import Service
     from .remote import Remote
+    from .toml_section import Section
 
 FOLDER = "tls"  # beside nginx.conf on the host, and in the container's mount
 FILES = ("server.pem", "server.key")  # what the folder holds: the chain, its key
@@ -32,7 +33,7 @@ class Tls:
     key: Path
 
 
-def parse(t: _Section) -> Tls:
+def parse(t: Section) -> Tls:
     """`tls = { cert = PATH, key = PATH }`, relative to the inventory; both files must exist."""
     t.only("cert", "key")
     paths = []

@@ -15,17 +15,27 @@ import pytest
 IN_CI = os.environ.get("CI") == "true"
 
 
-class _Rows(HTMLParser):
-    """The status page's replica rows: service -> healths."""
+class StatusPage(HTMLParser):
+    """The status page's replica rows (service -> healths) and its line on nginx."""
 
     def __init__(self) -> None:
         super().__init__()
         self.health: dict[str, list[str]] = {}
+        self.nginx = ""
+        self._in_nginx = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "tr" and "data-service" in attrs:
             self.health.setdefault(attrs["data-service"], []).append(attrs["data-health"])
+        self._in_nginx = attrs.get("id") == "nginx"
+
+    def handle_endtag(self, tag):
+        self._in_nginx = False
+
+    def handle_data(self, data):
+        if self._in_nginx:
+            self.nginx += data
 
 
 def browser() -> str:
@@ -50,8 +60,13 @@ def render(url: str, tmp_path: Path, *output: str) -> subprocess.CompletedProces
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
+def read_page(url: str, tmp_path: Path) -> StatusPage:
+    """The page at `url` as Chromium drew it."""
+    page = StatusPage()
+    page.feed(render(url, tmp_path, "--dump-dom").stdout)
+    return page
+
+
 def page_health(url: str, tmp_path: Path) -> dict[str, list[str]]:
     """service -> the health of each of its rows, as the page at `url` shows them."""
-    rows = _Rows()
-    rows.feed(render(url, tmp_path, "--dump-dom").stdout)
-    return rows.health
+    return read_page(url, tmp_path).health

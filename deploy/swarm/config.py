@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InventoryError
-from ..inventory import Host, Ssh, _check_name, _host, _Section, _ssh
+from ..inventory import Host, Ssh, _check_name, _host, _ssh
+from ..toml_section import Section
 from .monitoring import Monitoring
 
 ROLES = ("manager", "worker")
@@ -87,7 +88,7 @@ def load(path: str | Path) -> SwarmInventory:
 
 
 def parse(data: dict, path: Path) -> SwarmInventory:
-    section = _Section(data, "", path)
+    section = Section(data, "", path)
     section.only("root", "ssh", "hosts", "swarm", "monitoring")
     ssh_table = section.table("ssh")
     ssh_table.only("user", "port", "key", "known_hosts", "connect_timeout")
@@ -104,9 +105,9 @@ def parse(data: dict, path: Path) -> SwarmInventory:
     )
 
 
-def _node(name: str, t: _Section, ssh: Ssh) -> Node:
+def _node(name: str, t: Section, ssh: Ssh) -> Node:
     labels = t.get("labels", dict, {})
-    rest = _Section({k: v for k, v in t.data.items() if k != "labels"}, t.where, t.path)
+    rest = Section({k: v for k, v in t.data.items() if k != "labels"}, t.where, t.path)
     host = _host(name, rest, ssh)
     if len(host.roles) != 1 or host.roles[0] not in ROLES:
         raise InventoryError(f"inventory {t.path}: {t.where}.roles: one of {list(ROLES)}")
@@ -117,7 +118,7 @@ def _node(name: str, t: _Section, ssh: Ssh) -> Node:
     return Node(host, dict(labels))
 
 
-def _settings(t: _Section) -> Settings:
+def _settings(t: Section) -> Settings:
     t.only(*Settings.__dataclass_fields__)
     d = Settings()
     mode = t.get("endpoint_mode", str, d.endpoint_mode)
@@ -144,7 +145,7 @@ def _settings(t: _Section) -> Settings:
     )
 
 
-def _monitoring(t: _Section) -> Monitoring:
+def _monitoring(t: Section) -> Monitoring:
     t.only(*Monitoring.__dataclass_fields__)
     d = Monitoring()
     port = t.get("port", int, d.port)

@@ -26,7 +26,7 @@ from conftest import (
 from deploy_clients import echo_tcp, echo_udp, ftp_round_trip, ftp_version, https_served_by
 from deploy_hosts import tunnel
 from deploy_load import Load, get, http_attempt, served_by
-from status_page import page_health
+from status_page import read_page
 
 from harness import wait_for
 
@@ -221,6 +221,7 @@ def test_unchanged_image_is_a_fast_no_op(cluster):
     assert result.returncode == 0, result.output
     assert result.output.count("is already live") == CONTAINERS
     assert "starting" not in result.output and "loaded" not in result.output
+    assert f"{LB_HOST}: started" not in result.output  # Prometheus and the exporter as they were
     assert result.seconds < 10
     assert_all_serve(cluster, "v1")
 
@@ -330,7 +331,13 @@ def logins(cluster) -> float:
 def test_prometheus_on_the_balancer_scrapes_every_live_container(cluster):
     """[monitoring] (the session's inventory): after v2 moved every container to the other slot
     and the rollback moved it back, Prometheus on the balancer host scrapes exactly the live
-    ones (v1), all up, and counts an FTP login."""
+    ones (v1), all up, and counts an FTP login; the nginx exporter beside it is up too."""
+    nginx = wait_for(
+        lambda: (n := prometheus(cluster, 'up{job="nginx"}')) and n[0][1] == 1 and n,
+        60, 2, what="the nginx exporter up in Prometheus",
+    )  # fmt: skip
+    assert [labels["service"] for labels, _ in nginx] == ["nginx"]
+    assert prometheus(cluster, "nginx_connections_accepted")[0][1] > 0
     up = wait_for(
         lambda: (u := prometheus(cluster, 'up{job="replicas"}')) and len(u) == CONTAINERS
         and all(v == 1 for _, v in u) and u, 60, 2, what="every live container up in Prometheus",
@@ -346,17 +353,19 @@ def test_prometheus_on_the_balancer_scrapes_every_live_container(cluster):
 def test_status_page_on_the_balancer_lists_every_live_container(cluster, tmp_path):
     """The cluster's status page (a console in the Prometheus image), read in headless Chromium
     through an SSH tunnel to the balancer host's loopback, as a user would: every live container
-    a row that is up. (The slots they left are rows marked down for 10 minutes.)"""
+    a row that is up, and nginx scraped through its exporter. (The slots they left are rows
+    marked down for 10 minutes.)"""
     with tunnel(cluster.app(LB_HOST), cluster.key, cluster.known_hosts, 9090) as port:
-        page = f"http://127.0.0.1:{port}/consoles/cluster.html"
+        url = f"http://127.0.0.1:{port}/consoles/cluster.html"
         live = {"http": 3, "ftp": 2, "echo-tcp": 1, "echo-udp": 1}
-        health = wait_for(
-            lambda: (h := page_health(page, tmp_path))
-            and {service: rows.count("up") for service, rows in h.items()} == live and h,
-            60, 2, what="every live container up on the status page",
+        page = wait_for(
+            lambda: (p := read_page(url, tmp_path))
+            and {service: rows.count("up") for service, rows in p.health.items()} == live
+            and p, 60, 2, what="every live container up on the status page",
         )  # fmt: skip
     assert sum(live.values()) == CONTAINERS
-    print(f"status page rows: {health}")
+    assert page.nginx.startswith("nginx (stub_status through the exporter): up, active"), page.nginx
+    print(f"status page rows: {page.health}; {page.nginx}")
 
 
 def test_teardown(cluster):

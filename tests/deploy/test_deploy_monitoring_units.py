@@ -12,7 +12,6 @@ from inventories import STREAMS, container, parse
 from deploy import monitoring
 from deploy.errors import InventoryError
 from deploy.fleet import Fleet, HostState
-from deploy.images import LocalImage
 from deploy.wiring import metrics_port, wired_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +53,9 @@ def test_each_service_and_slot_gets_its_own_metrics_port(tmp_path):
         ('colour = "red"', "unknown key monitoring.colour"),
         ("metrics_port = 8080", "tcp 8081 (services.web.ports and the metrics listener"),
         ('listen = "127.0.0.1:80"', "hosts.lb would use a port twice: tcp 80"),
+        ("exporter_port = 80", "monitoring.exporter_port: 1024-65000"),
+        ("exporter_port = 9090", "tcp 9090 (monitoring.listen and monitoring.exporter_port)"),
+        ("exporter_port = 8079", "tcp 8079 (monitoring.exporter_port and balancer.status_port)"),
     ],
 )
 def test_bad_monitoring_tables_are_one_clear_line(tmp_path, extra, error):
@@ -109,8 +111,7 @@ class _Home:
 
 def test_prometheus_serves_the_cluster_status_page(tmp_path):
     inv = parse(MONITORING, tmp_path)
-    image = LocalImage("prom-img", "sha256:" + "c" * 64, "p1", 1)
-    args = monitoring.MonitoringHost(_Home(), Fleet(inv))._run_args(image)
+    args = monitoring.MonitoringHost(_Home(), Fleet(inv))._command()
     consoles = "/etc/prometheus/cluster/consoles"  # docker/prometheus.Dockerfile copies it there
     assert f"--web.console.templates={consoles}" in args
     assert f"--web.console.libraries={consoles}" in args
