@@ -88,7 +88,7 @@ class App(Application):
             return Response(iter([b"a", b"bc"]))
         return Response(f"{request.method} {request.target} {request.body!r}")
 
-    def finished(self, request, response, sent):
+    def finished(self, request, response, sent, now):
         self.finished_with.append((request.target if request else None, response.code, sent))
 
     def draining(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -108,8 +109,8 @@ def test_access_log(tmp_path, fmt, check):
     path = tmp_path / "access.log"
     router = Router(app=Part("app"), access_log=AccessLog(str(path), fmt, "r1"))
     req = request()
-    router.finished(req, answer(router, req), 3)
-    router.finished(None, Response(b"bad", 400), 3)
+    router.finished(req, answer(router, req), 3, time.monotonic())
+    router.finished(None, Response(b"bad", 400), 3, time.monotonic())
     lines = path.read_text().splitlines()
     assert check(lines[0]) and len(lines) == 2
     assert ('"-" 400' in lines[1]) if fmt == "common" else json.loads(lines[1])["status"] == 400

@@ -50,8 +50,9 @@ class Application:
         returns (WSGI write()) goes through `early`."""
         raise NotImplementedError
 
-    def finished(self, request: Request | None, response: Response, sent: int) -> None:
-        """The response is sent (or the connection died); `sent` counts body bytes."""
+    def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
+        """The response is sent (or the connection died); `sent` counts body bytes, `now` is
+        the scheduler's clock (monotonic) read once for this and the keep-alive idle start."""
 
     def draining(self) -> None:
         """The server is shutting down gracefully."""
@@ -146,7 +147,6 @@ class HTTPProtocol(Protocol):
                 transport.pause_reading()
                 transport.when_sent(self._sent)
                 return
-            self._idle_since = self._clock()
 
     def _sent(self, exc: BaseException | None) -> None:
         self._waiting = False
@@ -242,7 +242,7 @@ class HTTPProtocol(Protocol):
         head, _, _ = encode_head(response, self.config.fixed, False, False)
         self.transport.write(head + response.body)
         self.transport.close()
-        self.app.finished(None, response, len(response.body))
+        self.app.finished(None, response, len(response.body), self._clock())
 
     def _head(self, request: Request, response: Response) -> tuple[bytes, bool, bool]:
         """(head, keep-alive, chunked); raises InternalError for a head we must not send."""
@@ -323,7 +323,9 @@ class HTTPProtocol(Protocol):
                 )
         if request.body_file is not None:
             request.close()
-        self.app.finished(request, response, sent)
+        # one clock reading: the request's end (its latency) and the connection's idle start
+        self._idle_since = now = self._clock()
+        self.app.finished(request, response, sent, now)
 
 
 def _bodyless(request: Request, response: Response) -> bool:

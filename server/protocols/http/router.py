@@ -90,12 +90,13 @@ class Router(Application):
             return self.app.respond
         raise NotFound(f"nothing is served at {request.raw_path}")
 
-    def finished(self, request: Request | None, response: Response, sent: int) -> None:
+    def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         # every metric of the request in one update (one lock): this runs for every request
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
-            seconds = time.monotonic() - request.started
-            METRICS.observe_at(_DURATION, seconds, (_IN_FLIGHT, code, _BYTES), (-1, 1, sent))
+            METRICS.observe_at(
+                _DURATION, now - request.started, (_IN_FLIGHT, code, _BYTES), (-1, 1, sent)
+            )
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         else:
