@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -69,6 +69,7 @@ class Metrics:
         self._table: SharedTable | None = None
         self._row = -1
         self._lock = threading.Lock()
+        self._recorders: dict[tuple, Callable] = {}
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
@@ -123,65 +124,38 @@ class Metrics:
 
     def observe(self, name: str, value: float) -> None:
         """Record one observation in a histogram: its bucket and its sum."""
-        self.observe_at(self.histogram_places(name), value)
+        self.recorder(0, self.histogram_places(name))(value)
 
     def place(self, name: str, label: str = "") -> int | None:
-        """Where a counter's or gauge's value lives in a row (for `add_at`); None: uncounted."""
+        """Where a counter's or gauge's value lives in a row (for `add_at` and recorders);
+        None: uncounted."""
         metric = self.metrics[name]
         slot = metric.slots.get(label, metric.slots.get("other"))
         return slot
 
     def histogram_places(self, name: str) -> HistogramPlaces:
-        """Where a histogram lives in a row (for `observe_at`)."""
+        """Where a histogram lives in a row (for `recorder`)."""
         metric = self.metrics[name]
         # buckets, +Inf, then SUM
         return HistogramPlaces(metric.first, metric.bounds, metric.first + len(metric.bounds) + 1)
 
     def add_at(self, *pairs: int) -> None:
         """Add amounts at places: place, amount, place, amount, ..."""
-        self.add_all(pairs[::2], pairs[1::2])
+        self.recorder(len(pairs) // 2)(*pairs)
 
-    def add_all(self, places: tuple[int, ...], amounts: tuple[int, ...]) -> None:
-        """Add each amount at its place (from `place`), under one lock: a hot path records
-        all of one event's metrics at once."""
-        view = self._view
-        if view is None:
-            return
-        lock = self._lock
-        lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
-        try:
-            row = self._row if self._row >= 0 else self._claim()
-            if row > 0:
-                base = row * self._width
-                # no strict=: a keyword makes zip() cost more than this whole loop
-                for place, amount in zip(places, amounts):  # noqa: B905
-                    view[base + place] += amount
-        finally:
-            lock.release()
+    def recorder(self, pairs: int, histogram: HistogramPlaces | None = None) -> Callable:
+        """A function that records one event under one lock: `record(p0, a0, p1, a1, ...)`
+        adds each amount at its place (from `place`); with a histogram, `record(value, p0,
+        a0, ...)` also observes `value` (its bucket +1, its sum +value in microseconds).
 
-    def observe_at(
-        self, histogram: HistogramPlaces, value: float, places: tuple = (), amounts: tuple = ()
-    ) -> None:
-        """One observation of a histogram (its bucket +1, its sum +value) and `add_all`'s
-        amounts, under one lock: what a hot path finishing an event records, in one call
-        (add_all's body again, not a call to it: this runs for every request)."""
-        view = self._view
-        if view is None:
-            return
-        bounds = histogram.bounds  # le: the first bound >= value; on a fast server, the first
-        bucket = histogram.first + (0 if value <= bounds[0] else bisect.bisect_left(bounds, value))
-        lock = self._lock
-        lock.acquire()
-        try:
-            row = self._row if self._row >= 0 else self._claim()
-            if row > 0:
-                base = row * self._width
-                view[base + bucket] += 1
-                view[base + histogram.sum] += int(value * 1e6)
-                for place, amount in zip(places, amounts):  # noqa: B905
-                    view[base + place] += amount
-        finally:
-            lock.release()
+        Its body is generated for this number of pairs, unrolled (as namedtuple and
+        dataclasses generate theirs): a loop over the pairs cost a request more than the adds
+        themselves. Hot paths make theirs once; others share one per shape."""
+        key = (pairs, histogram)
+        record = self._recorders.get(key)
+        if record is None:
+            record = self._recorders[key] = _generate(pairs, histogram, self)
+        return record
 
     def _claim(self) -> int:
         """Take a free row (or one whose process died) for this process; 0: none left."""
@@ -294,6 +268,44 @@ def _labels(metric: Metric, value: str) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_RECORD = """\
+def record({value}{pairs}):
+    view = metrics._view
+    if view is None:
+        return
+    lock = metrics._lock
+    lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
+    try:
+        row = metrics._row if metrics._row >= 0 else metrics._claim()
+        if row > 0:
+            base = row * metrics._width
+{adds}
+    finally:
+        lock.release()
+"""
+# le: the first bound >= value; on a fast server, the first (no bisect)
+_OBSERVE = """\
+            view[base + (first if value <= bound else first + bisect(bounds, value))] += 1
+            view[base + total] += int(value * 1e6)"""
+
+
+def _generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> Callable:
+    """`Metrics.recorder`'s function, compiled from _RECORD."""
+    adds = [f"            view[base + p{i}] += a{i}" for i in range(pairs)]
+    names = {"metrics": metrics, "bisect": bisect.bisect_left}
+    if histogram is not None:
+        adds.insert(0, _OBSERVE)
+        first, bounds, total = histogram
+        names.update(first=first, bound=bounds[0], bounds=bounds, total=total)
+    source = _RECORD.format(
+        value="value, " if histogram is not None else "",
+        pairs=", ".join(f"p{i}, a{i}" for i in range(pairs)),
+        adds="\n".join(adds) or "            pass",
+    )
+    exec(source, names)  # our own template: nothing from outside goes into it
+    return names["record"]
 
 
 METRICS = Metrics()

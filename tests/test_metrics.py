@@ -144,3 +144,34 @@ def test_a_metric_with_several_labels_renders_each_pair():
     text = m.render()
     assert 'moves_total{direction="down",outcome="failed"} 2' in text
     assert 'moves_total{direction="up",outcome="ok"} 0' in text
+
+
+def test_a_recorder_observes_and_adds_in_one_call():
+    m = Metrics()
+    m.histogram("latency_seconds", "Latency.", bounds=(0.1, 0.01, 1))
+    m.counter("requests_total", "Requests.", label="code", values=("200", "404"))
+    m.freeze(rows=8)
+    record = m.recorder(2, m.histogram_places("latency_seconds"))
+    assert m.recorder(2, m.histogram_places("latency_seconds")) is record  # made once
+    for value in (0.005, 0.01, 0.5, 3.0):  # first bucket, on a bound, bisected, +Inf
+        record(value, m.place("requests_total", "200"), 1, m.place("requests_total", "404"), 2)
+    assert histogram_lines(m) == [
+        'latency_seconds_bucket{le="0.01"} 2',
+        'latency_seconds_bucket{le="0.1"} 2',
+        'latency_seconds_bucket{le="1.0"} 3',
+        'latency_seconds_bucket{le="+Inf"} 4',
+        "latency_seconds_sum 3.515000",
+        "latency_seconds_count 4",
+    ]
+    assert m.value("requests_total", "200") == 4 and m.value("requests_total", "404") == 8
+
+
+def test_a_recorder_made_before_freeze_counts_after_it_and_not_before():
+    m = Metrics()
+    m.counter("hits_total", "Hits.")
+    add = m.recorder(1)
+    add(m.place("hits_total"), 5)  # nothing to count into yet: ignored, as add() is
+    m.freeze(rows=4)
+    add(m.place("hits_total"), 2)
+    m.add_at(m.place("hits_total"), 1)  # the same shape: the same function
+    assert m.value("hits_total") == 3 and m.recorder(1) is add

@@ -47,7 +47,7 @@ class Router(Application):
         self.on_request: Callable[[], None] | None = None
 
     def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
-        METRICS.add_all(_IN_FLIGHT_ONLY, _ONE)
+        _START(_IN_FLIGHT, 1)
         peer = request.peer
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
@@ -94,13 +94,11 @@ class Router(Application):
         # every metric of the request in one update (one lock): this runs for every request
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
-            METRICS.observe_at(
-                _DURATION, now - request.started, (_IN_FLIGHT, code, _BYTES), (-1, 1, sent)
-            )
+            _FINISH(now - request.started, _IN_FLIGHT, -1, code, 1, _BYTES, sent)
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         else:
-            METRICS.add_all((code, _BYTES), (1, sent))
+            _REFUSED(code, 1, _BYTES, sent)
         if self.access_log is not None:
             self.access_log.write(request, response, sent)
 
@@ -124,8 +122,9 @@ def _failure(request: Request, exc: BaseException) -> Response:
 
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
 _BYTES = METRICS.place("http_response_bytes_total")
-_DURATION = METRICS.histogram_places(DURATION)
-_IN_FLIGHT_ONLY, _ONE = (_IN_FLIGHT,), (1,)
+_START = METRICS.recorder(1)
+_FINISH = METRICS.recorder(3, METRICS.histogram_places(DURATION))
+_REFUSED = METRICS.recorder(2)  # answered before a request could be made of it: no latency
 _CODE_PLACES: dict[int, int] = {}  # status code -> its place in http_requests_total
 
 
