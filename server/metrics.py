@@ -12,7 +12,8 @@ values are then joined the same way (`"download,ok"`): every value is declared u
 labels stay bounded and a value's place in a row is fixed.
 
 A histogram is a row of counters, one per bucket (not cumulative: an observation is one add to
-the bucket a bisect finds), plus its sum in microseconds; rendering makes the buckets cumulative
+the bucket a bisect finds), plus its sum in seconds, a float (a double in the same row, read
+through a second view of it); rendering makes the buckets cumulative
 and the count their total, as Prometheus expects.
 """
 
@@ -32,7 +33,7 @@ from .sharedtable import SharedTable
 log = logging.getLogger(__name__)
 
 ARCHIVE = 0  # row 0 holds what dead processes counted
-SUM = "sum"  # a histogram's slot for the sum of its observations, in microseconds
+SUM = "sum"  # a histogram's slot for the sum of its observations: a float, in seconds
 #: The Prometheus text exposition format, as served by /-/metrics and --metrics-listen.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -65,7 +66,9 @@ class Metrics:
         self.started = time.time()
         self._slots = 0
         self._rows = 0
-        self._view: memoryview | None = None
+        self._view: memoryview | None = None  # the rows as 64-bit integers
+        self._floats: memoryview | None = None  # the same rows as doubles (histogram sums)
+        self._float_slots: set[int] = set()
         self._table: SharedTable | None = None
         self._row = -1
         self._lock = threading.Lock()
@@ -91,6 +94,7 @@ class Metrics:
             raise ValueError(f"histogram {name}: bucket bounds must be distinct, at least one")
         slots = [*(repr(bound) for bound in ordered), "+Inf", SUM]
         self._define(Metric(name, "histogram", help, "le", bounds=ordered), slots)
+        self._float_slots.add(self.metrics[name].slots[SUM])
 
     def _define(self, metric: Metric, values) -> None:
         if metric.name in self.metrics:
@@ -112,6 +116,7 @@ class Metrics:
         self._table = SharedTable(rows, 8 * self._width)
         self._table.pids[ARCHIVE] = -1  # never claimed, never reclaimed
         self._view = self._table.payload.cast("q")
+        self._floats = self._table.payload.cast("d")
 
     # -- counting: a value's place in a row, resolved by name or once by hot paths ----------
     def add(self, name: str, amount: int = 1, label: str = "") -> None:
@@ -146,7 +151,7 @@ class Metrics:
     def recorder(self, pairs: int, histogram: HistogramPlaces | None = None) -> Callable:
         """A function that records one event under one lock: `record(p0, a0, p1, a1, ...)`
         adds each amount at its place (from `place`); with a histogram, `record(value, p0,
-        a0, ...)` also observes `value` (its bucket +1, its sum +value in microseconds).
+        a0, ...)` also observes `value` (its bucket +1, its sum +value).
 
         Its body is generated for this number of pairs, unrolled (as namedtuple and
         dataclasses generate theirs): a loop over the pairs cost a request more than the adds
@@ -170,27 +175,31 @@ class Metrics:
         base = row * self._width
         for metric in self.metrics.values():
             for slot in metric.slots.values():
-                i = base + slot
+                view, i = self._view_of(slot), base + slot
                 if metric.kind != "gauge":
-                    self._view[ARCHIVE * self._width + slot] += self._view[i]
-                self._view[i] = 0
+                    view[ARCHIVE * self._width + slot] += view[i]
+                view[i] = 0
 
     # -- reading ----------------------------------------------------------------------------
-    def value(self, name: str, label: str = "") -> int:
+    def _view_of(self, slot: int) -> memoryview:
+        """The view a slot's value is read through: doubles for histogram sums."""
+        return self._floats if slot in self._float_slots else self._view
+
+    def value(self, name: str, label: str = "") -> float:
         """The total over every process."""
         if self._view is None:
             return 0
         with self._lock, self._table.locked():
             return self._total(self.metrics[name], self.metrics[name].slots[label])
 
-    def _total(self, metric: Metric, slot: int) -> int:
-        total, pids = 0, self._table.pids
+    def _total(self, metric: Metric, slot: int) -> float:
+        total, pids, view = 0, self._table.pids, self._view_of(slot)
         for row in range(self._rows):
             if pids[row] == 0:  # never claimed: nothing counted there
                 continue
             if metric.kind == "gauge" and not self._table.alive(row):  # the archive neither
                 continue
-            total += self._view[row * self._width + slot]
+            total += view[row * self._width + slot]
         return total
 
     def by_process(self, *names: str) -> dict[int, dict[str, int]]:
@@ -249,8 +258,7 @@ class Metrics:
         lines, count = [], 0
         for bound, slot in metric.slots.items():
             if bound == SUM:
-                micros = self._total(metric, slot)
-                lines.append(f"{metric.name}_sum {micros / 1e6:.6f}")
+                lines.append(f"{metric.name}_sum {self._total(metric, slot):.6f}")
             else:
                 count += self._total(metric, slot)
                 lines.append(f'{metric.name}_bucket{{le="{bound}"}} {count}')
@@ -288,7 +296,7 @@ def record({value}{pairs}):
 # le: the first bound >= value; on a fast server, the first (no bisect)
 _OBSERVE = """\
             view[base + (first if value <= bound else first + bisect(bounds, value))] += 1
-            view[base + total] += int(value * 1e6)"""
+            metrics._floats[base + total] += value"""
 
 
 def _generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> Callable:

@@ -175,3 +175,10 @@ def test_a_recorder_made_before_freeze_counts_after_it_and_not_before():
     add(m.place("hits_total"), 2)
     m.add_at(m.place("hits_total"), 1)  # the same shape: the same function
     assert m.value("hits_total") == 3 and m.recorder(1) is add
+
+
+def test_a_histogram_sum_keeps_what_is_under_a_microsecond():
+    m = make_histogram()
+    for _ in range(1000):  # each under a microsecond: whole microseconds would sum to 0
+        m.observe("latency_seconds", 0.0000004)
+    assert "latency_seconds_sum 0.000400" in histogram_lines(m)
