@@ -49,6 +49,7 @@ class _Timer:
 class _Scheduler:
     executor = INLINE  # application code runs where it is called, as under every model but hybrid
     time = staticmethod(time.monotonic)  # as EventLoop's
+    now = 0.0  # as EventLoop's: the clock when the turn began (serve() reads it per request)
 
     def call_later(self, delay, callback, *args) -> _Timer:
         return _Timer()
@@ -91,7 +92,9 @@ def serve(case: str, requests: int, root: str) -> int:
     transport = _Transport()
     protocol.connection_made(transport)
     request = REQUESTS[case]
+    scheduler = protocol.scheduler
     for _ in range(requests):
+        scheduler.now = time.monotonic()  # what the loop reads once a turn
         protocol.data_received(request)
     return transport.written
 

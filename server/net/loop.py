@@ -105,6 +105,9 @@ class EventLoop:
         self._cancelled = 0
         self._ready: deque[tuple[Callable, tuple]] = deque()
         self._stopping = False
+        #: The clock (monotonic) when the poller last returned: when what is read in this turn
+        #: arrived. Read once a turn, for every transport's activity and request's start.
+        self.now = time.monotonic()
         #: Where protocols run blocking (application) work; a model may give it a pool.
         self.executor: Executor = INLINE
         self.waker = Waker()
@@ -195,7 +198,9 @@ class EventLoop:
     def run_once(self) -> None:
         handlers, masks, poller = self._handlers, self._masks, self.poller
         readable, writable = poller.readable, poller.writable  # in the poller's own bits
-        for fd, events in poller.poll(self._timeout()):
+        ready = poller.poll(self._timeout())
+        self.now = now = time.monotonic()
+        for fd, events in ready:
             handler = handlers.get(fd)
             if handler is None:
                 continue  # forgotten by an earlier handler in this same turn
@@ -208,7 +213,7 @@ class EventLoop:
                 log.exception("unhandled error in handler %r", handler)
                 self.forget(fd)
         timers = self._timers
-        if timers and timers[0].when <= (now := time.monotonic()):
+        if timers and timers[0].when <= now:  # one due while handlers ran waits one (short) turn
             self._run_timers(now)
         if self._ready:
             self._run_ready()

@@ -29,6 +29,7 @@ class Scheduler(typing.Protocol):
     clock it moves by hand."""
 
     executor: Executor  # where blocking (application) work runs: inline, or a pool
+    now: float  # time() when the loop last woke: when what it is handling now arrived
 
     def time(self) -> float: ...  # the clock timers run on (monotonic)
 

@@ -102,7 +102,7 @@ class StreamTransport:
                 self._fail(exc)
                 return
             if sent == len(data):
-                self.last_active = time.monotonic()
+                self.last_active = self.loop.now  # the turn's clock: read once a turn
                 return
             data = memoryview(data)[sent:]
         self._out.append(data)
@@ -256,7 +256,7 @@ class StreamTransport:
             if self.closing:
                 return
         if data:
-            self.last_active = time.monotonic()
+            self.last_active = self.loop.now  # the turn's clock: read once a turn
             if not self._reading:  # decrypted with the handshake's end, when `on_ready` paused
                 self._early += data
                 return

@@ -199,6 +199,8 @@ class HTTPProtocol(Protocol):
         self._continued = False
         request.peer = self.client
         request.scheme = self._scheme
+        # its latency starts when its bytes were read: the loop's clock of this turn
+        request.started = self.scheduler.now
         self._serving = request
         answer = self.app.respond(request, self._start_early)
         if isinstance(answer, Blocking):

@@ -10,7 +10,6 @@ a 500 whose traceback goes to the log, never to the client.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from ...metrics import METRICS
@@ -52,7 +51,6 @@ class Router(Application):
         request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
-        request.started = time.monotonic()  # for the latency histogram and the access log
         try:
             answer = self.route(request)
         except (Exception, SystemExit) as exc:
