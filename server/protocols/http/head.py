@@ -34,6 +34,8 @@ _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _VERSIONS = ("HTTP/1.1", "HTTP/1.0")
 _JOINERS = {"cookie": "; "}
+# What frame() acts on; an HTTP/1.1 request with a Host and none of these keeps the defaults.
+_FRAMING = frozenset(("connection", "content-length", "expect", "transfer-encoding"))
 _CACHE_SIZE = 1024
 
 # Names already validated (raw -> lower case); bounded so hostile clients cannot grow it.
@@ -89,14 +91,15 @@ class HeadScan:
 def parse_head(text: str, limits: Limits) -> Request:
     """A request head (latin-1 text, without the final blank line) -> Request."""
     # printable text has no control byte (decided at C speed); else the scan allows HTAB
-    if not text.replace("\r\n", "").isprintable() and CONTROL.search(text.replace("\r\n", "\t")):
+    printable = text.replace("\r\n", "").isprintable()
+    if not printable and CONTROL.search(text.replace("\r\n", "\t")):
         raise BadRequest("NUL, control character or bare CR/LF in the request head")
     lines = text.split("\r\n")
     if len(lines[0]) > limits.max_line:
         raise URITooLong(f"request line longer than {limits.max_line} bytes")
     if len(lines) > limits.max_fields + 1:
         raise HeaderFieldsTooLarge(f"more than {limits.max_fields} header fields")
-    method, target, version = parse_request_line(lines[0])
+    method, target, version = parse_request_line(lines[0], printable)
     headers: dict[str, str] = {}
     max_field = limits.max_field
     for line in lines[1:]:
@@ -112,15 +115,25 @@ def parse_head(text: str, limits: Limits) -> Request:
         else:
             headers[name] = value
     request = Request(method, target, version, headers)
-    frame(request, limits)
+    # most requests carry none of the fields that frame() decides by: skip its look-ups
+    if version != "HTTP/1.1" or "host" not in headers or not _FRAMING.isdisjoint(headers):
+        frame(request, limits)
     return request
 
 
-def parse_request_line(line: str) -> tuple[str, str, str]:
+def parse_request_line(line: str, printable: bool = False) -> tuple[str, str, str]:
+    """METHOD SP TARGET SP VERSION -> its parts; `printable`: the line has no control byte."""
     parts = line.split(" ")
     if len(parts) != 3:
         raise BadRequest("request line is not METHOD SP TARGET SP VERSION")
     method, target, version = parts
+    # the common line: a known method and version, and an origin-form target in which a
+    # printable line (and the split: no space) leaves only non-ASCII and "#" to refuse
+    if (
+        printable and method in _METHODS and version in _VERSIONS and target[:1] == "/"
+        and target.isascii() and "#" not in target
+    ):  # fmt: skip
+        return method, target, version
     if method not in _METHODS:
         if not TOKEN.fullmatch(method):
             raise BadRequest("invalid method")
