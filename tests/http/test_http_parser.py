@@ -133,6 +133,8 @@ ERRORS = [
     ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
     ("bare-lf-early", b"GET / HTTP/1.1\nHost: a", 400),
     ("bare-cr-early", b"GET / HTTP/1.1\rHost: a", 400),
+    ("bare-cr-first", b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("bare-cr-after-empty-line", b"\r\n\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("nul", b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", 400),
     ("space-before-colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     ("no-host", b"GET / HTTP/1.1\r\n\r\n", 400),
