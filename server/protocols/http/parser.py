@@ -37,6 +37,10 @@ class RequestParser:
         self.buf = b""
         self.pos = 0
         self.state = HEAD
+        # True while part of a request (head or body) is buffered, as of the last feed() or
+        # next_request(), which keep it: the connection reads it after every request, before
+        # asking for the next one, and a property would cost a frame each time
+        self.partial = False
         self.request: Request | None = None  # the one whose body is being read
         self._sink: BodySink | None = None
         self._left = 0
@@ -57,22 +61,20 @@ class RequestParser:
         else:
             self.buf = self.buf[self.pos :] + data
         self.pos = 0
+        if data:  # an empty feed leaves `partial` as it was
+            self.partial = True
 
     def next_request(self) -> Request | None:
-        """The next complete request, or None until more bytes arrive. Raises HTTPError."""
+        """The next complete request, or None until more bytes arrive. Raises HTTPError
+        (after which the parser is done: `partial` is left as it was)."""
         if self.pos >= len(self.buf):  # every reader needs a byte (the common keep-alive case)
-            return None
+            return None  # and `partial` is still what feed() or the last call left
         readers = self._readers
         # a reader returns False (it needs more bytes), True (it moved on) or the request
-        while step := readers[self.state]():
-            if step is not True:
-                return step
-        return None
-
-    @property
-    def partial(self) -> bool:
-        """True while part of a request (head or body) is buffered."""
-        return self.state != HEAD or self.pos < len(self.buf)
+        while (step := readers[self.state]()) is True:
+            pass
+        self.partial = self.state != HEAD or self.pos < len(self.buf)
+        return step or None
 
     def close(self) -> None:
         if self._sink is not None:
