@@ -99,7 +99,16 @@ def parse_head(text: str, limits: Limits) -> Request:
         raise URITooLong(f"request line longer than {limits.max_line} bytes")
     if len(lines) > limits.max_fields + 1:
         raise HeaderFieldsTooLarge(f"more than {limits.max_fields} header fields")
-    method, target, version = parse_request_line(lines[0], printable)
+    parts = lines[0].split(" ")
+    # the common line, checked here: in a printable line (split at its spaces) an origin-form
+    # target has only non-ASCII and "#" left to refuse; any other gets every check
+    if (
+        len(parts) == 3 and printable and parts[0] in _METHODS and parts[2] in _VERSIONS
+        and parts[1][:1] == "/" and parts[1].isascii() and "#" not in parts[1]
+    ):  # fmt: skip
+        method, target, version = parts
+    else:
+        method, target, version = parse_request_line(lines[0])
     headers: dict[str, str] = {}
     max_field = limits.max_field
     for line in lines[1:]:
@@ -121,19 +130,11 @@ def parse_head(text: str, limits: Limits) -> Request:
     return request
 
 
-def parse_request_line(line: str, printable: bool = False) -> tuple[str, str, str]:
-    """METHOD SP TARGET SP VERSION -> its parts; `printable`: the line has no control byte."""
+def parse_request_line(line: str) -> tuple[str, str, str]:
     parts = line.split(" ")
     if len(parts) != 3:
         raise BadRequest("request line is not METHOD SP TARGET SP VERSION")
     method, target, version = parts
-    # the common line: a known method and version, and an origin-form target in which a
-    # printable line (and the split: no space) leaves only non-ASCII and "#" to refuse
-    if (
-        printable and method in _METHODS and version in _VERSIONS and target[:1] == "/"
-        and target.isascii() and "#" not in target
-    ):  # fmt: skip
-        return method, target, version
     if method not in _METHODS:
         if not TOKEN.fullmatch(method):
             raise BadRequest("invalid method")
