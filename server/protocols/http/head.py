@@ -110,12 +110,12 @@ def parse_head(text: str, limits: Limits) -> Request:
     else:
         method, target, version = parse_request_line(lines[0])
     headers: dict[str, str] = {}
-    max_field = limits.max_field
+    long = len(text) > limits.max_field  # a line can be too long only in a long head
     for line in lines[1:]:
-        # a known name needs only the colon and length checks; others get parse_field's all
+        # a known name needs only the colon check; others (and long heads) get parse_field's
         raw, sep, value = line.partition(":")
         name = _NAMES.get(raw)
-        if name is None or not sep or len(line) > max_field:
+        if name is None or not sep or long:
             name, value = parse_field(line, limits)
         else:
             value = value.strip(" \t")
