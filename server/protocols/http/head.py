@@ -90,18 +90,18 @@ class HeadScan:
 
 def parse_head(text: str, limits: Limits) -> Request:
     """A request head (latin-1 text, without the final blank line) -> Request."""
-    # printable text has no control byte (decided at C speed); else the scan allows HTAB
-    printable = text.replace("\r\n", "").isprintable()
+    lines = text.split("\r\n")
+    # printable lines (joined: cheaper than replacing CRLFs) hold no control byte; else the
+    # scan, which allows HTAB, decides
+    printable = "".join(lines).isprintable()
     if not printable and CONTROL.search(text.replace("\r\n", "\t")):
         raise BadRequest("NUL, control character or bare CR/LF in the request head")
-    lines = text.split("\r\n")
     if len(lines[0]) > limits.max_line:
         raise URITooLong(f"request line longer than {limits.max_line} bytes")
     if len(lines) > limits.max_fields + 1:
         raise HeaderFieldsTooLarge(f"more than {limits.max_fields} header fields")
     parts = lines[0].split(" ")
-    # the common line, checked here: in a printable line (split at its spaces) an origin-form
-    # target has only non-ASCII and "#" left to refuse; any other gets every check
+    # the common line (three parts, printable): its target has only non-ASCII and "#" to refuse
     if (
         len(parts) == 3 and printable and parts[0] in _METHODS and parts[2] in _VERSIONS
         and parts[1][:1] == "/" and parts[1].isascii() and "#" not in parts[1]
