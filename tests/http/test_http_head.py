@@ -67,3 +67,16 @@ def test_a_request_that_skips_frame_is_framed_as_frame_would(fields, version):
         "GET", "/", version, {k.lower(): v for k, v in (f.split(": ") for f in fields)}
     )
     assert parsed == _outcome(lambda: frame(request, LIMITS) or _framed(request))
+
+
+def test_a_head_longer_than_a_field_line_checks_every_line_in_full():
+    """Past max_field bytes in all, every field line goes through parse_field (length
+    included); a shorter head cannot hold a line that is too long."""
+    limits = Limits(max_field=40)
+    fields = [f"X-{i}: {'v' * 20}" for i in range(3)]
+    head = "\r\n".join(["GET / HTTP/1.1", "Host: a", *fields])
+    assert len(head) > limits.max_field
+    assert parse_head(head + "\r\nX-Long: v", limits).headers["x-2"] == "v" * 20
+    assert _outcome(parse_head, head + "\r\nX-Long: " + "v" * 40, limits) == 431  # name known
+    assert _outcome(parse_head, head + "\r\nHost", limits) == 400  # a known name, no colon
+    assert _outcome(parse_head, "GET / HTTP/1.1\r\nHost", limits) == 400
