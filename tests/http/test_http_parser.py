@@ -100,6 +100,15 @@ def test_partial_is_true_only_while_a_request_is_incomplete():
     parser.feed(b"y")
     assert parser.next_request().stream.read() == b"xy"
     assert not parser.partial
+    parser.feed(b"")
+    assert not parser.partial and parser.next_request() is None
+    parser.feed(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert parser.partial and parser.next_request().target == "/1"
+    assert parser.partial and parser.next_request().target == "/2"
+    assert not parser.partial and parser.next_request() is None
+    parser.feed(b"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n\r\n")  # an empty line after it
+    assert parser.next_request().target == "/3" and parser.partial
+    assert parser.next_request() is None and not parser.partial
 
 
 def test_large_bodies_are_spooled_to_a_file():
@@ -133,6 +142,8 @@ ERRORS = [
     ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
     ("bare-lf-early", b"GET / HTTP/1.1\nHost: a", 400),
     ("bare-cr-early", b"GET / HTTP/1.1\rHost: a", 400),
+    ("bare-cr-first", b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("bare-cr-after-empty-line", b"\r\n\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("nul", b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", 400),
     ("space-before-colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     ("no-host", b"GET / HTTP/1.1\r\n\r\n", 400),

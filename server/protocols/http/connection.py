@@ -127,17 +127,17 @@ class HTTPProtocol(Protocol):
         return self._waiting or self.parser.partial
 
     def _process(self) -> None:
-        transport = self.transport
+        transport, parser = self.transport, self.parser
         while not transport.closing:
-            try:
-                request = self.parser.next_request()
+            try:  # with nothing buffered there is no request to look for
+                request = parser.next_request() if parser.partial else None
             except HTTPError as error:
                 self._refuse(error)
                 return
             if request is None:
                 if self._eof:
                     transport.close()
-                elif self.parser.partial:
+                elif parser.partial:
                     self._incomplete()
                 return
             if not self._serve(request):

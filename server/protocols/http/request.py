@@ -56,8 +56,7 @@ class Request:
         self.target = target
         self.version = version
         self.headers = headers
-        path, _, self.query_string = target.partition("?")
-        self.raw_path = path
+        self.raw_path, _, self.query_string = target.partition("?")
         self._path: str | None = None
         self._body: bytes | None = None
         self.body_file: Any = None
