@@ -64,6 +64,11 @@ VARIANTS = {
         ["--reuse-port"],
         f"{CORES} workers x epoll, each on its own SO_REUSEPORT socket",
     ),
+    "prefork-affinity": (
+        "prefork",
+        ["--reuse-port", "--cpu-affinity"],
+        f"{CORES} workers x epoll, each pinned to a CPU, taking the connections made on it",
+    ),
 }
 
 

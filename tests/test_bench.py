@@ -217,6 +217,13 @@ def test_the_reuse_port_variant_is_our_prefork_with_the_flag():
     assert "--reuse-port" not in plain.argv(Launch(SimpleNamespace(python="python3"), "hello", 1))
 
 
+def test_the_affinity_variant_pins_workers_on_reuse_port_sockets():
+    spec = next(s for s in httpbench.specs() if s.name == "prefork-affinity")
+    assert spec.ours and spec.workers
+    argv = spec.argv(Launch(SimpleNamespace(python="python3"), "hello", 8000))
+    assert {"--reuse-port", "--cpu-affinity"} <= set(argv)
+
+
 def _both_workers(port: int):
     counts = fairness.snapshot(port)
     return counts if counts and len(counts) == 2 else None

@@ -20,6 +20,8 @@ With --reuse-port each worker listens on a socket of its own (SO_REUSEPORT), bou
 fork, and the kernel hashes each new connection to one of them instead of letting the workers
 race for one queue. The master holds the port with a socket it binds but never listens on (so
 port 0 works, and Linux hashes nothing to it). What that costs is in docs/design.md (prefork).
+With --cpu-affinity each worker runs on one CPU (models/affinity.py), and with --reuse-port
+also takes the connections that arrive on that CPU.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError, ModelUnavailable
 from ..net.address import parse_address
 from ..net.sockets import Listener, hold_port, open_listener
+from .affinity import allowed_cpus, least_used
 from .base import Model
 from .children import kill, kill_and_reap, reap_exited
 from .lifecycle import DRAINING, RUNNING, Lifecycle
@@ -58,6 +61,7 @@ class Worker:
     started: float
     ready: bool = False
     leaving: bool = False  # asked to be replaced, serving until then (--reuse-port)
+    cpu: int | None = None  # the one it runs on (--cpu-affinity)
 
 
 def _inner_models() -> list[str]:
@@ -112,6 +116,12 @@ class Prefork(Lifecycle):
             False,
             "prefork: each worker listens on its own SO_REUSEPORT socket (TCP only)",
         ),
+        Option(
+            "cpu_affinity",
+            bool,
+            False,
+            "prefork: pin each worker to one CPU, in turn (with --reuse-port: and its traffic)",
+        ),
     )
     small = ("--workers", "2")
     multiprocess = True
@@ -161,6 +171,7 @@ class Prefork(Lifecycle):
         self.retiring: set[int] = set()
         self.deaths: list[float] = []
         self.generation = 0
+        self.cpus = allowed_cpus() if self.settings.cpu_affinity else []
         log.info(
             "%s on %s, prefork master with %d %s workers",
             self.service.name,
@@ -189,6 +200,7 @@ class Prefork(Lifecycle):
 
     def spawn(self) -> bool:
         heart = Heart()
+        cpu = least_used(self.cpus, [w.cpu for w in self.serving()]) if self.cpus else None
         try:
             pid = fork()
         except OSError as exc:
@@ -196,9 +208,9 @@ class Prefork(Lifecycle):
             heart.close()
             return False
         if pid == 0:
-            run_worker(self, heart)  # never returns
-        self.workers[pid] = Worker(pid, heart, self.generation, time.monotonic())
-        log.info("worker %d started", pid)
+            run_worker(self, heart, cpu)  # never returns
+        self.workers[pid] = Worker(pid, heart, self.generation, time.monotonic(), cpu=cpu)
+        log.info("worker %d started%s", pid, "" if cpu is None else f" on CPU {cpu}")
         return True
 
     def retire(self, pid: int, signum: int = signal.SIGTERM) -> None:

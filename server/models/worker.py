@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..logsink import exit_process
+from .affinity import pin
 
 if TYPE_CHECKING:
     from .base import Model
@@ -122,14 +123,17 @@ class Duties:
         self.model.handle_term()
 
 
-def run_worker(master: Prefork, heart: Heart) -> None:
+def run_worker(master: Prefork, heart: Heart, cpu: int | None = None) -> None:
     """In a new worker process: run the master's inner model on the inherited socket (or its
-    own, --reuse-port), then exit (never returns)."""
+    own, --reuse-port), pinned to `cpu` if given (--cpu-affinity), then exit (never returns)."""
     status = WORKER_BOOT_ERROR
     try:
         master.forked()  # the master's loop and metrics listener: our copies only
         master.service.worker_started(fresh_code=master.generation > 0)
-        model = master.inner(master.service, master.worker_listener(), master.settings)
+        listener = master.worker_listener()
+        if cpu is not None:
+            pin(cpu, listener)
+        model = master.inner(master.service, listener, master.settings)
         settings = master.settings
         model.duties = Duties(
             heart,
