@@ -86,13 +86,34 @@ def test_unsafe_headers_are_a_500(headers):
     assert raised.value.code == 500
 
 
-def test_header_pairs_are_checked_once_and_lists_every_time():
-    pair = ("X-A", "1")
-    first = head_of(Response(b"x", headers=[pair]))
-    assert "X-A: 1" in first[1] and head_of(Response(b"x", headers=[pair])) == first
-    assert "X-C: c" in head_of(Response(b"x", headers=[["X-C", "c"]]))[1]  # a list: unhashable
-    with pytest.raises(HTTPError):
-        encode_head(Response(b"x", headers=[["X-B", "a\r\nb"]]), FIXED, True, False)
+def test_header_lists_are_checked_once_by_value_and_lists_of_lists_every_time():
+    headers = [("X-A", "1"), ("Content-Length", "1"), ("Connection", "close")]
+    first = head_of(Response(b"x", headers=headers))
+    assert "X-A: 1" in first[1] and "Content-Length: 1" in first[1] and not first[2]
+    assert head_of(Response(b"x", headers=headers)) == first  # remembered
+    assert head_of(Response(b"x", headers=[list(pair) for pair in headers])) == first  # not
+    headers.append(("X-B", "2"))  # the same list changed: its new value is checked
+    assert "X-B: 2" in head_of(Response(b"x", headers=headers))[1]
+    headers[0] = ("X-A", "a\r\nb")
+    for _ in range(2):  # a refused list is refused again, never remembered
+        with pytest.raises(HTTPError):
+            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-A", ["a"])],
+        [["X-A", ["a"]]],
+        [("X-A", "1"), ["X-B", "a\nb"]],
+        [("X-A", "snow \u2603")],
+    ],
+)
+def test_bad_pairs_are_refused_from_either_road(headers):
+    for _ in range(2):
+        with pytest.raises(HTTPError) as raised:
+            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+        assert raised.value.code == 500
 
 
 def test_pre_encoded_fields_go_out_as_the_same_head():

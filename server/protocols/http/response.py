@@ -33,29 +33,49 @@ _HOP_BY_HOP = frozenset(
 _SPECIAL = _HOP_BY_HOP | {"content-length"}
 
 
-# Ordinary header pairs already checked, to their line: an app sends the same few again and
-# again (a constant list of tuples), and a dict lookup is cheaper than the checks.
-_CHECKED: dict[tuple, str] = {}
+# Header lists already checked, by value, to what they put in a head: an app answers with the
+# same list of tuples again and again, and one lookup of it is cheaper than checking each pair.
+_CHECKED: dict[tuple, tuple[str, int | None, bool]] = {}
 _CHECKED_MAX = 1024
+_NO_FIELDS = ("", None, False)
 
 
-def _declared_length(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise InternalError(f"response Content-Length {value!r} is not a number")
-    return int(value)
+def _check_fields(headers: Iterable) -> tuple[str, int | None, bool]:
+    """(header lines, the Content-Length they declare, whether they ask to close). CR or LF
+    anywhere is an InternalError (response splitting), as is a name or value not a str;
+    hop-by-hop headers are dropped (they are ours to set)."""
+    lines, length, close = [], None, False
+    for name, value in headers:
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise InternalError(f"response header {name!r}: {value!r} is not two strings")
+        lower = name.lower()
+        if lower == "content-length":
+            if not (value.isascii() and value.isdigit()):
+                raise InternalError(f"response Content-Length {value!r} is not a number")
+            length = int(value)
+        elif lower in _HOP_BY_HOP:
+            close = close or (lower == "connection" and "close" in value.lower())
+        elif "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise InternalError(f"response header {name!r} contains CR or LF")
+        else:
+            lines.append(f"{name}: {value}\r\n")
+    return "".join(lines), length, close
 
 
-def _checked_line(pair: tuple, name: str, value: str) -> str:
-    """An ordinary header's line, once its name and value are known to hold no CR or LF;
-    remembered when the pair is a tuple (immutable: the same pair makes the same line)."""
-    if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-        raise InternalError(f"response header {name!r} contains CR or LF")
-    line = f"{name}: {value}\r\n"
-    if type(pair) is tuple:
+def _fields(headers: list) -> tuple[str, int | None, bool]:
+    """`_check_fields`, remembered when every pair is a tuple (the same pairs make the same
+    lines); a list holding lists is checked every time."""
+    try:
+        key = tuple(headers)
+        checked = _CHECKED.get(key)
+    except TypeError:  # unhashable: a pair that is a list
+        return _check_fields(headers)
+    if checked is None:
+        checked = _check_fields(key)
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
-        _CHECKED[pair] = line
-    return line
+        _CHECKED[key] = checked
+    return checked
 
 
 def status_text(code: int) -> str:
@@ -204,21 +224,12 @@ def encode_head(
     are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
     chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
     try:
-        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields]
-        length = response.length
-        for pair in response.headers:
-            line = _CHECKED.get(pair) if type(pair) is tuple else None  # lists: every time
-            if line is None:
-                name, value = pair
-                lower = name.lower()
-                if lower == "content-length":
-                    length = _declared_length(value)
-                elif lower in _HOP_BY_HOP:
-                    keep = keep and not (lower == "connection" and "close" in value.lower())
-                else:
-                    lines.append(_checked_line(pair, name, value))
-                continue
-            lines.append(line)
+        headers = response.headers
+        fields, length, close = _fields(headers) if headers else _NO_FIELDS
+        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields, fields]
+        if length is None:
+            length = response.length
+        keep = keep and not close
         code, chunked = response.code, False
         if code in NO_BODY or code < 200:
             length = None
