@@ -59,17 +59,15 @@ class FileWrapper:
 
 
 class _StartResponse:
-    """The start_response callable of one request, and what the app told it."""
+    """The start_response callable of one request, and what the app told it. The state before
+    the app calls it is the class's (no __init__ to run for every request); `sink` is set."""
 
-    __slots__ = ("early", "headers", "send", "sent", "sink", "status")
-
-    def __init__(self, sink: EarlySink) -> None:
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.sent = False  # true once body data exists: the head can no longer change
-        self.sink = sink
-        self.early: Response | None = None  # the response whose head write() sent
-        self.send: Callable[[bytes], None] | None = None
+    status: str | None = None
+    headers: list[tuple[str, str]] = []  # replaced by the call, never changed in place
+    sent = False  # true once body data exists: the head can no longer change
+    early: Response | None = None  # the response whose head write() sent
+    send: Callable[[bytes], None] | None = None
+    sink: EarlySink
 
     def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
         if exc_info is not None:
@@ -130,7 +128,8 @@ class WSGIApp:
         }
 
     def respond(self, request: Request, early: EarlySink) -> Response:
-        start = _StartResponse(early)
+        start = _StartResponse()
+        start.sink = early
         result = self.app(self.environ(request), start)
         try:
             return self._answer(start, result)
