@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from server.protocols.http.errors import HTTPError
 from server.protocols.http.request import Request
 from server.protocols.http.wsgi import FileWrapper, WSGIApp
 
@@ -82,6 +83,30 @@ def test_script_name_splits_the_path():
 def test_list_bodies_are_joined(body, expected):
     response = run(simple(body=body))
     assert response.body == expected and response.code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "expected"),
+    [
+        ("299 Fine", (b"ok",), 299, b"ok"),
+        ("298 Fine", (bytearray(b"ba"),), 298, b"ba"),  # not bytes: converted
+        ("297 Fine", (b"a", memoryview(b"b")), 297, b"ab"),
+    ],
+)
+def test_a_status_seen_before_answers_the_same(status, body, code, expected):
+    first, again = run(simple(status, body=body)), run(simple(status, body=body))
+    for response in (first, again):
+        assert (response.code, response.status, response.body) == (code, status, expected)
+        assert type(response.body) is bytes
+
+
+def test_a_status_without_a_code_is_refused_every_time():
+    for _ in range(2):
+        with pytest.raises(HTTPError) as raised:
+            run(simple("abc Nope"))
+        assert raised.value.code == 500
+    with pytest.raises(HTTPError):
+        run(lambda environ, start_response: [b"no start_response"])
 
 
 def test_generator_body_streams_and_close_is_called():

@@ -168,6 +168,9 @@ class WSGIApp:
             return start.early
         if type(result) in (list, tuple):
             body = result[0] if len(result) == 1 else b"".join(result)
+            code = _CODES.get(start.status)  # None: not seen yet, or no status at all
+            if code is not None and type(body) is bytes:
+                return Response.build(code, start.status, start.headers, body)
             return _response(start, body=body)
         if isinstance(result, FileWrapper):
             response = _file_response(start, result)
@@ -182,6 +185,10 @@ class WSGIApp:
         response = _response(start, iterable=itertools.chain((first,), iterator))
         response.on_close = getattr(result, "close", None)
         return response
+
+
+#: Status lines apps have sent, to their code (an app sends the same few again and again).
+_CODES: dict[str, int] = {}
 
 
 def _environ_key(name: str) -> str | None:
@@ -206,10 +213,15 @@ def _response(start: _StartResponse, body=None, iterable=None) -> Response:
     status = start.status
     if status is None:
         raise InternalError("the WSGI app returned without calling start_response")
-    try:
-        code = int(status[:3])
-    except ValueError:
-        raise InternalError(f"invalid WSGI status {status!r}") from None
+    code = _CODES.get(status)
+    if code is None:
+        try:
+            code = int(status[:3])
+        except ValueError:
+            raise InternalError(f"invalid WSGI status {status!r}") from None
+        if len(_CODES) >= 1024:
+            _CODES.clear()  # an app that makes up reason phrases must not grow it for ever
+        _CODES[status] = code
     if body is not None and not isinstance(body, bytes):
         body = bytes(body)
     return Response.build(code, status, start.headers, body, iterable)
