@@ -76,6 +76,26 @@ def test_script_name_splits_the_path():
     assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/mod", "/rest")
 
 
+def test_a_request_without_a_body_or_mount_point_after_one_with_them():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ))
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    adapter = WSGIApp(app)
+    mounted = make_request("/mod/rest", body=b"data")
+    mounted.script_name = "/mod"
+    assert adapter.respond(mounted, refuse_early).body == b"data"
+    plain = make_request("/mod/rest", headers={"host": "h", "content-length": "0"})
+    assert adapter.respond(plain, refuse_early).body == b""
+    assert (seen[0]["SCRIPT_NAME"], seen[0]["PATH_INFO"]) == ("/mod", "/rest")
+    assert (seen[1]["SCRIPT_NAME"], seen[1]["PATH_INFO"]) == ("", "/mod/rest")
+    assert seen[0]["CONTENT_LENGTH"] == "4" and "CONTENT_LENGTH" not in seen[1]
+    assert seen[1]["wsgi.input"] is not seen[0]["wsgi.input"]
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [((b"ok",), b"ok"), ((b"a", b"b", b"c"), b"abc"), ((), b"")],

@@ -125,6 +125,7 @@ class WSGIApp:
             "SERVER_PORT": server_port,
             "SERVER_SOFTWARE": SERVER,
             "SCRIPT_NAME": "",
+            "wsgi.input": NO_BODY,
         }
 
     def respond(self, request: Request, early: EarlySink) -> Response:
@@ -138,24 +139,29 @@ class WSGIApp:
             raise
 
     def environ(self, request: Request) -> dict[str, Any]:
-        env = self.base.copy()
+        env = self.base.copy()  # SCRIPT_NAME "" and wsgi.input NO_BODY unless set here
         raw = request.raw_path
         path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
         script = request.script_name
+        if script:
+            env["SCRIPT_NAME"] = script
+            path = path[len(script) :]
         env["REQUEST_METHOD"] = request.method
-        env["SCRIPT_NAME"] = script
-        env["PATH_INFO"] = path[len(script) :]
+        env["PATH_INFO"] = path
         env["QUERY_STRING"] = request.query_string
         env["SERVER_PROTOCOL"] = request.version
         env["REMOTE_ADDR"] = request.remote_addr
         env["REMOTE_PORT"] = str(request.peer[1]) if request.peer else ""
         env["wsgi.url_scheme"] = request.scheme
-        env["wsgi.input"] = NO_BODY if request.body_file is None else request.body_file
-        if request.content_length or request.body_file is not None:
+        body = request.body_file
+        if body is not None:
+            env["wsgi.input"] = body
+        if request.content_length or body is not None:
             env["CONTENT_LENGTH"] = str(request.content_length)
         for name, value in request.headers.items():
-            key = _ENV_NAMES.get(name, "")
-            if key == "":
+            try:
+                key = _ENV_NAMES[name]
+            except KeyError:
                 key = _environ_key(name)
             if key is not None:
                 env[key] = value
