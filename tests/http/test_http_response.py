@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from email.utils import formatdate
 
 import pytest
 
+from server.protocols.http import response as response_module
 from server.protocols.http.errors import BadRequest, HTTPError, NotFound
 from server.protocols.http.response import (
     Response,
@@ -114,6 +116,17 @@ def test_bad_pairs_are_refused_from_either_road(headers):
         with pytest.raises(HTTPError) as raised:
             encode_head(Response(b"x", headers=headers), FIXED, True, False)
         assert raised.value.code == 500
+
+
+def test_the_date_line_is_made_again_when_its_second_is_over_or_the_clock_goes_back(
+    monkeypatch,
+):
+    date = response_module.DateHeader()
+    monkeypatch.setattr(response_module, "DATE", date)
+    for now in (1_700_000_000.25, 1_700_000_000.99, 1_700_000_001.0, 1_699_999_000.5, 5.0):
+        monkeypatch.setattr(response_module, "_now", lambda now=now: now)
+        assert head_of(Response(b"x"))[1][0] == f"Date: {formatdate(int(now), usegmt=True)}"
+    assert (date.start, date.end) == (5.0, 6.0)
 
 
 def test_pre_encoded_fields_go_out_as_the_same_head():
