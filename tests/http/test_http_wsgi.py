@@ -158,12 +158,13 @@ def early_sink() -> tuple:
     return (lambda response: sent.append(response) or sent.append), sent
 
 
-def test_write_sends_at_once_and_the_returned_body_follows():
+@pytest.mark.parametrize("kind", [iter, list, tuple])
+def test_write_sends_at_once_and_the_returned_body_follows(kind):
     def app(environ, start_response):
         write = start_response("200 OK", [])
         write(b"one ")
         assert sent[1:] == [b"one "]  # out before the app returns
-        return iter([b"two"])
+        return kind([b"two"])
 
     sink, sent = early_sink()
     response = run(app, early=sink)

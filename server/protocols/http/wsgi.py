@@ -133,6 +133,12 @@ class WSGIApp:
         start.sink = early
         result = self.app(self.environ(request), start)
         try:
+            if type(result) in (list, tuple) and start.early is None:  # the common answer
+                body = result[0] if len(result) == 1 else b"".join(result)
+                code = _CODES.get(start.status)  # None: not seen yet, or no status at all
+                if code is not None and type(body) is bytes:
+                    return Response.build(code, start.status, start.headers, body)
+                return _response(start, body=body)
             return self._answer(start, result)
         except BaseException:
             _close(result)
@@ -168,16 +174,11 @@ class WSGIApp:
         return env
 
     def _answer(self, start: _StartResponse, result: Iterable[bytes]) -> Response:
+        """The answer but a whole body in a list (`respond` makes that one)."""
         if start.early is not None:  # write() sent the head: the result is the body's rest
             start.early.iterable = result
             start.early.on_close = getattr(result, "close", None)
             return start.early
-        if type(result) in (list, tuple):
-            body = result[0] if len(result) == 1 else b"".join(result)
-            code = _CODES.get(start.status)  # None: not seen yet, or no status at all
-            if code is not None and type(body) is bytes:
-                return Response.build(code, start.status, start.headers, body)
-            return _response(start, body=body)
         if isinstance(result, FileWrapper):
             response = _file_response(start, result)
             if response is not None:
