@@ -118,6 +118,16 @@ def test_bad_pairs_are_refused_from_either_road(headers):
         assert raised.value.code == 500
 
 
+def test_a_remembered_content_length_is_held_to_each_body():
+    headers = [("Content-Length", "01")]
+    assert "Content-Length: 1" in head_of(Response(b"x", headers=headers))[1]
+    assert "Content-Length: 1" in head_of(Response(b"x", headers=headers))[1]  # remembered
+    for _ in range(2):  # the same list, remembered, with a body it does not fit
+        with pytest.raises(HTTPError):
+            encode_head(Response(b"xy", headers=headers), FIXED, True, False)
+    assert "Content-Length: 1" not in head_of(Response(b"", 204, headers=headers))[1]
+
+
 def test_the_date_line_is_made_again_when_its_second_is_over_or_the_clock_goes_back(
     monkeypatch,
 ):

@@ -35,13 +35,15 @@ _SPECIAL = _HOP_BY_HOP | {"content-length"}
 
 # Header lists already checked, by value, to what they put in a head: an app answers with the
 # same list of tuples again and again, and one lookup of it is cheaper than checking each pair.
-_CHECKED: dict[tuple, tuple[str, int | None, bool]] = {}
+_Checked = tuple[str, int | None, bool, str]
+_CHECKED: dict[tuple, _Checked] = {}
 _CHECKED_MAX = 1024
-_NO_FIELDS = ("", None, False)
+_NO_FIELDS = ("", None, False, "")
 
 
-def _check_fields(headers: Iterable) -> tuple[str, int | None, bool]:
-    """(header lines, the Content-Length they declare, whether they ask to close). CR or LF
+def _check_fields(headers: Iterable) -> _Checked:
+    """(header lines, the Content-Length they declare, whether they ask to close, the
+    Content-Length line for the declared length, "" without one). CR or LF
     anywhere is an InternalError (response splitting), as is a name or value not a str;
     hop-by-hop headers are dropped (they are ours to set)."""
     lines, length, close = [], None, False
@@ -59,10 +61,11 @@ def _check_fields(headers: Iterable) -> tuple[str, int | None, bool]:
             raise InternalError(f"response header {name!r} contains CR or LF")
         else:
             lines.append(f"{name}: {value}\r\n")
-    return "".join(lines), length, close
+    framing = "" if length is None else f"Content-Length: {length}\r\n"
+    return "".join(lines), length, close, framing
 
 
-def _fields(headers: list) -> tuple[str, int | None, bool]:
+def _fields(headers: list) -> _Checked:
     """`_check_fields`, remembered when every pair is a tuple (the same pairs make the same
     lines); a list holding lists is checked every time."""
     try:
@@ -226,7 +229,7 @@ def encode_head(
     chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
     try:
         headers = response.headers
-        fields, length, close = _fields(headers) if headers else _NO_FIELDS
+        fields, length, close, declared = _fields(headers) if headers else _NO_FIELDS
         if length is None:
             length = response.length
         keep = keep and not close
@@ -238,7 +241,7 @@ def encode_head(
                         f"response Content-Length {length} for {response.length} bytes"
                     )
                 response.length = length  # a streamed body is held to the length it declares
-                framing = f"Content-Length: {length}\r\n"
+                framing = declared or f"Content-Length: {length}\r\n"
             elif keep and chunkable and not head_only:
                 chunked = True
                 framing = "Transfer-Encoding: chunked\r\n"
