@@ -96,6 +96,15 @@ def test_a_request_without_a_body_or_mount_point_after_one_with_them():
     assert seen[1]["wsgi.input"] is not seen[0]["wsgi.input"]
 
 
+def test_remote_port_is_each_peers_own_past_the_remembered_ones():
+    adapter, request = WSGIApp(simple()), make_request()
+    for port in [*range(1, 4200), 4444, 1, 0]:
+        request.peer = ("192.0.2.1", port)
+        assert adapter.environ(request)["REMOTE_PORT"] == str(port)
+    request.peer = None  # a Unix socket
+    assert adapter.environ(request)["REMOTE_PORT"] == ""
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [((b"ok",), b"ok"), ((b"a", b"b", b"c"), b"abc"), ((), b"")],

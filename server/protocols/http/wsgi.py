@@ -157,7 +157,12 @@ class WSGIApp:
         env["QUERY_STRING"] = request.query_string
         env["SERVER_PROTOCOL"] = request.version
         env["REMOTE_ADDR"] = request.remote_addr
-        env["REMOTE_PORT"] = str(request.peer[1]) if request.peer else ""
+        peer = request.peer
+        if peer:
+            port = _PORTS.get(peer[1])
+            env["REMOTE_PORT"] = port if port is not None else _port_text(peer[1])
+        else:
+            env["REMOTE_PORT"] = ""
         env["wsgi.url_scheme"] = request.scheme
         body = request.body_file
         if body is not None:
@@ -196,6 +201,17 @@ class WSGIApp:
 
 #: Status lines apps have sent, to their code (an app sends the same few again and again).
 _CODES: dict[str, int] = {}
+
+
+#: Client ports as text: each connection's requests name the same one.
+_PORTS: dict[int, str] = {}
+
+
+def _port_text(port: int) -> str:
+    if len(_PORTS) >= 4096:
+        _PORTS.clear()  # ports cycle through the ephemeral range: keep the recent ones
+    _PORTS[port] = text = str(port)
+    return text
 
 
 def _environ_key(name: str) -> str | None:
