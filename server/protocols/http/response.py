@@ -228,18 +228,20 @@ def encode_head(
     are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
     chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
     try:
-        headers = response.headers
-        fields, length, close, declared = _fields(headers) if headers else _NO_FIELDS
-        if length is None:
-            length = response.length
+        checked, headers = _NO_FIELDS, response.headers
+        if headers:
+            try:  # `_fields` written out for a list already remembered
+                checked = _CHECKED[tuple(headers)]
+            except (KeyError, TypeError):  # new, or holding a list
+                checked = _fields(headers)
+        fields, length, close, declared = checked
+        length = response.length if length is None else length
         keep = keep and not close
         code, chunked, framing = response.code, False, ""
         if code >= 200 and code not in NO_BODY:  # 1xx, 204 and 304 have no body to frame
             if length is not None:
                 if length != response.length and not head_only and _held(response):  # a desync
-                    raise InternalError(
-                        f"response Content-Length {length} for {response.length} bytes"
-                    )
+                    raise InternalError(f"Content-Length {length} for {response.length} bytes")
                 response.length = length  # a streamed body is held to the length it declares
                 framing = declared or f"Content-Length: {length}\r\n"
             elif keep and chunkable and not head_only:
