@@ -321,6 +321,23 @@ def test_a_streamed_body_is_held_to_its_declared_length():
     assert transport.take().endswith(b"Content-Length: 7\r\nConnection: keep-alive\r\n\r\nhello w")
 
 
+@pytest.mark.parametrize(
+    ("request_line", "ends", "closed"),
+    [
+        (b"GET /x HTTP/1.1", b"Connection: keep-alive\r\n\r\n500 Internal", False),
+        (b"HEAD /x HTTP/1.1", b"Connection: keep-alive\r\n\r\n", False),
+        (b"GET /x HTTP/1.0", b"Connection: close\r\n\r\n500 Internal", True),
+    ],
+)
+def test_an_invalid_head_is_a_500_framed_for_the_same_request(request_line, ends, closed):
+    protocol, transport, app = connect()
+    app.respond = lambda request, early: Response(b"x", headers=[("X-A", "a\r\nb")])
+    protocol.data_received(request_line + b"\r\nHost: h\r\n\r\n")
+    raw = transport.take()
+    assert statuses(raw) == [500] and b"X-A" not in raw and transport.closing is closed
+    assert raw.endswith(ends) if request_line.startswith(b"HEAD") else ends in raw
+
+
 class HeldExecutor:
     """A pool that runs nothing until told: the application is 'still running'."""
 

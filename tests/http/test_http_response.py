@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from email.utils import formatdate
 
 import pytest
 
+from server.protocols.http import response as response_module
 from server.protocols.http.errors import BadRequest, HTTPError, NotFound
 from server.protocols.http.response import (
     Response,
@@ -86,13 +88,55 @@ def test_unsafe_headers_are_a_500(headers):
     assert raised.value.code == 500
 
 
-def test_header_pairs_are_checked_once_and_lists_every_time():
-    pair = ("X-A", "1")
-    first = head_of(Response(b"x", headers=[pair]))
-    assert "X-A: 1" in first[1] and head_of(Response(b"x", headers=[pair])) == first
-    assert "X-C: c" in head_of(Response(b"x", headers=[["X-C", "c"]]))[1]  # a list: unhashable
-    with pytest.raises(HTTPError):
-        encode_head(Response(b"x", headers=[["X-B", "a\r\nb"]]), FIXED, True, False)
+def test_header_lists_are_checked_once_by_value_and_lists_of_lists_every_time():
+    headers = [("X-A", "1"), ("Content-Length", "1"), ("Connection", "close")]
+    first = head_of(Response(b"x", headers=headers))
+    assert "X-A: 1" in first[1] and "Content-Length: 1" in first[1] and not first[2]
+    assert head_of(Response(b"x", headers=headers)) == first  # remembered
+    assert head_of(Response(b"x", headers=[list(pair) for pair in headers])) == first  # not
+    headers.append(("X-B", "2"))  # the same list changed: its new value is checked
+    assert "X-B: 2" in head_of(Response(b"x", headers=headers))[1]
+    headers[0] = ("X-A", "a\r\nb")
+    for _ in range(2):  # a refused list is refused again, never remembered
+        with pytest.raises(HTTPError):
+            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-A", ["a"])],
+        [["X-A", ["a"]]],
+        [("X-A", "1"), ["X-B", "a\nb"]],
+        [("X-A", "snow \u2603")],
+    ],
+)
+def test_bad_pairs_are_refused_from_either_road(headers):
+    for _ in range(2):
+        with pytest.raises(HTTPError) as raised:
+            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+        assert raised.value.code == 500
+
+
+def test_a_remembered_content_length_is_held_to_each_body():
+    headers = [("Content-Length", "01")]
+    assert "Content-Length: 1" in head_of(Response(b"x", headers=headers))[1]
+    assert "Content-Length: 1" in head_of(Response(b"x", headers=headers))[1]  # remembered
+    for _ in range(2):  # the same list, remembered, with a body it does not fit
+        with pytest.raises(HTTPError):
+            encode_head(Response(b"xy", headers=headers), FIXED, True, False)
+    assert "Content-Length: 1" not in head_of(Response(b"", 204, headers=headers))[1]
+
+
+def test_the_date_line_is_made_again_when_its_second_is_over_or_the_clock_goes_back(
+    monkeypatch,
+):
+    date = response_module.DateHeader()
+    monkeypatch.setattr(response_module, "DATE", date)
+    for now in (1_700_000_000.25, 1_700_000_000.99, 1_700_000_001.0, 1_699_999_000.5, 5.0):
+        monkeypatch.setattr(response_module, "_now", lambda now=now: now)
+        assert head_of(Response(b"x"))[1][0] == f"Date: {formatdate(int(now), usegmt=True)}"
+    assert (date.start, date.end) == (5.0, 6.0)
 
 
 def test_pre_encoded_fields_go_out_as_the_same_head():

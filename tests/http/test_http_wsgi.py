@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from server.protocols.http.errors import HTTPError
 from server.protocols.http.request import Request
 from server.protocols.http.wsgi import FileWrapper, WSGIApp
 
@@ -75,6 +76,35 @@ def test_script_name_splits_the_path():
     assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/mod", "/rest")
 
 
+def test_a_request_without_a_body_or_mount_point_after_one_with_them():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ))
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    adapter = WSGIApp(app)
+    mounted = make_request("/mod/rest", body=b"data")
+    mounted.script_name = "/mod"
+    assert adapter.respond(mounted, refuse_early).body == b"data"
+    plain = make_request("/mod/rest", headers={"host": "h", "content-length": "0"})
+    assert adapter.respond(plain, refuse_early).body == b""
+    assert (seen[0]["SCRIPT_NAME"], seen[0]["PATH_INFO"]) == ("/mod", "/rest")
+    assert (seen[1]["SCRIPT_NAME"], seen[1]["PATH_INFO"]) == ("", "/mod/rest")
+    assert seen[0]["CONTENT_LENGTH"] == "4" and "CONTENT_LENGTH" not in seen[1]
+    assert seen[1]["wsgi.input"] is not seen[0]["wsgi.input"]
+
+
+def test_remote_port_is_each_peers_own_past_the_remembered_ones():
+    adapter, request = WSGIApp(simple()), make_request()
+    for port in [*range(1, 4200), 4444, 1, 0]:
+        request.peer = ("192.0.2.1", port)
+        assert adapter.environ(request)["REMOTE_PORT"] == str(port)
+    request.peer = None  # a Unix socket
+    assert adapter.environ(request)["REMOTE_PORT"] == ""
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [((b"ok",), b"ok"), ((b"a", b"b", b"c"), b"abc"), ((), b"")],
@@ -82,6 +112,30 @@ def test_script_name_splits_the_path():
 def test_list_bodies_are_joined(body, expected):
     response = run(simple(body=body))
     assert response.body == expected and response.code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "expected"),
+    [
+        ("299 Fine", (b"ok",), 299, b"ok"),
+        ("298 Fine", (bytearray(b"ba"),), 298, b"ba"),  # not bytes: converted
+        ("297 Fine", (b"a", memoryview(b"b")), 297, b"ab"),
+    ],
+)
+def test_a_status_seen_before_answers_the_same(status, body, code, expected):
+    first, again = run(simple(status, body=body)), run(simple(status, body=body))
+    for response in (first, again):
+        assert (response.code, response.status, response.body) == (code, status, expected)
+        assert type(response.body) is bytes
+
+
+def test_a_status_without_a_code_is_refused_every_time():
+    for _ in range(2):
+        with pytest.raises(HTTPError) as raised:
+            run(simple("abc Nope"))
+        assert raised.value.code == 500
+    with pytest.raises(HTTPError):
+        run(lambda environ, start_response: [b"no start_response"])
 
 
 def test_generator_body_streams_and_close_is_called():
@@ -113,12 +167,13 @@ def early_sink() -> tuple:
     return (lambda response: sent.append(response) or sent.append), sent
 
 
-def test_write_sends_at_once_and_the_returned_body_follows():
+@pytest.mark.parametrize("kind", [iter, list, tuple])
+def test_write_sends_at_once_and_the_returned_body_follows(kind):
     def app(environ, start_response):
         write = start_response("200 OK", [])
         write(b"one ")
         assert sent[1:] == [b"one "]  # out before the app returns
-        return iter([b"two"])
+        return kind([b"two"])
 
     sink, sent = early_sink()
     response = run(app, early=sink)

@@ -45,18 +45,19 @@ class Ops:
         self.prefix = prefix.rstrip("/")
         self.served_by = served_by
         self.draining = False
-        self._routes = {
+        #: Path -> endpoint. Public: the router looks a path up here before it calls respond().
+        self.routes = {
             f"{self.prefix}/health": self.health,
             f"{self.prefix}/metrics": self.metrics,
             f"{self.prefix}/workers": self.workers,
         }
 
     def serves(self, request: Request) -> bool:
-        return request.raw_path in self._routes
+        return request.raw_path in self.routes
 
     def respond(self, request: Request) -> Response | None:
         """The answer for an operations path, or None for any other path."""
-        route = self._routes.get(request.raw_path)
+        route = self.routes.get(request.raw_path)
         if route is None:
             return None
         if request.method not in ("GET", "HEAD"):

@@ -33,29 +33,52 @@ _HOP_BY_HOP = frozenset(
 _SPECIAL = _HOP_BY_HOP | {"content-length"}
 
 
-# Ordinary header pairs already checked, to their line: an app sends the same few again and
-# again (a constant list of tuples), and a dict lookup is cheaper than the checks.
-_CHECKED: dict[tuple, str] = {}
+# Header lists already checked, by value, to what they put in a head: an app answers with the
+# same list of tuples again and again, and one lookup of it is cheaper than checking each pair.
+_Checked = tuple[str, int | None, bool, str]
+_CHECKED: dict[tuple, _Checked] = {}
 _CHECKED_MAX = 1024
+_NO_FIELDS = ("", None, False, "")
 
 
-def _declared_length(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise InternalError(f"response Content-Length {value!r} is not a number")
-    return int(value)
+def _check_fields(headers: Iterable) -> _Checked:
+    """(header lines, the Content-Length they declare, whether they ask to close, the
+    Content-Length line for the declared length, "" without one). CR or LF
+    anywhere is an InternalError (response splitting), as is a name or value not a str;
+    hop-by-hop headers are dropped (they are ours to set)."""
+    lines, length, close = [], None, False
+    for name, value in headers:
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise InternalError(f"response header {name!r}: {value!r} is not two strings")
+        lower = name.lower()
+        if lower == "content-length":
+            if not (value.isascii() and value.isdigit()):
+                raise InternalError(f"response Content-Length {value!r} is not a number")
+            length = int(value)
+        elif lower in _HOP_BY_HOP:
+            close = close or (lower == "connection" and "close" in value.lower())
+        elif "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise InternalError(f"response header {name!r} contains CR or LF")
+        else:
+            lines.append(f"{name}: {value}\r\n")
+    framing = "" if length is None else f"Content-Length: {length}\r\n"
+    return "".join(lines), length, close, framing
 
 
-def _checked_line(pair: tuple, name: str, value: str) -> str:
-    """An ordinary header's line, once its name and value are known to hold no CR or LF;
-    remembered when the pair is a tuple (immutable: the same pair makes the same line)."""
-    if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-        raise InternalError(f"response header {name!r} contains CR or LF")
-    line = f"{name}: {value}\r\n"
-    if type(pair) is tuple:
+def _fields(headers: list) -> _Checked:
+    """`_check_fields`, remembered when every pair is a tuple (the same pairs make the same
+    lines); a list holding lists is checked every time."""
+    try:
+        key = tuple(headers)
+        checked = _CHECKED.get(key)
+    except TypeError:  # unhashable: a pair that is a list
+        return _check_fields(headers)
+    if checked is None:
+        checked = _check_fields(key)
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
-        _CHECKED[pair] = line
-    return line
+        _CHECKED[key] = checked
+    return checked
 
 
 def status_text(code: int) -> str:
@@ -178,19 +201,20 @@ def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
 
 
 class DateHeader:
-    """The Date header line, formatted at most once a second."""
+    """The Date header line, formatted again only when a second is over (or the clock went
+    back): `line` holds for `start <= time.time() < end` (floats: an int would make each
+    comparison a mixed one)."""
 
-    __slots__ = ("line", "second")
+    __slots__ = ("end", "line", "start")
 
     def __init__(self) -> None:
-        self.second = -1
+        self.start = self.end = 0.0
         self.line = ""
 
-    def __call__(self) -> str:
-        now = int(_now())
-        if now != self.second:
-            self.second = now
-            self.line = f"Date: {formatdate(now, usegmt=True)}\r\n"
+    def at(self, now: float) -> str:
+        second = int(now)
+        self.line = f"Date: {formatdate(second, usegmt=True)}\r\n"
+        self.start, self.end = float(second), float(second + 1)  # after the line (threads)
         return self.line
 
 
@@ -204,36 +228,35 @@ def encode_head(
     are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
     chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
     try:
-        lines = ["HTTP/1.1 ", response.status, "\r\n", DATE(), fixed, response.fields]
-        length = response.length
-        for pair in response.headers:
-            line = _CHECKED.get(pair) if type(pair) is tuple else None  # lists: every time
-            if line is None:
-                name, value = pair
-                lower = name.lower()
-                if lower == "content-length":
-                    length = _declared_length(value)
-                elif lower in _HOP_BY_HOP:
-                    keep = keep and not (lower == "connection" and "close" in value.lower())
-                else:
-                    lines.append(_checked_line(pair, name, value))
-                continue
-            lines.append(line)
-        code, chunked = response.code, False
-        if code in NO_BODY or code < 200:
-            length = None
-        elif length is not None:
-            if length != response.length and not head_only and _held(response):  # a desync
-                raise InternalError(f"response Content-Length {length} for {response.length} bytes")
-            response.length = length  # a streamed body is held to the length its head declares
-            lines += ("Content-Length: ", str(length), "\r\n")
-        elif keep and chunkable and not head_only:
-            chunked = True
-            lines.append("Transfer-Encoding: chunked\r\n")
-        elif not head_only:
-            keep = False
+        checked, headers = _NO_FIELDS, response.headers
+        if headers:
+            try:  # `_fields` written out for a list already remembered
+                checked = _CHECKED[tuple(headers)]
+            except (KeyError, TypeError):  # new, or holding a list
+                checked = _fields(headers)
+        fields, length, close, declared = checked
+        length = response.length if length is None else length
+        keep = keep and not close
+        code, chunked, framing = response.code, False, ""
+        if code >= 200 and code not in NO_BODY:  # 1xx, 204 and 304 have no body to frame
+            if length is not None:
+                if length != response.length and not head_only and _held(response):  # a desync
+                    raise InternalError(f"Content-Length {length} for {response.length} bytes")
+                response.length = length  # a streamed body is held to the length it declares
+                framing = declared or f"Content-Length: {length}\r\n"
+            elif keep and chunkable and not head_only:
+                chunked = True
+                framing = "Transfer-Encoding: chunked\r\n"
+            elif not head_only:
+                keep = False
         keep = keep and not response.close  # after the framing choice, as it always was
-        lines.append("Connection: keep-alive\r\n\r\n" if keep else "Connection: close\r\n\r\n")
-        return "".join(lines).encode("latin-1"), keep, chunked
+        now = _now()
+        date = DATE.line if DATE.start <= now < DATE.end else DATE.at(now)
+        connection = "keep-alive" if keep else "close"
+        head = (
+            f"HTTP/1.1 {response.status}\r\n{date}{fixed}{response.fields}{fields}{framing}"
+            f"Connection: {connection}\r\n\r\n"
+        )  # one f-string: cheaper than a list joined
+        return head.encode("latin-1"), keep, chunked
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
         raise InternalError(f"invalid response head: {exc}") from None

@@ -69,10 +69,8 @@ class Router(Application):
     def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
         """The answer, or the application code (a module, the app) that will make it; that
         code is given the connection's early sink too (WSGI write() sends through it)."""
-        if self.ops is not None:
-            response = self.ops.respond(request)
-            if response is not None:
-                return response
+        if self.ops is not None and request.raw_path in self.ops.routes:  # not a call per request
+            return self.ops.respond(request)
         if self.modules is not None:
             handler = self.modules.find(request)
             if handler is not None:

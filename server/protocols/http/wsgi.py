@@ -59,17 +59,15 @@ class FileWrapper:
 
 
 class _StartResponse:
-    """The start_response callable of one request, and what the app told it."""
+    """The start_response callable of one request, and what the app told it. The state before
+    the app calls it is the class's (no __init__ to run for every request); `sink` is set."""
 
-    __slots__ = ("early", "headers", "send", "sent", "sink", "status")
-
-    def __init__(self, sink: EarlySink) -> None:
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.sent = False  # true once body data exists: the head can no longer change
-        self.sink = sink
-        self.early: Response | None = None  # the response whose head write() sent
-        self.send: Callable[[bytes], None] | None = None
+    status: str | None = None
+    headers: list[tuple[str, str]] = []  # replaced by the call, never changed in place
+    sent = False  # true once body data exists: the head can no longer change
+    early: Response | None = None  # the response whose head write() sent
+    send: Callable[[bytes], None] | None = None
+    sink: EarlySink
 
     def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
         if exc_info is not None:
@@ -127,49 +125,65 @@ class WSGIApp:
             "SERVER_PORT": server_port,
             "SERVER_SOFTWARE": SERVER,
             "SCRIPT_NAME": "",
+            "wsgi.input": NO_BODY,
         }
 
     def respond(self, request: Request, early: EarlySink) -> Response:
-        start = _StartResponse(early)
+        start = _StartResponse()
+        start.sink = early
         result = self.app(self.environ(request), start)
         try:
+            if type(result) in (list, tuple) and start.early is None:  # the common answer
+                body = result[0] if len(result) == 1 else b"".join(result)
+                code = _CODES.get(start.status)  # None: not seen yet, or no status at all
+                if code is not None and type(body) is bytes:
+                    return Response.build(code, start.status, start.headers, body)
+                return _response(start, body=body)
             return self._answer(start, result)
         except BaseException:
             _close(result)
             raise
 
     def environ(self, request: Request) -> dict[str, Any]:
-        env = self.base.copy()
+        env = self.base.copy()  # SCRIPT_NAME "" and wsgi.input NO_BODY unless set here
         raw = request.raw_path
         path = unquote_to_bytes(raw).decode("latin-1") if "%" in raw else raw
         script = request.script_name
+        if script:
+            env["SCRIPT_NAME"] = script
+            path = path[len(script) :]
         env["REQUEST_METHOD"] = request.method
-        env["SCRIPT_NAME"] = script
-        env["PATH_INFO"] = path[len(script) :]
+        env["PATH_INFO"] = path
         env["QUERY_STRING"] = request.query_string
         env["SERVER_PROTOCOL"] = request.version
         env["REMOTE_ADDR"] = request.remote_addr
-        env["REMOTE_PORT"] = str(request.peer[1]) if request.peer else ""
+        peer = request.peer
+        if peer:
+            port = _PORTS.get(peer[1])
+            env["REMOTE_PORT"] = port if port is not None else _port_text(peer[1])
+        else:
+            env["REMOTE_PORT"] = ""
         env["wsgi.url_scheme"] = request.scheme
-        env["wsgi.input"] = NO_BODY if request.body_file is None else request.body_file
-        if request.content_length or request.body_file is not None:
+        body = request.body_file
+        if body is not None:
+            env["wsgi.input"] = body
+        if request.content_length or body is not None:
             env["CONTENT_LENGTH"] = str(request.content_length)
         for name, value in request.headers.items():
-            key = _ENV_NAMES.get(name, "")
-            if key == "":
+            try:
+                key = _ENV_NAMES[name]
+            except KeyError:
                 key = _environ_key(name)
             if key is not None:
                 env[key] = value
         return env
 
     def _answer(self, start: _StartResponse, result: Iterable[bytes]) -> Response:
+        """The answer but a whole body in a list (`respond` makes that one)."""
         if start.early is not None:  # write() sent the head: the result is the body's rest
             start.early.iterable = result
             start.early.on_close = getattr(result, "close", None)
             return start.early
-        if type(result) in (list, tuple):
-            body = result[0] if len(result) == 1 else b"".join(result)
-            return _response(start, body=body)
         if isinstance(result, FileWrapper):
             response = _file_response(start, result)
             if response is not None:
@@ -183,6 +197,21 @@ class WSGIApp:
         response = _response(start, iterable=itertools.chain((first,), iterator))
         response.on_close = getattr(result, "close", None)
         return response
+
+
+#: Status lines apps have sent, to their code (an app sends the same few again and again).
+_CODES: dict[str, int] = {}
+
+
+#: Client ports as text: each connection's requests name the same one.
+_PORTS: dict[int, str] = {}
+
+
+def _port_text(port: int) -> str:
+    if len(_PORTS) >= 4096:
+        _PORTS.clear()  # ports cycle through the ephemeral range: keep the recent ones
+    _PORTS[port] = text = str(port)
+    return text
 
 
 def _environ_key(name: str) -> str | None:
@@ -207,10 +236,15 @@ def _response(start: _StartResponse, body=None, iterable=None) -> Response:
     status = start.status
     if status is None:
         raise InternalError("the WSGI app returned without calling start_response")
-    try:
-        code = int(status[:3])
-    except ValueError:
-        raise InternalError(f"invalid WSGI status {status!r}") from None
+    code = _CODES.get(status)
+    if code is None:
+        try:
+            code = int(status[:3])
+        except ValueError:
+            raise InternalError(f"invalid WSGI status {status!r}") from None
+        if len(_CODES) >= 1024:
+            _CODES.clear()  # an app that makes up reason phrases must not grow it for ever
+        _CODES[status] = code
     if body is not None and not isinstance(body, bytes):
         body = bytes(body)
     return Response.build(code, status, start.headers, body, iterable)
