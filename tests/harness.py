@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = list(SERVER_MODELS)
 BLOCKING_MODELS = [name for name, cls in SERVER_MODELS.items() if cls.runs_blocking]
 #: A model with flags that change how it serves, run by suites as a model of its own.
-VARIANTS = {"prefork+reuse-port": ("prefork", ("--reuse-port",))}
+VARIANTS = {
+    "prefork+reuse-port": ("prefork", ("--reuse-port",)),
+    "prefork+affinity": ("prefork", ("--reuse-port", "--cpu-affinity")),  # pinned and steered
+}
 _READY = re.compile(r" on (unix:[^\s,]+|\[[^\]]*\]:\d+|[^\s:]+:\d+)[ ,]")
 #: A serving process's start-up line (a prefork worker's; the master's says "prefork master").
 _SERVING = re.compile(r" \((stream|datagram)\), model ")

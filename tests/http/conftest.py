@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import MODELS, ServerProcess, variant
+from harness import MODELS, VARIANTS, ServerProcess, variant
 
 APPS = Path(__file__).parent / "apps"
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -63,7 +63,7 @@ def server_args(site: Path, model: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="session", params=[*MODELS, "prefork+reuse-port"])
+@pytest.fixture(scope="session", params=[*MODELS, *VARIANTS])
 def http(request, tmp_path_factory) -> ServerProcess:
     """A running HTTP server for one model (or variant); `.site` is its folder."""
     model, flags = variant(request.param)
