@@ -182,3 +182,54 @@ def test_a_histogram_sum_keeps_what_is_under_a_microsecond():
     for _ in range(1000):  # each under a microsecond: whole microseconds would sum to 0
         m.observe("latency_seconds", 0.0000004)
     assert "latency_seconds_sum 0.000400" in histogram_lines(m)
+
+
+def make_split() -> Metrics:
+    """A status counter and a latency histogram split by it: one add counts both."""
+    m = Metrics()
+    m.counter("requests_total", "Requests.", label="code", values=("200", "404", "other"))
+    m.histogram("latency_seconds", "Latency.", bounds=(0.01, 0.1), by="requests_total")
+    m.freeze(rows=8)
+    return m
+
+
+def test_a_split_histogram_counts_its_counter_too():
+    m = make_split()
+    record = m.recorder(0, m.histogram_places("latency_seconds"))
+    for value, code in ((0.005, "200"), (0.05, "200"), (0.5, "404"), (0.001, "404")):
+        record(value, m.place("requests_total", code))
+    m.observe("latency_seconds", 0.02, label="other")
+    m.add("requests_total", label="404")  # counted without a latency (a refused request)
+    assert histogram_lines(m) == [
+        'latency_seconds_bucket{le="0.01"} 2',
+        'latency_seconds_bucket{le="0.1"} 4',
+        'latency_seconds_bucket{le="+Inf"} 5',
+        "latency_seconds_sum 0.576000",
+        "latency_seconds_count 5",
+    ]
+    text = m.render()
+    for line in ('{code="200"} 2', '{code="404"} 3', '{code="other"} 1'):
+        assert f"requests_total{line}" in text
+    assert m.value("requests_total", "404") == 3
+    assert m.by_process("requests_total") == {os.getpid(): {"requests_total": 6}}
+
+
+def test_a_split_histogram_adds_up_over_dead_processes():
+    m = make_split()
+    for _ in range(12):  # more processes than rows: each dead row is folded, buckets and all
+        pid = os.fork()
+        if pid == 0:
+            m.observe("latency_seconds", 0.05, label="200")
+            os._exit(0)
+        os.waitpid(pid, 0)
+    assert m.value("requests_total", "200") == 12
+    assert 'latency_seconds_bucket{le="0.1"} 12' in histogram_lines(m)
+    assert "latency_seconds_sum 0.600000" in histogram_lines(m)
+
+
+@pytest.mark.parametrize("by", ["missing_total", "open"])
+def test_a_histogram_is_split_only_by_a_counter_defined_before_it(by):
+    m = Metrics()
+    m.gauge("open", "Open now.")
+    with pytest.raises(ValueError, match=f"{by} is not a counter"):
+        m.histogram("latency_seconds", "Latency.", bounds=(0.1,), by=by)

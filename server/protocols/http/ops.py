@@ -37,7 +37,10 @@ DURATION_BOUNDS = (
     *(0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
     *(0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-METRICS.histogram(DURATION, "HTTP request latency, in seconds.", DURATION_BOUNDS)
+#: Split by status code: one add per request counts both (http_requests_total adds them up).
+METRICS.histogram(
+    DURATION, "HTTP request latency, in seconds.", DURATION_BOUNDS, by="http_requests_total"
+)
 
 
 class Ops:
