@@ -80,7 +80,10 @@ class Metrics:
         self._floats: memoryview | None = None  # the same rows as doubles (histogram sums)
         self._float_slots: set[int] = set()
         self._table: SharedTable | None = None
-        self._row = -1
+        #: This process's own row, as integers and as doubles: recorders index it by slot
+        #: (no `row * width + slot` per add). None until the process first counts.
+        self._mine: memoryview | None = None
+        self._mine_floats: memoryview | None = None
         self._lock = threading.Lock()
         self._recorders: dict[tuple, Callable] = {}
         os.register_at_fork(after_in_child=self._forked)
@@ -88,7 +91,7 @@ class Metrics:
     def _forked(self) -> None:
         """In a new child: the parent's row and its lock are not ours (the lock may be held)."""
         self._lock = threading.Lock()
-        self._row = -1
+        self._mine = self._mine_floats = None
 
     # -- definition (before freeze) -------------------------------------------------------
     def counter(self, name: str, help: str, label: str = "", values=("",)) -> None:
@@ -187,13 +190,19 @@ class Metrics:
             record = self._recorders[key] = _generate(pairs, histogram, self)
         return record
 
-    def _claim(self) -> int:
-        """Take a free row (or one whose process died) for this process; 0: none left."""
+    def _own_row(self) -> memoryview | None:
+        """This process's row, claimed the first time it counts: a free one or one whose
+        process died. None before freeze(): nothing is counted yet."""
+        if self._table is None:
+            return None
         row = self._table.claim(first=ARCHIVE + 1, reuse=self._fold)
-        self._row = max(row, 0)  # 0: tried and failed; not counted rather than retried
-        if row < 0:
+        if row < 0:  # counted nowhere rather than retried for every event
             log.warning("metrics: all %d rows taken; this process is not counted", self._rows)
-        return self._row
+            mine = memoryview(bytearray(8 * self._width))
+        else:
+            mine = self._table.payload[8 * self._width * row : 8 * self._width * (row + 1)]
+        self._mine, self._mine_floats = mine.cast("q"), mine.cast("d")
+        return self._mine
 
     def _fold(self, row: int) -> None:
         """A dead process's row: its counters go to the archive, its gauges to nothing."""
@@ -324,15 +333,14 @@ def _escape(value: str) -> str:
 
 _RECORD = """\
 def record({arguments}):
-    view = metrics._view
-    if view is None:
-        return
     lock = metrics._lock
     lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
     try:
-        row = metrics._row if metrics._row >= 0 else metrics._claim()
-        if row > 0:
-            base = row * metrics._width
+        row = metrics._mine
+        if row is None:
+            row = metrics._own_row()
+            if row is None:
+                return
 {adds}
     finally:
         lock.release()
@@ -340,14 +348,13 @@ def record({arguments}):
 # le: the first bound >= value; on a fast server, the first (no bisect). `place` (a split
 # histogram's counter's place) picks the column; `offset` is from that counter to the buckets.
 _OBSERVE = """\
-            view[base + {place}(offset if value <= bound else
-                                offset + stride * bisect(bounds, value))] += 1
-            metrics._floats[base + total] += value"""
+        row[{place}(offset if value <= bound else offset + stride * bisect(bounds, value))] += 1
+        metrics._mine_floats[total] += value"""
 
 
 def _generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> Callable:
     """`Metrics.recorder`'s function, compiled from _RECORD."""
-    adds = [f"            view[base + p{i}] += a{i}" for i in range(pairs)]
+    adds = [f"        row[p{i}] += a{i}" for i in range(pairs)]
     names = {"metrics": metrics, "bisect": bisect.bisect_left}
     arguments = [f"p{i}, a{i}" for i in range(pairs)]
     if histogram is not None:
@@ -357,7 +364,7 @@ def _generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -
         arguments[:0] = ["value", "place"] if split else ["value"]
         names.update(bound=bounds[0], bounds=bounds, total=total, stride=stride)
         names.update(offset=first - (by_first or 0))
-    adds = "\n".join(adds) or "            pass"
+    adds = "\n".join(adds) or "        pass"
     source = _RECORD.format(arguments=", ".join(arguments), adds=adds)
     exec(source, names)  # our own template: nothing from outside goes into it
     return names["record"]

@@ -50,7 +50,7 @@ def test_metrics_reclaim_a_recycled_pid_row_too():
     m.add("total", 5)
     m.add("open")
     m._table._starts[1] = 1  # the row's owner "died" and its pid came back
-    m._row = -1  # as a new process with that pid would be
+    m._forked()  # as a new process with that pid would be
     m.add("total")
     assert m.value("total") == 6  # the old counts were folded into the archive
     assert m.value("open") == 0  # the old process's gauge went with it
