@@ -55,6 +55,7 @@ class Metric:
     by: str = ""  # a histogram split by this counter's values: a bucket is `stride` slots
     stride: int = 1
     counted_in: str = ""  # a counter that such a histogram's buckets also count
+    less: str = ""  # a gauge whose value is less this histogram's count
 
 
 class HistogramPlaces(NamedTuple):
@@ -97,8 +98,11 @@ class Metrics:
     def counter(self, name: str, help: str, label: str = "", values=("",)) -> None:
         self._define(Metric(name, "counter", help, label), values)
 
-    def gauge(self, name: str, help: str, label: str = "", values=("",)) -> None:
-        self._define(Metric(name, "gauge", help, label), values)
+    def gauge(self, name: str, help: str, label: str = "", values=("",), less: str = "") -> None:
+        """`less`: a histogram whose observations end what this gauge counts (requests
+        started, less those finished): the gauge is only added to, and an event's end costs
+        no add of its own."""
+        self._define(Metric(name, "gauge", help, label, less=less), values)
 
     def histogram(self, name: str, help: str, bounds: Sequence[float], by: str = "") -> None:
         """Buckets with these upper bounds (seconds, say) and +Inf; `observe()` records.
@@ -228,7 +232,11 @@ class Metrics:
 
     def _value(self, metric: Metric, slot: int) -> float:
         """A counter's or gauge's total at one label's slot, over every process."""
-        return sum(self._total(metric, part) for part in self._parts(metric, slot))
+        total = sum(self._total(metric, part) for part in self._parts(metric, slot))
+        if metric.less:  # as a gauge's: live processes only
+            ended = self.metrics[metric.less]
+            total -= sum(self._total(metric, part) for part in range(ended.first, ended.slots[SUM]))
+        return total
 
     def _parts(self, metric: Metric, slot: int) -> list[int]:
         """The slots whose sum is the value at `slot`: itself, and for a counter that a split

@@ -233,3 +233,23 @@ def test_a_histogram_is_split_only_by_a_counter_defined_before_it(by):
     m.gauge("open", "Open now.")
     with pytest.raises(ValueError, match=f"{by} is not a counter"):
         m.histogram("latency_seconds", "Latency.", bounds=(0.1,), by=by)
+
+
+def test_a_gauge_less_a_histogram_counts_what_started_and_has_not_ended():
+    m = Metrics()
+    m.counter("requests_total", "Requests.", label="code", values=("200", "other"))
+    m.histogram("latency_seconds", "Latency.", bounds=(0.1,), by="requests_total")
+    m.gauge("in_flight", "Requests being handled now.", less="latency_seconds")
+    m.freeze(rows=8)
+    start = m.recorder(1)
+    for _ in range(3):
+        start(m.place("in_flight"), 1)
+    m.observe("latency_seconds", 0.01, label="200")  # one of them ends
+    assert m.value("in_flight") == 2 and "in_flight 2" in m.render()
+    pid = os.fork()
+    if pid == 0:  # a process that dies with one started and none ended
+        start(m.place("in_flight"), 1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert m.value("in_flight") == 2  # a gauge: the dead process's part went with it
+    assert m.value("requests_total", "200") == 1

@@ -27,7 +27,6 @@ COUNTED_STATUSES = [
 METRICS.counter(
     "http_requests_total", "HTTP requests answered, by status code.", "code", COUNTED_STATUSES
 )
-METRICS.gauge("http_requests_in_flight", "HTTP requests being handled now.")
 METRICS.counter("http_response_bytes_total", "Bytes of HTTP response bodies sent.")
 #: From the request's head parsed to its last byte handed to the kernel. Requests refused
 #: before they parse (400s) are counted in http_requests_total only.
@@ -41,6 +40,8 @@ DURATION_BOUNDS = (
 METRICS.histogram(
     DURATION, "HTTP request latency, in seconds.", DURATION_BOUNDS, by="http_requests_total"
 )
+#: Only added to as a request starts: its latency's observation is its end.
+METRICS.gauge("http_requests_in_flight", "HTTP requests being handled now.", less=DURATION)
 
 
 class Ops:

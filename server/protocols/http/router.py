@@ -90,7 +90,7 @@ class Router(Application):
         # every metric of the request in one update (one lock): this runs for every request
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
         if request is not None:
-            _FINISH(now - request.started, code, _IN_FLIGHT, -1, _BYTES, sent)
+            _FINISH(now - request.started, code, _BYTES, sent)  # also ends it in flight
             if self.on_request is not None and not (self.ops and self.ops.serves(request)):
                 self.on_request()
         else:
@@ -119,7 +119,7 @@ def _failure(request: Request, exc: BaseException) -> Response:
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
 _BYTES = METRICS.place("http_response_bytes_total")
 _START = METRICS.recorder(1)
-_FINISH = METRICS.recorder(2, METRICS.histogram_places(DURATION))  # counts the code too
+_FINISH = METRICS.recorder(1, METRICS.histogram_places(DURATION))  # counts the code too
 _REFUSED = METRICS.recorder(2)  # answered before a request could be made of it: no latency
 _CODE_PLACES: dict[int, int] = {}  # status code -> its place in http_requests_total
 
