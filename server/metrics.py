@@ -17,7 +17,7 @@ through a second view of it); rendering makes the buckets cumulative
 and the count their total, as Prometheus expects. A histogram can be split `by` a counter
 defined before it: each bucket is then one slot per value of that counter's label, and an
 observation's one add counts the counter too (a request's status and its latency bucket in one
-add, not two: every add to the shared row costs a request about 1,100 instructions). Rendering
+add, not two: every add to the shared row costs about 900 instructions). Rendering
 adds the slots up both ways: the histogram over the counter's values, the counter over buckets.
 """
 
