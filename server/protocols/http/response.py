@@ -20,6 +20,8 @@ from typing import Any
 
 from .errors import HTTPError, InternalError
 
+_new = object.__new__
+
 REASONS = {status.value: status.phrase for status in HTTPStatus}
 STATUS = {code: f"{code} {reason}" for code, reason in REASONS.items()}
 NO_BODY = frozenset({204, 304})  # and every 1xx
@@ -130,21 +132,6 @@ class Response:
         response.on_close = file.close
         return response
 
-    @classmethod
-    def build(
-        cls, code: int, status: str, headers: list, body=None, iterable=None, fields: str = ""
-    ) -> Response:
-        """A response from parts already checked (the WSGI path: no conversions); `fields`
-        are header lines from `encode_fields`, sent before `headers`."""
-        response = cls.__new__(cls)
-        response.code, response.status, response.headers = code, status, headers
-        response.fields = fields
-        response.body, response.iterable = body, iterable
-        response.length = len(body) if body is not None else None
-        response.file, response.offset, response.count = None, 0, 0
-        response.on_close, response.close = None, False
-        return response
-
     def finish(self) -> None:
         """Release what the body holds (files, WSGI iterables); safe to call twice."""
         on_close, self.on_close = self.on_close, None
@@ -153,6 +140,22 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+
+def build_response(
+    code: int, status: str, headers: list, body=None, iterable=None, fields: str = ""
+) -> Response:
+    """A response from parts already checked (the WSGI path: no conversions); `fields` are
+    header lines from `encode_fields`, sent before `headers`. A function, not a classmethod
+    on Response: for every response that saves the bound method and the `__new__` lookup."""
+    response = _new(Response)
+    response.code, response.status, response.headers = code, status, headers
+    response.fields = fields
+    response.body, response.iterable = body, iterable
+    response.length = len(body) if body is not None else None
+    response.file, response.offset, response.count = None, 0, 0
+    response.on_close, response.close = None, False
+    return response
 
 
 #: Where a response may go out before the application returns (a WSGI app's write()): called
@@ -196,7 +199,7 @@ def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
     for name, _ in headers:
         if name.lower() in _SPECIAL:
             raise ValueError(f"{name} is set per response, not in pre-encoded fields")
-    encode_head(Response.build(200, "200 OK", headers, b""), "", True, False)  # or raises
+    encode_head(build_response(200, "200 OK", headers, b""), "", True, False)  # or raises
     return "".join(f"{name}: {value}\r\n" for name, value in headers)
 
 

@@ -31,7 +31,7 @@ from urllib.parse import unquote_to_bytes
 from .config import SERVER
 from .errors import InternalError
 from .request import NO_BODY, Request
-from .response import EarlySink, Response
+from .response import EarlySink, Response, build_response
 
 _ENV_NAMES: dict[str, str | None] = {
     "content-type": "CONTENT_TYPE",
@@ -69,7 +69,7 @@ class _StartResponse:
     send: Callable[[bytes], None] | None = None
     sink: EarlySink
 
-    def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
+    def start_response(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
         if exc_info is not None:
             try:
                 if self.sent:
@@ -131,13 +131,13 @@ class WSGIApp:
     def respond(self, request: Request, early: EarlySink) -> Response:
         start = _StartResponse()
         start.sink = early
-        result = self.app(self.environ(request), start)
+        result = self.app(self.environ(request), start.start_response)
         try:
             if type(result) in (list, tuple) and start.early is None:  # the common answer
                 body = result[0] if len(result) == 1 else b"".join(result)
                 code = _CODES.get(start.status)  # None: not seen yet, or no status at all
                 if code is not None and type(body) is bytes:
-                    return Response.build(code, start.status, start.headers, body)
+                    return build_response(code, start.status, start.headers, body)
                 return _response(start, body=body)
             return self._answer(start, result)
         except BaseException:
@@ -247,7 +247,7 @@ def _response(start: _StartResponse, body=None, iterable=None) -> Response:
         _CODES[status] = code
     if body is not None and not isinstance(body, bytes):
         body = bytes(body)
-    return Response.build(code, status, start.headers, body, iterable)
+    return build_response(code, status, start.headers, body, iterable)
 
 
 def _file_response(start: _StartResponse, wrapper: FileWrapper) -> Response | None:
