@@ -126,6 +126,15 @@ class WSGIApp:
             "SERVER_SOFTWARE": SERVER,
             "SCRIPT_NAME": "",
             "wsgi.input": NO_BODY,
+            # set for every request (REMOTE_PORT but on Unix sockets): in the template, the
+            # copy already holds their slots and each request only replaces the values
+            "REQUEST_METHOD": "",
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "",
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
+            "wsgi.url_scheme": "",
         }
 
     def respond(self, request: Request, early: EarlySink) -> Response:
@@ -158,11 +167,8 @@ class WSGIApp:
         env["SERVER_PROTOCOL"] = request.version
         env["REMOTE_ADDR"] = request.remote_addr
         peer = request.peer
-        if peer:
-            port = _PORTS.get(peer[1])
-            env["REMOTE_PORT"] = port if port is not None else _port_text(peer[1])
-        else:
-            env["REMOTE_PORT"] = ""
+        if peer:  # else "" from the template (a Unix socket)
+            env["REMOTE_PORT"] = _PORTS.get(peer[1]) or _port_text(peer[1])
         env["wsgi.url_scheme"] = request.scheme
         body = request.body_file
         if body is not None:
