@@ -199,7 +199,7 @@ def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
     for name, _ in headers:
         if name.lower() in _SPECIAL:
             raise ValueError(f"{name} is set per response, not in pre-encoded fields")
-    encode_head(build_response(200, "200 OK", headers, b""), "", True, False)  # or raises
+    encode_head(build_response(200, "200 OK", headers, b""), "", True)  # or raises
     return "".join(f"{name}: {value}\r\n" for name, value in headers)
 
 
@@ -225,11 +225,13 @@ DATE = DateHeader()
 
 
 def encode_head(
-    response: Response, fixed: str, keep: bool, head_only: bool, chunkable: bool = True
+    response: Response, fixed: str, keep: bool, method: str = "GET", version: str = "HTTP/1.1"
 ) -> tuple:
-    """(head bytes, keep-alive, chunked); `fixed` holds Server and friends. Hop-by-hop headers
-    are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
-    chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
+    """(head bytes, keep-alive, chunked, bodyless) of the answer to a `method` request in
+    `version`; `fixed` holds Server and friends. Hop-by-hop headers are dropped, CR or LF
+    anywhere is a 500 (response splitting); no body goes out for HEAD, 1xx, 204 and 304
+    (`bodyless`); a body of unknown length is chunked on keep-alive HTTP/1.1 or ends the
+    connection. The one place that decides these for every way a response is sent."""
     try:
         checked, headers = _NO_FIELDS, response.headers
         if headers:
@@ -240,14 +242,17 @@ def encode_head(
         fields, length, close, declared = checked
         length = response.length if length is None else length
         keep = keep and not close
+        head_only = bodyless = method == "HEAD"
         code, chunked, framing = response.code, False, ""
-        if code >= 200 and code not in NO_BODY:  # 1xx, 204 and 304 have no body to frame
+        if code < 200 or code in NO_BODY:  # 1xx, 204 and 304 have no body to frame
+            bodyless = True
+        else:
             if length is not None:
                 if length != response.length and not head_only and _held(response):  # a desync
                     raise InternalError(f"Content-Length {length} for {response.length} bytes")
                 response.length = length  # a streamed body is held to the length it declares
                 framing = declared or f"Content-Length: {length}\r\n"
-            elif keep and chunkable and not head_only:
+            elif keep and version == "HTTP/1.1" and not head_only:
                 chunked = True
                 framing = "Transfer-Encoding: chunked\r\n"
             elif not head_only:
@@ -260,6 +265,6 @@ def encode_head(
             f"HTTP/1.1 {response.status}\r\n{date}{fixed}{response.fields}{fields}{framing}"
             f"Connection: {connection}\r\n\r\n"
         )  # one f-string: cheaper than a list joined
-        return head.encode("latin-1"), keep, chunked
+        return head.encode("latin-1"), keep, chunked, bodyless
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
         raise InternalError(f"invalid response head: {exc}") from None
