@@ -143,12 +143,19 @@ class Response:
 
 
 def build_response(
-    code: int, status: str, headers: list, body=None, iterable=None, fields: str = ""
+    code: int,
+    status: str,
+    headers: list,
+    body=None,
+    iterable=None,
+    fields: str = "",
+    cls: type[Response] = Response,
 ) -> Response:
     """A response from parts already checked (the WSGI path: no conversions); `fields` are
-    header lines from `encode_fields`, sent before `headers`. A function, not a classmethod
-    on Response: for every response that saves the bound method and the `__new__` lookup."""
-    response = _new(Response)
+    header lines from `encode_fields`, sent before `headers`; `cls` a subclass to make. A
+    function, not a classmethod on Response: for every response that saves the bound method
+    and the `__new__` lookup."""
+    response = _new(cls)
     response.code, response.status, response.headers = code, status, headers
     response.fields = fields
     response.body, response.iterable = body, iterable
