@@ -203,8 +203,8 @@ class StaticFiles:
             response.length = count
             return response
         if file.body is not None:  # parts made here, checked once: no conversions
-            if status == 200:
-                return build_response(200, "200 OK", [], file.body, fields=file.fields)
+            if status == 200:  # the fields positionally: a keyword makes the call dearer
+                return build_response(200, "200 OK", [], file.body, None, file.fields)
             body = file.body[start : start + count]
             return build_response(status, status_text(status), list(headers), body)
         if count <= SMALL_FILE:
