@@ -79,6 +79,8 @@ class HTTPProtocol(Protocol):
         self._head_timer: Cancellable | None = None
         self._serving: Request | None = None  # the request the app is answering
         self._early: _Early | None = None  # set while a WSGI app streams through write()
+        # bound once, not for every request (the transport holds us in a cycle already)
+        self._early_sink = self._start_early
 
     # -- transport callbacks -----------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -202,7 +204,7 @@ class HTTPProtocol(Protocol):
         # its latency starts when its bytes were read: the loop's clock of this turn
         request.started = self.scheduler.now
         self._serving = request
-        answer = self.app.respond(request, self._start_early)
+        answer = self.app.respond(request, self._early_sink)
         if isinstance(answer, Blocking):
             executor = self.scheduler.executor
             if not executor.inline:
