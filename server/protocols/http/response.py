@@ -234,11 +234,10 @@ DATE = DateHeader()
 def encode_head(
     response: Response, fixed: str, keep: bool, method: str = "GET", version: str = "HTTP/1.1"
 ) -> tuple:
-    """(head bytes, keep-alive, chunked, bodyless) of the answer to a `method` request in
-    `version`; `fixed` holds Server and friends. Hop-by-hop headers are dropped, CR or LF
-    anywhere is a 500 (response splitting); no body goes out for HEAD, 1xx, 204 and 304
-    (`bodyless`); a body of unknown length is chunked on keep-alive HTTP/1.1 or ends the
-    connection. The one place that decides these for every way a response is sent."""
+    """(head bytes, keep-alive, chunked, bodyless) answering a `method` request in `version`:
+    the one place that decides them. `fixed` holds Server and friends. Hop-by-hop headers are
+    dropped, CR or LF anywhere is a 500 (response splitting), HEAD, 1xx, 204 and 304 go out
+    without a body, a body of unknown length is chunked on keep-alive HTTP/1.1 or ends it."""
     try:
         checked, headers = _NO_FIELDS, response.headers
         if headers:
@@ -253,24 +252,21 @@ def encode_head(
         code, chunked, framing = response.code, False, ""
         if code < 200 or code in NO_BODY:  # 1xx, 204 and 304 have no body to frame
             bodyless = True
-        else:
-            if length is not None:
-                if length != response.length and not head_only and _held(response):  # a desync
-                    raise InternalError(f"Content-Length {length} for {response.length} bytes")
-                response.length = length  # a streamed body is held to the length it declares
-                framing = declared or f"Content-Length: {length}\r\n"
-            elif keep and version == "HTTP/1.1" and not head_only:
-                chunked = True
-                framing = "Transfer-Encoding: chunked\r\n"
-            elif not head_only:
-                keep = False
+        elif length is not None:
+            if length != response.length and not head_only and _held(response):  # a desync
+                raise InternalError(f"Content-Length {length} for {response.length} bytes")
+            response.length = length  # a streamed body is held to the length it declares
+            framing = declared or f"Content-Length: {length}\r\n"
+        elif keep and version == "HTTP/1.1" and not head_only:
+            chunked = True
+            framing = "Transfer-Encoding: chunked\r\n"
+        elif not head_only:
+            keep = False
         keep = keep and not response.close  # after the framing choice, as it always was
-        now = _now()
-        date = DATE.line if DATE.start <= now < DATE.end else DATE.at(now)
-        connection = "keep-alive" if keep else "close"
+        date = DATE.line if DATE.start <= (now := _now()) < DATE.end else DATE.at(now)
         head = (
             f"HTTP/1.1 {response.status}\r\n{date}{fixed}{response.fields}{fields}{framing}"
-            f"Connection: {connection}\r\n\r\n"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
         )  # one f-string: cheaper than a list joined
         return head.encode("latin-1"), keep, chunked, bodyless
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
