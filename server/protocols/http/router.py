@@ -57,14 +57,7 @@ class Router(Application):
             return _failure(request, exc)
         if isinstance(answer, Response):
             return answer
-        return Blocking(self._run, answer, request, early)
-
-    def _run(self, handler: Callable, request: Request, early: EarlySink) -> Response:
-        """The application code's answer; its failures as the router's own (`_failure`)."""
-        try:
-            return handler(request, early)
-        except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
-            return _failure(request, exc)
+        return Blocking(_run, answer, request, early)
 
     def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
         """The answer, or the application code (a module, the app) that will make it; that
@@ -105,6 +98,15 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
+
+
+def _run(handler: Callable, request: Request, early: EarlySink) -> Response:
+    """The application code's answer; its failures as the router's own (`_failure`). A
+    function: a bound method would be made for every request."""
+    try:
+        return handler(request, early)
+    except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
+        return _failure(request, exc)
 
 
 def _failure(request: Request, exc: BaseException) -> Response:
