@@ -11,6 +11,7 @@ from server.protocols.http import response as response_module
 from server.protocols.http.errors import BadRequest, HTTPError, NotFound
 from server.protocols.http.response import (
     Response,
+    build_response,
     coerce,
     encode_fields,
     encode_head,
@@ -21,7 +22,7 @@ FIXED = "Server: test\r\n"
 
 
 def head_of(response, keep=True, head_only=False):
-    raw, keep, chunked = encode_head(response, FIXED, keep, head_only)
+    raw, keep, chunked, _ = encode_head(response, FIXED, keep, "HEAD" if head_only else "GET")
     lines = raw.decode("latin-1").split("\r\n")
     assert raw.endswith(b"\r\n\r\n")
     return lines[0], lines[1:-2], keep, chunked
@@ -53,7 +54,7 @@ def test_framing(response, keep_in, head_only, expect_line, expect_keep, chunked
 
 
 def test_http10_clients_never_get_chunked():
-    raw, keep, chunked = encode_head(Response(iter([b"a"])), FIXED, True, False, chunkable=False)
+    raw, keep, chunked, _ = encode_head(Response(iter([b"a"])), FIXED, True, "GET", "HTTP/1.0")
     assert (keep, chunked) == (False, False) and b"Transfer-Encoding" not in raw
 
 
@@ -84,7 +85,7 @@ def test_hop_by_hop_headers_are_dropped():
 )
 def test_unsafe_headers_are_a_500(headers):
     with pytest.raises(HTTPError) as raised:
-        encode_head(Response(b"x", headers=headers), FIXED, True, False)
+        encode_head(Response(b"x", headers=headers), FIXED, True)
     assert raised.value.code == 500
 
 
@@ -99,7 +100,7 @@ def test_header_lists_are_checked_once_by_value_and_lists_of_lists_every_time():
     headers[0] = ("X-A", "a\r\nb")
     for _ in range(2):  # a refused list is refused again, never remembered
         with pytest.raises(HTTPError):
-            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+            encode_head(Response(b"x", headers=headers), FIXED, True)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_header_lists_are_checked_once_by_value_and_lists_of_lists_every_time():
 def test_bad_pairs_are_refused_from_either_road(headers):
     for _ in range(2):
         with pytest.raises(HTTPError) as raised:
-            encode_head(Response(b"x", headers=headers), FIXED, True, False)
+            encode_head(Response(b"x", headers=headers), FIXED, True)
         assert raised.value.code == 500
 
 
@@ -124,7 +125,7 @@ def test_a_remembered_content_length_is_held_to_each_body():
     assert "Content-Length: 1" in head_of(Response(b"x", headers=headers))[1]  # remembered
     for _ in range(2):  # the same list, remembered, with a body it does not fit
         with pytest.raises(HTTPError):
-            encode_head(Response(b"xy", headers=headers), FIXED, True, False)
+            encode_head(Response(b"xy", headers=headers), FIXED, True)
     assert "Content-Length: 1" not in head_of(Response(b"", 204, headers=headers))[1]
 
 
@@ -141,8 +142,8 @@ def test_the_date_line_is_made_again_when_its_second_is_over_or_the_clock_goes_b
 
 def test_pre_encoded_fields_go_out_as_the_same_head():
     pairs = [("Content-Type", "text/plain"), ("ETag", '"1-2"')]
-    listed = Response.build(200, "200 OK", list(pairs), b"ab")
-    encoded = Response.build(200, "200 OK", [], b"ab", fields=encode_fields(pairs))
+    listed = build_response(200, "200 OK", list(pairs), b"ab")
+    encoded = build_response(200, "200 OK", [], b"ab", fields=encode_fields(pairs))
     assert head_of(encoded) == head_of(listed)
 
 

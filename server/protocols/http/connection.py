@@ -29,7 +29,7 @@ from .config import HTTPConfig
 from .errors import HTTPError, InternalError, RequestTimeout
 from .parser import RequestParser
 from .request import Request
-from .response import NO_BODY, EarlySink, Response, encode_head, error_response
+from .response import EarlySink, Response, encode_head, error_response
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class HTTPProtocol(Protocol):
         self._head_timer: Cancellable | None = None
         self._serving: Request | None = None  # the request the app is answering
         self._early: _Early | None = None  # set while a WSGI app streams through write()
+        # bound once, not for every request (the transport holds us in a cycle already)
+        self._early_sink = self._start_early
 
     # -- transport callbacks -----------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -202,7 +204,7 @@ class HTTPProtocol(Protocol):
         # its latency starts when its bytes were read: the loop's clock of this turn
         request.started = self.scheduler.now
         self._serving = request
-        answer = self.app.respond(request, self._start_early)
+        answer = self.app.respond(request, self._early_sink)
         if isinstance(answer, Blocking):
             executor = self.scheduler.executor
             if not executor.inline:
@@ -245,32 +247,26 @@ class HTTPProtocol(Protocol):
         """A malformed request: answer it, then close (the rest of the stream is not trusted)."""
         self._stop_head_timer()
         response = error_response(error)
-        head, _, _ = encode_head(response, self.config.fixed, False, False)
+        head, _, _, _ = encode_head(response, self.config.fixed, False)
         self.transport.write(head + response.body)
         self.transport.close()
         self.app.finished(None, response, len(response.body), self._clock())
 
-    def _head(self, request: Request, response: Response) -> tuple[bytes, bool, bool]:
-        """(head, keep-alive, chunked); raises InternalError for a head we must not send."""
-        keep = request.keep_alive and not self._draining
-        return encode_head(
-            response, self.config.fixed, keep, request.method == "HEAD",
-            request.version == "HTTP/1.1",
-        )  # fmt: skip
-
     def _send(self, request: Request, response: Response) -> None:
-        # `_head` and `_bodyless` written out: two calls fewer for every response
-        fixed, head_only = self.config.fixed, request.method == "HEAD"
-        keep, chunkable = request.keep_alive and not self._draining, request.version == "HTTP/1.1"
+        fixed, keep = self.config.fixed, request.keep_alive and not self._draining
         try:
-            head, keep, chunked = encode_head(response, fixed, keep, head_only, chunkable)
+            head, keep, chunked, bodyless = encode_head(
+                response, fixed, keep, request.method, request.version
+            )
         except HTTPError as error:  # (`keep` is still the request's)
             log.error("%s %s: %s", request.method, request.raw_path, error.message)
             response.finish()
             response = error_response(InternalError("the response was invalid"))
-            head, keep, chunked = encode_head(response, fixed, keep, head_only, chunkable)
+            head, keep, chunked, bodyless = encode_head(
+                response, fixed, keep, request.method, request.version
+            )
         transport = self.transport
-        if head_only or response.code in NO_BODY or response.code < 200:
+        if bodyless:
             transport.write(head)
             self._done(request, response, 0)
         elif response.body is not None:
@@ -302,8 +298,11 @@ class HTTPProtocol(Protocol):
         sends a chunk before it returns (PEP 3333: write() may not hold data back while the
         app runs on). The body the app returns afterwards continues the same framing."""
         request = self._serving
-        head, keep, chunked = self._head(request, response)
-        framer = _Framer(chunked, 0 if _bodyless(request, response) else response.length)
+        keep = request.keep_alive and not self._draining
+        head, keep, chunked, bodyless = encode_head(
+            response, self.config.fixed, keep, request.method, request.version
+        )
+        framer = _Framer(chunked, 0 if bodyless else response.length)
         self._early = _Early(response, framer, keep)
         self._send_through(head)
         return lambda chunk: self._send_through(framer.frame(chunk))
@@ -335,10 +334,6 @@ class HTTPProtocol(Protocol):
         # one clock reading: the request's end (its latency) and the connection's idle start
         self._idle_since = now = self._clock()
         self.app.finished(request, response, sent, now)
-
-
-def _bodyless(request: Request, response: Response) -> bool:
-    return request.method == "HEAD" or response.code in NO_BODY or response.code < 200
 
 
 class _Framer:

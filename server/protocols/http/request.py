@@ -56,7 +56,10 @@ class Request:
         self.target = target
         self.version = version
         self.headers = headers
-        self.raw_path, _, self.query_string = target.partition("?")
+        if "?" in target:
+            self.raw_path, _, self.query_string = target.partition("?")
+        else:  # most targets have no query: no call, no tuple
+            self.raw_path, self.query_string = target, ""
         self._path: str | None = None
         self._body: bytes | None = None
         self.body_file: Any = None

@@ -20,6 +20,8 @@ from typing import Any
 
 from .errors import HTTPError, InternalError
 
+_new = object.__new__
+
 REASONS = {status.value: status.phrase for status in HTTPStatus}
 STATUS = {code: f"{code} {reason}" for code, reason in REASONS.items()}
 NO_BODY = frozenset({204, 304})  # and every 1xx
@@ -130,21 +132,6 @@ class Response:
         response.on_close = file.close
         return response
 
-    @classmethod
-    def build(
-        cls, code: int, status: str, headers: list, body=None, iterable=None, fields: str = ""
-    ) -> Response:
-        """A response from parts already checked (the WSGI path: no conversions); `fields`
-        are header lines from `encode_fields`, sent before `headers`."""
-        response = cls.__new__(cls)
-        response.code, response.status, response.headers = code, status, headers
-        response.fields = fields
-        response.body, response.iterable = body, iterable
-        response.length = len(body) if body is not None else None
-        response.file, response.offset, response.count = None, 0, 0
-        response.on_close, response.close = None, False
-        return response
-
     def finish(self) -> None:
         """Release what the body holds (files, WSGI iterables); safe to call twice."""
         on_close, self.on_close = self.on_close, None
@@ -153,6 +140,29 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+
+def build_response(
+    code: int,
+    status: str,
+    headers: list,
+    body=None,
+    iterable=None,
+    fields: str = "",
+    cls: type[Response] = Response,
+) -> Response:
+    """A response from parts already checked (the WSGI path: no conversions); `fields` are
+    header lines from `encode_fields`, sent before `headers`; `cls` a subclass to make. A
+    function, not a classmethod on Response: for every response that saves the bound method
+    and the `__new__` lookup."""
+    response = _new(cls)
+    response.code, response.status, response.headers = code, status, headers
+    response.fields = fields
+    response.body, response.iterable = body, iterable
+    response.length = len(body) if body is not None else None
+    response.file, response.offset, response.count = None, 0, 0
+    response.on_close, response.close = None, False
+    return response
 
 
 #: Where a response may go out before the application returns (a WSGI app's write()): called
@@ -196,7 +206,7 @@ def encode_fields(headers: Iterable[tuple[str, str]]) -> str:
     for name, _ in headers:
         if name.lower() in _SPECIAL:
             raise ValueError(f"{name} is set per response, not in pre-encoded fields")
-    encode_head(Response.build(200, "200 OK", headers, b""), "", True, False)  # or raises
+    encode_head(build_response(200, "200 OK", headers, b""), "", True)  # or raises
     return "".join(f"{name}: {value}\r\n" for name, value in headers)
 
 
@@ -222,11 +232,12 @@ DATE = DateHeader()
 
 
 def encode_head(
-    response: Response, fixed: str, keep: bool, head_only: bool, chunkable: bool = True
+    response: Response, fixed: str, keep: bool, method: str = "GET", version: str = "HTTP/1.1"
 ) -> tuple:
-    """(head bytes, keep-alive, chunked); `fixed` holds Server and friends. Hop-by-hop headers
-    are dropped, CR or LF anywhere is a 500 (response splitting), a body of unknown length is
-    chunked on keep-alive HTTP/1.1 (`chunkable`) or ends the connection."""
+    """(head bytes, keep-alive, chunked, bodyless) answering a `method` request in `version`:
+    the one place that decides them. `fixed` holds Server and friends. Hop-by-hop headers are
+    dropped, CR or LF anywhere is a 500 (response splitting), HEAD, 1xx, 204 and 304 go out
+    without a body, a body of unknown length is chunked on keep-alive HTTP/1.1 or ends it."""
     try:
         checked, headers = _NO_FIELDS, response.headers
         if headers:
@@ -237,26 +248,26 @@ def encode_head(
         fields, length, close, declared = checked
         length = response.length if length is None else length
         keep = keep and not close
+        head_only = bodyless = method == "HEAD"
         code, chunked, framing = response.code, False, ""
-        if code >= 200 and code not in NO_BODY:  # 1xx, 204 and 304 have no body to frame
-            if length is not None:
-                if length != response.length and not head_only and _held(response):  # a desync
-                    raise InternalError(f"Content-Length {length} for {response.length} bytes")
-                response.length = length  # a streamed body is held to the length it declares
-                framing = declared or f"Content-Length: {length}\r\n"
-            elif keep and chunkable and not head_only:
-                chunked = True
-                framing = "Transfer-Encoding: chunked\r\n"
-            elif not head_only:
-                keep = False
+        if code < 200 or code in NO_BODY:  # 1xx, 204 and 304 have no body to frame
+            bodyless = True
+        elif length is not None:
+            if length != response.length and not head_only and _held(response):  # a desync
+                raise InternalError(f"Content-Length {length} for {response.length} bytes")
+            response.length = length  # a streamed body is held to the length it declares
+            framing = declared or f"Content-Length: {length}\r\n"
+        elif keep and version == "HTTP/1.1" and not head_only:
+            chunked = True
+            framing = "Transfer-Encoding: chunked\r\n"
+        elif not head_only:
+            keep = False
         keep = keep and not response.close  # after the framing choice, as it always was
-        now = _now()
-        date = DATE.line if DATE.start <= now < DATE.end else DATE.at(now)
-        connection = "keep-alive" if keep else "close"
+        date = DATE.line if DATE.start <= (now := _now()) < DATE.end else DATE.at(now)
         head = (
             f"HTTP/1.1 {response.status}\r\n{date}{fixed}{response.fields}{fields}{framing}"
-            f"Connection: {connection}\r\n\r\n"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
         )  # one f-string: cheaper than a list joined
-        return head.encode("latin-1"), keep, chunked
+        return head.encode("latin-1"), keep, chunked, bodyless
     except (TypeError, ValueError, AttributeError) as exc:  # not (str, str) pairs, not latin-1
         raise InternalError(f"invalid response head: {exc}") from None

@@ -39,11 +39,21 @@ class Router(Application):
         self.ops = ops
         self.modules = modules
         self.static = static
-        self.app = app
+        self.app = app  # (the property: binds its respond)
         self.access_log = access_log
         self.proxies = proxies if proxies else None
         #: Called after each request but health checks and metrics (prefork's --max-requests).
         self.on_request: Callable[[], None] | None = None
+
+    @property
+    def app(self):
+        """The WSGI app (a WSGIApp), or None; a new worker may load it again."""
+        return self._app
+
+    @app.setter
+    def app(self, app) -> None:
+        # its respond bound here, once: `route` hands it out for every request
+        self._app, self._app_respond = app, (None if app is None else app.respond)
 
     def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
         _START(_IN_FLIGHT, 1)
@@ -57,14 +67,7 @@ class Router(Application):
             return _failure(request, exc)
         if isinstance(answer, Response):
             return answer
-        return Blocking(self._run, answer, request, early)
-
-    def _run(self, handler: Callable, request: Request, early: EarlySink) -> Response:
-        """The application code's answer; its failures as the router's own (`_failure`)."""
-        try:
-            return handler(request, early)
-        except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
-            return _failure(request, exc)
+        return Blocking(_run, answer, request, early)
 
     def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
         """The answer, or the application code (a module, the app) that will make it; that
@@ -76,14 +79,14 @@ class Router(Application):
             if handler is not None:
                 return handler
         if self.static is not None:
-            if self.app is None:
+            if self._app is None:
                 return self.static.respond(request)
             if request.method in ("GET", "HEAD"):
                 response = self.static.respond_if_file(request)
                 if response is not None:
                     return response
-        if self.app is not None:
-            return self.app.respond
+        if self._app_respond is not None:
+            return self._app_respond
         raise NotFound(f"nothing is served at {request.raw_path}")
 
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
@@ -105,6 +108,15 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
+
+
+def _run(handler: Callable, request: Request, early: EarlySink) -> Response:
+    """The application code's answer; its failures as the router's own (`_failure`). A
+    function: a bound method would be made for every request."""
+    try:
+        return handler(request, early)
+    except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
+        return _failure(request, exc)
 
 
 def _failure(request: Request, exc: BaseException) -> Response:

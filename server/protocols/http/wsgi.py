@@ -31,7 +31,7 @@ from urllib.parse import unquote_to_bytes
 from .config import SERVER
 from .errors import InternalError
 from .request import NO_BODY, Request
-from .response import EarlySink, Response
+from .response import EarlySink, Response, build_response
 
 _ENV_NAMES: dict[str, str | None] = {
     "content-type": "CONTENT_TYPE",
@@ -58,18 +58,19 @@ class FileWrapper:
         raise StopIteration
 
 
-class _StartResponse:
-    """The start_response callable of one request, and what the app told it. The state before
-    the app calls it is the class's (no __init__ to run for every request); `sink` is set."""
+class _Answer(Response):
+    """The response to one WSGI request, whose bound `start_response` the app calls: the call
+    sets the status and headers, `respond` the body once the app returns. One object for
+    both (not a start_response state beside the response): an allocation and a call fewer
+    for every request. `send` is set once write() has sent the head."""
 
-    status: str | None = None
-    headers: list[tuple[str, str]] = []  # replaced by the call, never changed in place
-    sent = False  # true once body data exists: the head can no longer change
-    early: Response | None = None  # the response whose head write() sent
-    send: Callable[[bytes], None] | None = None
+    __slots__ = ("send", "sent", "sink")
+
+    sent: bool  # true once body data exists: the head can no longer change
+    send: Callable[[bytes], None] | None
     sink: EarlySink
 
-    def __call__(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
+    def start_response(self, status: str, headers: list, exc_info=None) -> Callable[[bytes], None]:
         if exc_info is not None:
             try:
                 if self.sent:
@@ -94,8 +95,7 @@ class _StartResponse:
             return
         self.sent = True
         if self.send is None:
-            self.early = _response(self, iterable=())
-            self.send = self.sink(self.early)
+            self.send = self.sink(_settle(self, iterable=()))
         self.send(bytes(data))
 
 
@@ -126,20 +126,31 @@ class WSGIApp:
             "SERVER_SOFTWARE": SERVER,
             "SCRIPT_NAME": "",
             "wsgi.input": NO_BODY,
+            # set for every request (REMOTE_PORT but on Unix sockets): in the template, the
+            # copy already holds their slots and each request only replaces the values
+            "REQUEST_METHOD": "",
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "",
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
+            "wsgi.url_scheme": "",
         }
 
     def respond(self, request: Request, early: EarlySink) -> Response:
-        start = _StartResponse()
-        start.sink = early
-        result = self.app(self.environ(request), start)
+        # status (None: start_response not called yet), headers and body come from the app
+        answer = build_response(0, None, _NO_HEADERS, None, None, "", _Answer)
+        answer.sent, answer.send, answer.sink = False, None, early
+        result = self.app(self.environ(request), answer.start_response)
         try:
-            if type(result) in (list, tuple) and start.early is None:  # the common answer
+            if type(result) in (list, tuple) and answer.send is None:  # the common answer
                 body = result[0] if len(result) == 1 else b"".join(result)
-                code = _CODES.get(start.status)  # None: not seen yet, or no status at all
+                code = _CODES.get(answer.status)  # None: not seen yet, or no status at all
                 if code is not None and type(body) is bytes:
-                    return Response.build(code, start.status, start.headers, body)
-                return _response(start, body=body)
-            return self._answer(start, result)
+                    answer.code, answer.body, answer.length = code, body, len(body)
+                    return answer
+                return _settle(answer, body=body)
+            return self._answer(answer, result)
         except BaseException:
             _close(result)
             raise
@@ -158,11 +169,8 @@ class WSGIApp:
         env["SERVER_PROTOCOL"] = request.version
         env["REMOTE_ADDR"] = request.remote_addr
         peer = request.peer
-        if peer:
-            port = _PORTS.get(peer[1])
-            env["REMOTE_PORT"] = port if port is not None else _port_text(peer[1])
-        else:
-            env["REMOTE_PORT"] = ""
+        if peer:  # else "" from the template (a Unix socket)
+            env["REMOTE_PORT"] = _PORTS.get(peer[1]) or _port_text(peer[1])
         env["wsgi.url_scheme"] = request.scheme
         body = request.body_file
         if body is not None:
@@ -178,26 +186,26 @@ class WSGIApp:
                 env[key] = value
         return env
 
-    def _answer(self, start: _StartResponse, result: Iterable[bytes]) -> Response:
+    def _answer(self, answer: _Answer, result: Iterable[bytes]) -> Response:
         """The answer but a whole body in a list (`respond` makes that one)."""
-        if start.early is not None:  # write() sent the head: the result is the body's rest
-            start.early.iterable = result
-            start.early.on_close = getattr(result, "close", None)
-            return start.early
-        if isinstance(result, FileWrapper):
-            response = _file_response(start, result)
-            if response is not None:
-                return response
+        if answer.send is not None:  # write() sent the head: the result is the body's rest
+            answer.iterable = result
+            answer.on_close = getattr(result, "close", None)
+            return answer
+        if isinstance(result, FileWrapper) and _send_file(answer, result):
+            return answer
         iterator = iter(result)
         first = _first_chunk(iterator)
         if first is None:  # an empty body
-            response = _response(start, body=b"")
+            _settle(answer, body=b"")
             _close(result)
-            return response
-        response = _response(start, iterable=itertools.chain((first,), iterator))
-        response.on_close = getattr(result, "close", None)
-        return response
+            return answer
+        _settle(answer, iterable=itertools.chain((first,), iterator))
+        answer.on_close = getattr(result, "close", None)
+        return answer
 
+
+_NO_HEADERS: list = []  # until start_response gives the app's (never changed in place)
 
 #: Status lines apps have sent, to their code (an app sends the same few again and again).
 _CODES: dict[str, int] = {}
@@ -232,8 +240,9 @@ def _first_chunk(iterator) -> bytes | None:
     return None
 
 
-def _response(start: _StartResponse, body=None, iterable=None) -> Response:
-    status = start.status
+def _settle(answer: _Answer, body=None, iterable=None) -> _Answer:
+    """The answer's code (from the status the app gave) and its body or iterable."""
+    status = answer.status
     if status is None:
         raise InternalError("the WSGI app returned without calling start_response")
     code = _CODES.get(status)
@@ -247,28 +256,30 @@ def _response(start: _StartResponse, body=None, iterable=None) -> Response:
         _CODES[status] = code
     if body is not None and not isinstance(body, bytes):
         body = bytes(body)
-    return Response.build(code, status, start.headers, body, iterable)
+    answer.code, answer.body, answer.iterable = code, body, iterable
+    answer.length = len(body) if body is not None else None
+    return answer
 
 
-def _file_response(start: _StartResponse, wrapper: FileWrapper) -> Response | None:
-    """sendfile for a FileWrapper over a regular file; None to iterate it instead."""
+def _send_file(answer: _Answer, wrapper: FileWrapper) -> bool:
+    """sendfile for a FileWrapper over a regular file; False to iterate it instead."""
     try:
         fd = wrapper.filelike.fileno()
         info = os.fstat(fd)
         offset = wrapper.filelike.tell()
     except (AttributeError, OSError, ValueError):
-        return None
+        return False
     if not stat.S_ISREG(info.st_mode):
-        return None
+        return False
     count = max(0, info.st_size - offset)
-    for name, value in start.headers:
+    for name, value in answer.headers:
         if name.lower() == "content-length" and value.isdigit():
             count = min(count, int(value))
-    response = _response(start, body=None)
-    response.file, response.offset, response.count = wrapper.filelike, offset, count
-    response.length = count
-    response.on_close = getattr(wrapper, "close", None)
-    return response
+    _settle(answer)
+    answer.file, answer.offset, answer.count = wrapper.filelike, offset, count
+    answer.length = count
+    answer.on_close = getattr(wrapper, "close", None)
+    return True
 
 
 def _close(result: Any) -> None:
