@@ -202,7 +202,9 @@ class StreamTransport:
 
     def pending(self) -> bool:
         """True while anything is queued for sending (or TLS bytes wait for the socket)."""
-        return bool(self._out) or (self._tls is not None and self._tls.pending())
+        if self._out:  # a branch, not bool(): protocols ask after every response
+            return True
+        return self._tls is not None and self._tls.pending()
 
     @property
     def resumed(self) -> bool:
