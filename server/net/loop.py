@@ -91,6 +91,13 @@ class Waker:
                 os.close(fd)
 
 
+def _bind(calls: dict[int, Callable[[], None]], fd: int, call: Callable[[], None] | None) -> None:
+    if call is None:
+        calls.pop(fd, None)
+    else:
+        calls[fd] = call
+
+
 class EventLoop:
     """Dispatches readiness events, timers and queued calls until stopped."""
 
@@ -99,8 +106,11 @@ class EventLoop:
 
     def __init__(self, poller_cls: type | None = None):
         self.poller = (poller_cls or best_poller())()
-        self._handlers: dict[int, Handler] = {}
         self._masks: dict[int, int] = {}
+        # What a ready descriptor calls, bound once per change of interest rather than looked
+        # up per event; a descriptor is in each only while its mask asks for that side
+        self._readers: dict[int, Callable[[], None]] = {}
+        self._writers: dict[int, Callable[[], None]] = {}
         self._timers: list[Timer] = []
         self._cancelled = 0
         self._ready: deque[tuple[Callable, tuple]] = deque()
@@ -126,13 +136,15 @@ class EventLoop:
             self.poller.register(fd, mask)
         else:
             self.poller.modify(fd, mask)
-        self._handlers[fd] = handler
         self._masks[fd] = mask
+        _bind(self._readers, fd, handler.on_readable if mask & READ else None)
+        _bind(self._writers, fd, handler.on_writable if mask & WRITE else None)
 
     def forget(self, fd: int) -> None:
         """Stop watching `fd` (call before closing it)."""
         if self._masks.pop(fd, None) is not None:
-            del self._handlers[fd]
+            self._readers.pop(fd, None)
+            self._writers.pop(fd, None)
             try:
                 self.poller.unregister(fd)
             except (OSError, KeyError, ValueError):
@@ -196,21 +208,21 @@ class EventLoop:
             signal.set_wakeup_fd(previous)
 
     def run_once(self) -> None:
-        handlers, masks, poller = self._handlers, self._masks, self.poller
+        readers, writers, poller = self._readers, self._writers, self.poller
         readable, writable = poller.readable, poller.writable  # in the poller's own bits
         ready = poller.poll(self._timeout())
         self.now = now = time.monotonic()
         for fd, events in ready:
-            handler = handlers.get(fd)
-            if handler is None:
-                continue  # forgotten by an earlier handler in this same turn
-            try:  # an earlier handler (or this one's read) may have changed what fd waits for
-                if events & readable and masks[fd] & READ:
-                    handler.on_readable()
-                if events & writable and masks.get(fd, 0) & WRITE:
-                    handler.on_writable()
+            # looked up when called: an earlier handler (or this one's read) may have changed
+            # what fd waits for, or forgotten it
+            call = None
+            try:
+                if events & readable and (call := readers.get(fd)) is not None:
+                    call()
+                if events & writable and (call := writers.get(fd)) is not None:
+                    call()
             except Exception:  # a handler bug must not take every other connection down
-                log.exception("unhandled error in handler %r", handler)
+                log.exception("unhandled error in %r", call)
                 self.forget(fd)
         timers = self._timers
         if timers and timers[0].when <= now:  # one due while handlers ran waits one (short) turn
@@ -255,7 +267,8 @@ class EventLoop:
         """Release the poller and waker; handlers must have closed their own descriptors."""
         self.poller.close()
         self.waker.close()
-        self._handlers.clear()
         self._masks.clear()
+        self._readers.clear()
+        self._writers.clear()
         self._timers.clear()
         self._cancelled = 0
