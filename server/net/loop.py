@@ -194,9 +194,10 @@ class EventLoop:
     def _woken_by_signals(self) -> Iterator[None]:
         """On the main thread, a signal also writes to this loop's waker (`set_wakeup_fd`).
 
-        Python runs a handler only between bytecodes: a signal landing after `_timeout()` but
-        before the poller's system call would otherwise wait out that whole timeout (forever
-        with no timer set). Handlers that queue work with `call_soon_threadsafe` rely on this.
+        Python runs a handler only between bytecodes: a signal landing after run_once has
+        worked out its wait but before the poller's system call would otherwise wait out that
+        whole timeout (forever with no timer set). Handlers that queue work with
+        `call_soon_threadsafe` rely on this.
         """
         if threading.current_thread() is not threading.main_thread():
             yield
@@ -210,7 +211,18 @@ class EventLoop:
     def run_once(self) -> None:
         readers, writers, poller = self._readers, self._writers, self.poller
         readable, writable = poller.readable, poller.writable  # in the poller's own bits
-        ready = poller.poll(self._timeout())
+        timers = self._timers  # the wait is worked out here, not in a method: every turn asks
+        while timers and timers[0].cancelled:  # the earliest live timer bounds the wait
+            heapq.heappop(timers)
+            self._cancelled -= 1
+        if self._ready or self._stopping:
+            wait = 0
+        elif timers:
+            wait = timers[0].when - time.monotonic()
+            wait = wait if wait > 0 else 0  # never negative: epoll would wait forever
+        else:
+            wait = None  # until a descriptor (or the waker) is ready
+        ready = poller.poll(wait)
         self.now = now = time.monotonic()
         for fd, events in ready:
             # looked up when called: an earlier handler (or this one's read) may have changed
@@ -229,17 +241,6 @@ class EventLoop:
             self._run_timers(now)
         if self._ready:
             self._run_ready()
-
-    def _timeout(self) -> float | None:
-        if self._ready or self._stopping:
-            return 0
-        timers = self._timers
-        while timers and timers[0].cancelled:
-            heapq.heappop(timers)
-            self._cancelled -= 1
-        if timers:
-            return max(0.0, timers[0].when - time.monotonic())
-        return None
 
     def _run_timers(self, now: float) -> None:
         """Queue the calls of the timers due at `now` (cancelled ones are dropped)."""
