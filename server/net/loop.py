@@ -91,6 +91,13 @@ class Waker:
                 os.close(fd)
 
 
+def _bind(calls: dict[int, Callable[[], None]], fd: int, call: Callable[[], None] | None) -> None:
+    if call is None:
+        calls.pop(fd, None)
+    else:
+        calls[fd] = call
+
+
 class EventLoop:
     """Dispatches readiness events, timers and queued calls until stopped."""
 
@@ -99,8 +106,11 @@ class EventLoop:
 
     def __init__(self, poller_cls: type | None = None):
         self.poller = (poller_cls or best_poller())()
-        self._handlers: dict[int, Handler] = {}
         self._masks: dict[int, int] = {}
+        # What a ready descriptor calls, bound once per change of interest rather than looked
+        # up per event; a descriptor is in each only while its mask asks for that side
+        self._readers: dict[int, Callable[[], None]] = {}
+        self._writers: dict[int, Callable[[], None]] = {}
         self._timers: list[Timer] = []
         self._cancelled = 0
         self._ready: deque[tuple[Callable, tuple]] = deque()
@@ -126,13 +136,15 @@ class EventLoop:
             self.poller.register(fd, mask)
         else:
             self.poller.modify(fd, mask)
-        self._handlers[fd] = handler
         self._masks[fd] = mask
+        _bind(self._readers, fd, handler.on_readable if mask & READ else None)
+        _bind(self._writers, fd, handler.on_writable if mask & WRITE else None)
 
     def forget(self, fd: int) -> None:
         """Stop watching `fd` (call before closing it)."""
         if self._masks.pop(fd, None) is not None:
-            del self._handlers[fd]
+            self._readers.pop(fd, None)
+            self._writers.pop(fd, None)
             try:
                 self.poller.unregister(fd)
             except (OSError, KeyError, ValueError):
@@ -182,9 +194,10 @@ class EventLoop:
     def _woken_by_signals(self) -> Iterator[None]:
         """On the main thread, a signal also writes to this loop's waker (`set_wakeup_fd`).
 
-        Python runs a handler only between bytecodes: a signal landing after `_timeout()` but
-        before the poller's system call would otherwise wait out that whole timeout (forever
-        with no timer set). Handlers that queue work with `call_soon_threadsafe` rely on this.
+        Python runs a handler only between bytecodes: a signal landing after run_once has
+        worked out its wait but before the poller's system call would otherwise wait out that
+        whole timeout (forever with no timer set). Handlers that queue work with
+        `call_soon_threadsafe` rely on this.
         """
         if threading.current_thread() is not threading.main_thread():
             yield
@@ -196,38 +209,38 @@ class EventLoop:
             signal.set_wakeup_fd(previous)
 
     def run_once(self) -> None:
-        handlers, masks, poller = self._handlers, self._masks, self.poller
+        readers, writers, poller = self._readers, self._writers, self.poller
         readable, writable = poller.readable, poller.writable  # in the poller's own bits
-        ready = poller.poll(self._timeout())
+        timers = self._timers  # the wait is worked out here, not in a method: every turn asks
+        while timers and timers[0].cancelled:  # the earliest live timer bounds the wait
+            heapq.heappop(timers)
+            self._cancelled -= 1
+        if self._ready or self._stopping:
+            wait = 0
+        elif timers:
+            wait = timers[0].when - time.monotonic()
+            wait = wait if wait > 0 else 0  # never negative: epoll would wait forever
+        else:
+            wait = None  # until a descriptor (or the waker) is ready
+        ready = poller.poll(wait)
         self.now = now = time.monotonic()
         for fd, events in ready:
-            handler = handlers.get(fd)
-            if handler is None:
-                continue  # forgotten by an earlier handler in this same turn
-            try:  # an earlier handler (or this one's read) may have changed what fd waits for
-                if events & readable and masks[fd] & READ:
-                    handler.on_readable()
-                if events & writable and masks.get(fd, 0) & WRITE:
-                    handler.on_writable()
+            # looked up when called: an earlier handler (or this one's read) may have changed
+            # what fd waits for, or forgotten it
+            call = None
+            try:
+                if events & readable and (call := readers.get(fd)) is not None:
+                    call()
+                if events & writable and (call := writers.get(fd)) is not None:
+                    call()
             except Exception:  # a handler bug must not take every other connection down
-                log.exception("unhandled error in handler %r", handler)
+                log.exception("unhandled error in %r", call)
                 self.forget(fd)
         timers = self._timers
         if timers and timers[0].when <= now:  # one due while handlers ran waits one (short) turn
             self._run_timers(now)
         if self._ready:
             self._run_ready()
-
-    def _timeout(self) -> float | None:
-        if self._ready or self._stopping:
-            return 0
-        timers = self._timers
-        while timers and timers[0].cancelled:
-            heapq.heappop(timers)
-            self._cancelled -= 1
-        if timers:
-            return max(0.0, timers[0].when - time.monotonic())
-        return None
 
     def _run_timers(self, now: float) -> None:
         """Queue the calls of the timers due at `now` (cancelled ones are dropped)."""
@@ -255,7 +268,8 @@ class EventLoop:
         """Release the poller and waker; handlers must have closed their own descriptors."""
         self.poller.close()
         self.waker.close()
-        self._handlers.clear()
         self._masks.clear()
+        self._readers.clear()
+        self._writers.clear()
         self._timers.clear()
         self._cancelled = 0

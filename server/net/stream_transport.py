@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import select
 import socket
 import ssl
@@ -95,7 +96,7 @@ class StreamTransport:
         if not self._out:
             try:
                 # _send's expression, without its frame: every response goes through here
-                sent = self.sock.send(data) if self._tls is None else self._tls.send(data)
+                sent = os.write(self.fd, data) if self._tls is None else self._tls.send(data)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
@@ -201,7 +202,9 @@ class StreamTransport:
 
     def pending(self) -> bool:
         """True while anything is queued for sending (or TLS bytes wait for the socket)."""
-        return bool(self._out) or (self._tls is not None and self._tls.pending())
+        if self._out:  # a branch, not bool(): protocols ask after every response
+            return True
+        return self._tls is not None and self._tls.pending()
 
     @property
     def resumed(self) -> bool:
@@ -239,7 +242,7 @@ class StreamTransport:
         tls = self._tls
         try:
             if tls is None or self._lingering:  # lingering: discard, never decrypt
-                data = self.sock.recv(RECV_SIZE)
+                data = os.read(self.fd, RECV_SIZE)  # see _send for why not sock.recv
             else:
                 data = tls.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -343,7 +346,10 @@ class StreamTransport:
         return self._tls is not None and self._tls.pending()
 
     def _send(self, data) -> int:
-        return self.sock.send(data) if self._tls is None else self._tls.send(data)
+        # write(2) and read(2) on a connected stream socket are send(2) and recv(2) without
+        # flags; os.write and os.read skip the socket methods' format-string argument parsing
+        # and timeout machinery (the socket is non-blocking): ~500 instructions a call fewer
+        return os.write(self.fd, data) if self._tls is None else self._tls.send(data)
 
     def _check_idle(self) -> None:
         self._idle_timer = None
