@@ -99,7 +99,7 @@ class RequestParser:
         self.pos = end + 4
         if self._scan.scanned:  # the head came in pieces
             self._scan.reset()
-        request = parse_head(buf[pos:end].decode("latin-1"), self.limits)
+        request = parse_head(buf[pos:end], self.limits)
         if request.chunked or request.content_length:
             self._start_body(request)
             return True
