@@ -103,31 +103,33 @@ def parse_head(head: bytes, limits: Limits) -> Request:
     printable = "".join(lines).isascii()
     if not printable:
         lines = _checked_lines(head)
-    if len(lines[0]) > limits.max_line:
+    line = lines[0]
+    if len(line) > limits.max_line:
         raise URITooLong(f"request line longer than {limits.max_line} bytes")
-    if len(lines) > limits.max_fields + 1:
+    del lines[0]  # the field lines are left
+    if len(lines) > limits.max_fields:
         raise HeaderFieldsTooLarge(f"more than {limits.max_fields} header fields")
-    parts = lines[0].split(" ")
-    # the common line (three parts, printable ASCII): its target has only "#" to refuse
-    if (
-        len(parts) == 3 and printable and parts[0] in _METHODS and parts[2] in _VERSIONS
-        and parts[1][:1] == "/" and "#" not in parts[1]
+    try:
+        method, target, version = line.split(" ")
+    except ValueError:  # not three parts: parse_request_line says so
+        method, target, version = parse_request_line(line)
+    # the common line (printable ASCII): its target has only "#" to refuse
+    if not (
+        printable and method in _METHODS and version in _VERSIONS
+        and target[:1] == "/" and "#" not in target
     ):  # fmt: skip
-        method, target, version = parts
-    else:
-        method, target, version = parse_request_line(lines[0])
-    fields = lines[1:]
+        method, target, version = parse_request_line(line)
     headers: dict[str, str] = {}
     if len(head) <= limits.max_field:  # no line can be too long in a shorter head
-        for line in fields:
+        for field in lines:
             # a known name needs only the colon check; others get parse_field's
-            raw, sep, value = line.partition(":")
+            raw, sep, value = field.partition(":")
             name = _NAMES.get(raw)
             if name is None or not sep:
-                name, value = parse_field(line, limits)
+                name, value = parse_field(field, limits)
             headers[name] = value.strip(" \t")
-    if len(headers) != len(fields):  # a repeated name (or a long head): the careful way
-        headers = parse_fields(fields, limits)
+    if len(headers) != len(lines):  # a repeated name (or a long head): the careful way
+        headers = parse_fields(lines, limits)
     request = Request(method, target, version, headers)
     # most requests carry none of the fields that frame() decides by: skip its look-ups
     if version != "HTTP/1.1" or "host" not in headers or not _FRAMING.isdisjoint(headers):
