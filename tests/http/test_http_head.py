@@ -119,6 +119,19 @@ def test_the_printable_check_decides_every_byte_as_the_control_scan(place):
         assert _outcome(_fields_of, head) == _outcome(_in_full, head), head
 
 
+FIELD_LINES = [
+    "Host: a", "Host:a", "Host:  a", "Host: a ", "Host:\ta\t", "Host: a: b", "Host:a: b", "Host :a",
+    "Host", "Host:", "Host: ", "Host:  ", ": a", "Host: a, b", "Host: a\r\nHost: b", "X-A: b: c",
+    "Host: a\r\nUser-Agent:x", "Host: a\r\nUser-Agent : x", "Host: a\r\nCookie: a=1\r\nCookie: b=2",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fields", FIELD_LINES)
+def test_the_known_field_fast_path_decides_as_parse_field(fields):
+    head = f"GET / HTTP/1.1\r\n{fields}".encode()
+    assert _outcome(_fields_of, head) == _outcome(_in_full, head)
+
+
 @pytest.mark.parametrize("head", LINE_ENDS)
 def test_only_crlf_ends_a_line(head):
     assert _outcome(_fields_of, head) == _outcome(_in_full, head)

@@ -122,8 +122,9 @@ def parse_head(head: bytes, limits: Limits) -> Request:
     headers: dict[str, str] = {}
     if len(head) <= limits.max_field:  # no line can be too long in a shorter head
         for field in lines:
-            # a known name needs only the colon check; others get parse_field's
-            raw, sep, value = field.partition(":")
+            # a known name and ": " need no other check (others get parse_field's); with the
+            # space in the separator the value's strip makes no copy
+            raw, sep, value = field.partition(": ")
             name = _NAMES.get(raw)
             if name is None or not sep:
                 name, value = parse_field(field, limits)
