@@ -5,7 +5,7 @@ which returns None while more bytes are needed and raises an `HTTPError` (status
 for anything malformed. The head is parsed and framed by `head.py`; bodies are read here.
 
 The state machine is a table of readers named after their state. The common case -- a whole
-head in one read -- costs one `find`, one decode and `parse_head`.
+head in one read -- costs one `find`, one slice and `parse_head`.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class RequestParser:
         self.pos = end + 4
         if self._scan.scanned:  # the head came in pieces
             self._scan.reset()
-        request = parse_head(buf[pos:end].decode("latin-1"), self.limits)
+        request = parse_head(buf[pos:end], self.limits)
         if request.chunked or request.content_length:
             self._start_body(request)
             return True
