@@ -4,8 +4,9 @@ Bytes go in with `feed()`; complete requests (head and body) come out of `next_r
 which returns None while more bytes are needed and raises an `HTTPError` (status on the class)
 for anything malformed. The head is parsed and framed by `head.py`; bodies are read here.
 
-The state machine is a table of readers named after their state. The common case -- a whole
-head in one read -- costs one `find`, one slice and `parse_head`.
+The head is read by `next_request` itself; the body's states are a table of readers named
+after their state. The common case -- a whole head in one read -- costs one `find`, one slice
+and `parse_head`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ class RequestParser:
         self._trailers = 0
         self._scan = HeadScan()
         self._readers = {
-            HEAD: self._read_head,
             LENGTH: self._read_length,
             CHUNK_SIZE: self._read_chunk_size,
             CHUNK_DATA: self._read_chunk_data,
@@ -67,8 +67,27 @@ class RequestParser:
     def next_request(self) -> Request | None:
         """The next complete request, or None until more bytes arrive. Raises HTTPError
         (after which the parser is done: `partial` is left as it was)."""
-        if self.pos >= len(self.buf):  # every reader needs a byte (the common keep-alive case)
+        buf, pos = self.buf, self.pos
+        if pos >= len(buf):  # every reader needs a byte (the common keep-alive case)
             return None  # and `partial` is still what feed() or the last call left
+        if self.state == HEAD:  # read here, not by a reader: a call less for every request
+            # indexing the byte (one is buffered) costs less than startswith() with a start
+            if buf[pos] == 13 and buf.startswith(b"\r\n", pos):
+                pos = self._skip_empty_lines(pos)
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                if pos < len(buf):
+                    self._scan.check(buf, pos, self.limits)
+                self.partial = pos < len(buf)
+                return None
+            self.pos = end + 4
+            if self._scan.scanned:  # the head came in pieces
+                self._scan.reset()
+            request = parse_head(buf[pos:end], self.limits)
+            if not (request.chunked or request.content_length):
+                self.partial = end + 4 < len(buf)
+                return request
+            self._start_body(request)
         readers = self._readers
         # a reader returns False (it needs more bytes), True (it moved on) or the request
         while (step := readers[self.state]()) is True:
@@ -82,28 +101,14 @@ class RequestParser:
             self._sink = None
 
     # -- the head ---------------------------------------------------------------------------
-    def _read_head(self) -> bool | Request:
-        buf, pos = self.buf, self.pos
-        # RFC 9112 2.2: ignore empty lines before a request. A byte is buffered (next_request
-        # saw to it), and indexing it costs less than startswith() with a start
-        if buf[pos] == 13 and buf.startswith(b"\r\n", pos):
-            while buf.startswith(b"\r\n", pos):
-                pos += 2
-            self.pos = pos
-            self._scan.reset()
-        end = buf.find(b"\r\n\r\n", pos)
-        if end < 0:
-            if pos < len(buf):
-                self._scan.check(buf, pos, self.limits)
-            return False
-        self.pos = end + 4
-        if self._scan.scanned:  # the head came in pieces
-            self._scan.reset()
-        request = parse_head(buf[pos:end], self.limits)
-        if request.chunked or request.content_length:
-            self._start_body(request)
-            return True
-        return request
+    def _skip_empty_lines(self, pos: int) -> int:
+        """RFC 9112 2.2: empty lines before a request are ignored."""
+        buf = self.buf
+        while buf.startswith(b"\r\n", pos):
+            pos += 2
+        self.pos = pos
+        self._scan.reset()
+        return pos
 
     def _start_body(self, request: Request) -> None:
         self.request = request
