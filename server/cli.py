@@ -50,6 +50,9 @@ def add_core_options(parser: argparse.ArgumentParser, command: Command) -> None:
                help="seconds before an idle client is dropped")  # fmt: skip
     add_option(core, "--graceful-timeout", type=float, default=d.graceful_timeout,
                help="seconds SIGTERM waits for requests in flight")  # fmt: skip
+    add_option(core, "--drain-delay", type=float, default=d.drain_delay,
+               help="seconds SIGTERM keeps serving before it drains, while load balancers "
+               "that learn of the stop by DNS drop this replica")  # fmt: skip
     add_option(core, "--log-level", default=d.log_level, choices=list(logsetup.LEVELS))
     add_option(core, "--metrics-listen", default=d.metrics_listen,
                help="HOST:PORT or unix:PATH: serve Prometheus text at /metrics there, "

@@ -25,6 +25,7 @@ class Settings:
     backlog: int = 1024
     timeout: float = 60.0
     graceful_timeout: float = 30.0
+    drain_delay: float = 0.0  # seconds a TERM keeps serving before the drain begins
     log_level: str = "info"
     proxy_protocol: bool = False  # every stream connection starts with a PROXY header
     forwarded_allow_ips: str = "127.0.0.1,::1"  # who may send it (and X-Forwarded-For)
@@ -59,7 +60,7 @@ class Settings:
         for name, option in model_options().items():
             if option.minimum is not None:
                 _at_least(name, self.model_options[name], option.minimum)
-        for name in ("timeout", "graceful_timeout"):
+        for name in ("timeout", "graceful_timeout", "drain_delay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if self.log_level not in LEVELS:

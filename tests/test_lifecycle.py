@@ -57,6 +57,34 @@ def test_graceful_timeout_ends_a_drain_that_never_finishes(server_factory, model
     idle.close()
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_drain_delay_serves_new_clients_then_drains(server_factory, model):
+    server = server_factory("echo", model, args=["--drain-delay", "2", "--graceful-timeout", "20"])
+    started = time.monotonic()
+    server.signal(signal.SIGTERM)
+    time.sleep(0.5)  # the TERM has arrived; the listener must still be open
+    with server.connect() as sock:
+        sock.sendall(b"still served\n")
+        assert recv_exactly(sock, 13) == b"still served\n"
+    assert time.monotonic() - started < 2, "the client was not served within the delay"
+    wait_for(lambda: refused(server), what="the listener to close after the delay")
+    assert server.wait(15) == 0, server.log()
+    assert time.monotonic() - started >= 2
+    assert "--drain-delay" in server.log()
+    assert server.descendants() == []
+
+
+@pytest.mark.parametrize("model", ["epoll", "prefork"])
+def test_second_term_drains_without_waiting_out_the_delay(server_factory, model):
+    server = server_factory("echo", model, args=["--drain-delay", "30"])
+    started = time.monotonic()
+    server.signal(signal.SIGTERM)
+    wait_for(lambda: "--drain-delay" in server.log(), what="the first TERM to be logged")
+    server.signal(signal.SIGTERM)
+    assert server.wait(15) == 0, server.log()
+    assert time.monotonic() - started < 15
+
+
 @pytest.mark.parametrize("model", ["epoll", "fork", "thread", "prefork"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])
 def test_fast_stop(server_factory, model, signum):

@@ -56,6 +56,13 @@ KEPT = (
 FILE_KINDS = ("configs", "secrets")
 SERVER_UID = "10001"
 STOP_GRACE_PERIOD = "10s"  # Docker's default
+#: Seconds a server task serves on after Swarm's TERM (--drain-delay) before it drains. Swarm
+#: drops a task's address from DNS as it sends TERM; nginx renders its upstreams every 3 s and
+#: reloads, and its stream resolver caches names for 5 s. A task that closed at once left nginx
+#: connecting to an address nothing answered any more, until a try timed out (a 504).
+DRAIN_DELAY = 6
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _DEFAULT = re.compile(r"\$\{(?P<var>\w+):-(?P<default>[^}]*)\}")
 _PORT = re.compile(r"^(?:(?P<ip>[^:]+):)?(?P<host>[\d-]+):(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
 
@@ -153,6 +160,9 @@ def _service(name: str, svc: dict, opts: Options) -> dict:
     # created the service had none, so a no-op deploy would leave a "changed" spec behind
     out.setdefault("stop_grace_period", STOP_GRACE_PERIOD)
     out["environment"] = _environment(dict(svc.get("environment") or {}), opts)
+    if "SERVER_GRACEFUL_TIMEOUT" in out["environment"]:  # a server: it drains on TERM
+        out["environment"]["SERVER_DRAIN_DELAY"] = str(DRAIN_DELAY)
+        out["stop_grace_period"] = _longer(name, out["stop_grace_period"], DRAIN_DELAY)
     if "healthcheck" in out and opts.healthcheck:
         out["healthcheck"].update(opts.healthcheck)
     for kind in FILE_KINDS:
@@ -176,6 +186,15 @@ def _environment(env: dict, opts: Options) -> dict:
     if "SERVER_MASQUERADE" in env and opts.public_address:
         env["SERVER_MASQUERADE"] = opts.public_address
     return env
+
+
+def _longer(name: str, duration: str, seconds: float) -> str:
+    """A Docker duration (`15s`, `1m30s`) made `seconds` longer."""
+    parts = _DURATION.findall(str(duration))
+    if not parts or "".join(n + u for n, u in parts) != str(duration):
+        raise DeployError(f"services.{name}.stop_grace_period: cannot read {duration!r}")
+    total = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts) + seconds
+    return f"{total:g}s"
 
 
 def _deploy(name: str, svc: dict, opts: Options, image: Image, edge: bool) -> dict:

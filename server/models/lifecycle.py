@@ -11,6 +11,7 @@ model (models/base.py: input, requests in flight, capacity, drain) and the prefo
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -70,6 +71,7 @@ class Lifecycle:
         self.state = NEW
         self.loop: EventLoop | None = None
         self.exit_status = 0
+        self.term_delayed = False  # --drain-delay: the first TERM is waiting its turn
         self.started_at = time.time()
         #: The metrics listener (--metrics-listen), served by this process's loop; set by the
         #: caller (never in a forked child or worker, which closes its copy: `forked`).
@@ -129,6 +131,8 @@ class Lifecycle:
 
     # -- signals, dispatched by name on the loop ----------------------------------------------
     def handle_signal(self, signum: int) -> None:
+        if signum == signal.SIGTERM and self._delays_term():
+            return
         handler = getattr(self, f"handle_{signal_name(signum)}", None)
         if handler is None:
             log.info(
@@ -138,6 +142,19 @@ class Lifecycle:
             )
             return
         handler()
+
+    def _delays_term(self) -> bool:
+        """With --drain-delay, the first TERM keeps serving that long, then drains: a balancer
+        that learns of the stop from DNS (Swarm's dnsrr drops a task's address as it sends
+        TERM) stops sending first, instead of finding the address gone. A second TERM drains
+        at once."""
+        delay = self.settings.drain_delay
+        if not delay or self.state != RUNNING or self.term_delayed:
+            return False
+        self.term_delayed = True
+        log.info("TERM: serving %gs more before draining (--drain-delay)", delay)
+        self.loop.call_later(delay, self.handle_signal, signal.SIGTERM)
+        return True
 
     def handle_hup(self) -> None:
         """Reload the service's code and configuration. May be overridden."""

@@ -22,6 +22,7 @@ the master reads (WORKER_BOOT_ERROR: it could not even start).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import mmap
@@ -133,8 +134,9 @@ def run_worker(master: Prefork, heart: Heart, cpu: int | None = None) -> None:
         listener = master.worker_listener()
         if cpu is not None:
             pin(cpu, listener)
-        model = master.inner(master.service, listener, master.settings)
-        settings = master.settings
+        settings = copy.copy(master.settings)
+        settings.drain_delay = 0.0  # the master waited before it passed TERM on
+        model = master.inner(master.service, listener, settings)
         model.duties = Duties(
             heart,
             settings.worker_timeout,

@@ -11,7 +11,7 @@ import yaml
 from deploy.errors import DeployError, InventoryError
 from deploy.swarm import config
 from deploy.swarm.monitoring import Monitoring
-from deploy.swarm.stack import Image, Options, load_compose, render, services
+from deploy.swarm.stack import DRAIN_DELAY, Image, Options, load_compose, render, services
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER, NGINX = "server-cluster/server:latest", "server-cluster/nginx:latest"
@@ -82,6 +82,22 @@ def test_updates_start_first_unless_a_host_port_is_held(compose):
     ports = {(p["published"], p["protocol"], p["mode"]) for p in nginx["ports"]}
     assert (8080, "tcp", "host") in ports and (7000, "udp", "host") in ports
     assert {p["published"] for p in nginx["ports"]} >= set(range(30000, 30020))
+
+
+def test_servers_serve_on_after_term_until_nginx_has_dropped_them(compose):
+    stack, _ = render(compose, options())
+    for name, svc in stack["services"].items():
+        if name.startswith(("http-", "ftp-", "echo-")):
+            assert svc["environment"]["SERVER_DRAIN_DELAY"] == str(DRAIN_DELAY), name
+            assert svc["stop_grace_period"] == f"{15 + DRAIN_DELAY}s", name  # compose's 15 s
+        else:
+            assert "SERVER_DRAIN_DELAY" not in (svc.get("environment") or {}), name
+    compose["services"]["http-fork"]["stop_grace_period"] = "1m30s"
+    stack, _ = render(compose, options())
+    assert stack["services"]["http-fork"]["stop_grace_period"] == f"{90 + DRAIN_DELAY}s"
+    compose["services"]["http-fork"]["stop_grace_period"] = "soon"
+    with pytest.raises(DeployError, match=r"http-fork.stop_grace_period: cannot read 'soon'"):
+        render(compose, options())
 
 
 def test_endpoint_mode_library_masquerade_and_health(compose):
