@@ -242,15 +242,15 @@ def test_metrics_lose_no_request_of_many_at_once(http):
     thread counts without it (server/recorders.py): no model may lose a count either way."""
     clients, each = 8, 20
     missing = 'http_requests_total{code="404"}'  # what the scrapes (200) do not count
-    before = metric_values(http)[1]
-    run_concurrently(lambda n: [get(http, f"/no-such-{n}-{i}") for i in range(each)], clients)
 
     def settled() -> dict[str, float] | None:  # a child or worker may count after replying
         values = metric_values(http)[1]
         return values if values["http_requests_in_flight"] == 1 else None  # the scrape
 
+    before = wait_for(settled, what="no request in flight but the scrape")
+    run_concurrently(lambda n: [get(http, f"/no-such-{n}-{i}") for i in range(each)], clients)
     after = wait_for(settled, what="no request in flight but the scrape")
-    assert after[missing] - before[missing] == clients * each
+    assert after[missing] - before[missing] == clients * each, (before[missing], after[missing])
 
 
 def test_workers_endpoint_counts_each_serving_process(http):
