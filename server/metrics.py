@@ -80,7 +80,7 @@ class Metrics:
         self._recorders: dict[tuple, Callable] = {}
         #: Each request recorder's two bodies: (locked, alone).
         self._request_codes: dict[Callable, tuple[CodeType, CodeType]] = {}
-        #: The models serving in this process, and whether each calls them from one thread.
+        #: The models serving in this process, and whether each serves from one thread.
         self._serving: dict[object, bool] = {}
         os.register_at_fork(after_in_child=self._forked)
 
@@ -177,10 +177,11 @@ class Metrics:
     def recorder(
         self, pairs: int, histogram: HistogramPlaces | None = None, requests: bool = False
     ) -> Callable:
-        """A function that records one event under one lock: `record(p0, a0, p1, a1, ...)`
-        adds each amount at its place (from `place`); with a histogram, `record(value, p0,
-        a0, ...)` also observes `value` (its bucket +1, its sum +value), and with one split
-        `by` a counter, `record(value, place, p0, a0, ...)` under the counter's `place`.
+        """A function that records one event under the lock (but see `requests`):
+        `record(p0, a0, p1, a1, ...)` adds each amount at its place (from `place`); with a
+        histogram, `record(value, p0, a0, ...)` also observes `value` (its bucket +1, its sum
+        +value), and with one split `by` a counter, `record(value, place, p0, a0, ...)` under
+        the counter's `place`.
 
         Generated for its shape (server/recorders.py). Hot paths make theirs once; others
         share one per shape.
