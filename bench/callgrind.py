@@ -82,6 +82,7 @@ class _Transport:
 def serve(case: str, requests: int, root: str) -> int:
     """Serve `requests` GETs of the case on one connection; the bytes written."""
     METRICS.freeze(rows=4, service="http", model="bench")
+    METRICS.serving(serve, one_thread=True)  # as a model serving from one thread does
     if case.startswith("static"):
         router = Router(ops=Ops("/-"), static=StaticFiles(root))
     else:

@@ -5,7 +5,8 @@ shared table (server/sharedtable.py) with one row per process. A process claims 
 first time it counts something -- so fork children and prefork workers need no set-up -- and a
 row whose process has died is folded into the archive row when it is reclaimed: counters
 survive their process, gauges (things open *now*) do not. Counting touches only the process's
-own row, under a thread lock: no cross-process lock on the hot path.
+own row, under a thread lock (skipped by the request recorders while one thread alone calls
+them: server/recorders.py): no cross-process lock on the hot path.
 
 A metric has at most one label name, or several joined by commas (`"direction,outcome"`), whose
 values are then joined the same way (`"download,ok"`): every value is declared up front, so
@@ -23,15 +24,15 @@ adds the slots up both ways: the histogram over the counter's values, the counte
 
 from __future__ import annotations
 
-import bisect
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from types import CodeType
 
+from .recorders import HistogramPlaces, alone_code, generate
 from .sharedtable import SharedTable
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,6 @@ class Metric:
     less: str = ""  # a gauge whose value is less this histogram's count
 
 
-class HistogramPlaces(NamedTuple):
-    """A histogram's slots in a row, resolved once by a hot path."""
-
-    first: int  # the first bucket's slot
-    bounds: tuple[float, ...]
-    sum: int
-    stride: int = 1  # slots per bucket: 1, or the number of values of the counter split by
-    by_first: int | None = None  # split: the counter's first slot (recorders get its places)
-
-
 class Metrics:
     """A registry; `METRICS` below is the one the server uses."""
 
@@ -87,6 +78,10 @@ class Metrics:
         self._mine_floats: memoryview | None = None
         self._lock = threading.Lock()
         self._recorders: dict[tuple, Callable] = {}
+        #: Each request recorder's two bodies: (locked, alone).
+        self._request_codes: dict[Callable, tuple[CodeType, CodeType]] = {}
+        #: The models serving in this process, and whether each serves from one thread.
+        self._serving: dict[object, bool] = {}
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
@@ -179,20 +174,54 @@ class Metrics:
         """Add amounts at places: place, amount, place, amount, ..."""
         self.recorder(len(pairs) // 2)(*pairs)
 
-    def recorder(self, pairs: int, histogram: HistogramPlaces | None = None) -> Callable:
-        """A function that records one event under one lock: `record(p0, a0, p1, a1, ...)`
-        adds each amount at its place (from `place`); with a histogram, `record(value, p0,
-        a0, ...)` also observes `value` (its bucket +1, its sum +value), and with one split
-        `by` a counter, `record(value, place, p0, a0, ...)` under the counter's `place`.
+    def recorder(
+        self, pairs: int, histogram: HistogramPlaces | None = None, requests: bool = False
+    ) -> Callable:
+        """A function that records one event under the lock (but see `requests`):
+        `record(p0, a0, p1, a1, ...)` adds each amount at its place (from `place`); with a
+        histogram, `record(value, p0, a0, ...)` also observes `value` (its bucket +1, its sum
+        +value), and with one split `by` a counter, `record(value, place, p0, a0, ...)` under
+        the counter's `place`.
 
-        Its body is generated for this number of pairs, unrolled (as namedtuple and
-        dataclasses generate theirs): a loop over the pairs cost a request more than the adds
-        themselves. Hot paths make theirs once; others share one per shape."""
-        key = (pairs, histogram)
+        Generated for its shape (server/recorders.py). Hot paths make theirs once; others
+        share one per shape.
+
+        `requests`: a request recorder, called only where connections are served, and the
+        only code adding to its places; it skips the lock while one thread alone calls it
+        (`serving`)."""
+        key = (pairs, histogram, requests)
         record = self._recorders.get(key)
         if record is None:
-            record = self._recorders[key] = _generate(pairs, histogram, self)
+            record = self._recorders[key] = generate(pairs, histogram, self)
+            if requests:
+                alone = alone_code(pairs, histogram, self)
+                self._request_codes[record] = (record.__code__, alone)
+                self._relock()
         return record
+
+    def serving(self, model: object, one_thread: bool) -> None:
+        """`model` starts serving in this process (fork children inherit it); `one_thread`:
+        it serves every connection from one thread. While that is true of the only model
+        serving here, the request recorders add without the lock."""
+        self._serving[model] = one_thread
+        self._relock()
+
+    def served(self, model: object) -> None:
+        """`model` serves no more (nothing if it never started)."""
+        self._serving.pop(model, None)
+        self._relock()
+
+    def _relock(self) -> None:
+        """Swap the request recorders' code, not the functions: modules bind them at import."""
+        alone = list(self._serving.values()) == [True]
+        for record, (locked, unlocked) in self._request_codes.items():
+            record.__code__ = unlocked if alone else locked
+
+    def claim_row(self) -> memoryview | None:
+        """This process's row, for a recorder that does not hold the lock: claimed under it,
+        another thread (the log sink's, say) may be claiming it too."""
+        with self._lock:
+            return self._own_row() if self._mine is None else self._mine
 
     def _own_row(self) -> memoryview | None:
         """This process's row, claimed the first time it counts: a free one or one whose
@@ -337,45 +366,6 @@ def _labels(metric: Metric, value: str) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-_RECORD = """\
-def record({arguments}):
-    lock = metrics._lock
-    lock.acquire()  # not `with`: it costs twice as much, and this runs for every request
-    try:
-        row = metrics._mine
-        if row is None:
-            row = metrics._own_row()
-            if row is None:
-                return
-{adds}
-    finally:
-        lock.release()
-"""
-# le: the first bound >= value; on a fast server, the first (no bisect). `place` (a split
-# histogram's counter's place) picks the column; `offset` is from that counter to the buckets.
-_OBSERVE = """\
-        row[{place}(offset if value <= bound else offset + stride * bisect(bounds, value))] += 1
-        metrics._mine_floats[total] += value"""
-
-
-def _generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> Callable:
-    """`Metrics.recorder`'s function, compiled from _RECORD."""
-    adds = [f"        row[p{i}] += a{i}" for i in range(pairs)]
-    names = {"metrics": metrics, "bisect": bisect.bisect_left}
-    arguments = [f"p{i}, a{i}" for i in range(pairs)]
-    if histogram is not None:
-        first, bounds, total, stride, by_first = histogram
-        split = by_first is not None
-        adds.insert(0, _OBSERVE.format(place="place + " if split else ""))
-        arguments[:0] = ["value", "place"] if split else ["value"]
-        names.update(bound=bounds[0], bounds=bounds, total=total, stride=stride)
-        names.update(offset=first - (by_first or 0))
-    adds = "\n".join(adds) or "        pass"
-    source = _RECORD.format(arguments=", ".join(arguments), adds=adds)
-    exec(source, names)  # our own template: nothing from outside goes into it
-    return names["record"]
 
 
 METRICS = Metrics()

@@ -1,8 +1,14 @@
 import os
+import threading
 
 import pytest
 
 from server.metrics import Metrics
+from server.models.fork import Fork
+from server.models.hybrid import Hybrid
+from server.models.iterative import Iterative
+from server.models.multiplex import Epoll, Poll, Select
+from server.models.thread import ThreadPerRequest, ThreadPool
 
 
 def make() -> Metrics:
@@ -253,3 +259,69 @@ def test_a_gauge_less_a_histogram_counts_what_started_and_has_not_ended():
     os.waitpid(pid, 0)
     assert m.value("in_flight") == 2  # a gauge: the dead process's part went with it
     assert m.value("requests_total", "200") == 1
+
+
+class CountingLock:
+    """A thread lock that counts how often it is taken."""
+
+    def __init__(self) -> None:
+        self.lock, self.taken = threading.Lock(), 0
+
+    def acquire(self) -> bool:
+        self.taken += 1
+        return self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def test_request_recorders_skip_the_lock_only_while_one_model_serves_from_one_thread():
+    m = make()
+    m._lock = lock = CountingLock()
+    request, shared, place = m.recorder(1, requests=True), m.recorder(1), m.place("open")
+    steps = [  # (who serves now, whether a request recorder takes the lock)
+        ({}, True),  # nobody (a test, a library user's own threads): locked
+        ({"epoll": True}, False),
+        ({"epoll": True, "second": True}, True),  # two in one process: their threads differ
+        ({"epoll": True}, False),
+        ({"threadpool": False}, True),
+    ]
+    for serving, locks in steps:
+        for model in list(m._serving):
+            m.served(model)
+        for model, one_thread in serving.items():
+            m.serving(model, one_thread)
+        taken = lock.taken
+        request(place, 1)
+        assert lock.taken == taken + locks, serving
+        shared(place, 1)  # any thread may call it: always locked
+        assert lock.taken == taken + locks + 1
+    assert m.value("open") == 2 * len(steps)
+
+
+def test_a_request_recorder_made_while_one_thread_serves_skips_the_lock_too():
+    m = make_split()
+    m._lock = lock = CountingLock()
+    m.serving("epoll", one_thread=True)
+    record = m.recorder(0, m.histogram_places("latency_seconds"), requests=True)
+    record(0.05, m.place("requests_total", "200"))  # claims the row: under the lock
+    record(0.5, m.place("requests_total", "404"))
+    assert lock.taken == 1
+    m.served("epoll")
+    record(0.5, m.place("requests_total", "404"))
+    assert lock.taken == 2
+    assert m.value("requests_total", "200") == 1 and m.value("requests_total", "404") == 2
+
+
+def test_only_models_that_serve_connections_from_one_thread_say_so():
+    """A model that says so wrongly would lose counts only now and then, so it is checked
+    here: threads each serving their own connections must count under the lock."""
+    assert not ThreadPerRequest.connections_on_one_thread
+    assert not ThreadPool.connections_on_one_thread
+    for model in (Iterative, Select, Poll, Epoll, Hybrid, Fork):  # the loop; a fork child
+        assert model.connections_on_one_thread, model.name

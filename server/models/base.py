@@ -36,6 +36,10 @@ class Model(Lifecycle):
 
     #: True when requests are served in child processes (whose counts the model never sees).
     serves_in_children: ClassVar[bool] = False
+    #: True when each process serves all its connections from one thread (the loop's, or a
+    #: fork child's only one), wherever the application runs (hybrid: on a pool). The
+    #: request metrics, counted where connections are served, then need no lock.
+    connections_on_one_thread: ClassVar[bool] = False
 
     def __init__(self, service: Service, listener: Listener, settings: Settings):
         super().__init__(service, listener, settings)
@@ -67,6 +71,7 @@ class Model(Lifecycle):
     def start(self) -> None:
         """Open the input and start accepting. May be extended."""
         super().start()
+        METRICS.serving(self, self.connections_on_one_thread)  # before the first connection
         if self.listener.datagram:
             self.input = DatagramInput(
                 self.loop, self.listener, self.service.datagram_protocol(), self.process_request
@@ -90,6 +95,7 @@ class Model(Lifecycle):
         """Close the input, then release the loop. May be extended."""
         if self.input:
             self.input.close()
+        METRICS.served(self)
         super().cleanup()
 
     # -- bookkeeping shared by the models -------------------------------------------------

@@ -27,6 +27,7 @@ class Fork(Model):
     options = (Option("max_children", int, 256, "fork: most child processes at once", minimum=1),)
     serves_in_children = True
     multiprocess = True
+    connections_on_one_thread = True
 
     @classmethod
     def facts(cls, settings) -> Facts:

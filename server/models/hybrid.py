@@ -34,6 +34,7 @@ class Hybrid(Model):
     options = (THREADS, QUEUE_SIZE)
     runs_blocking = False
     multithread = True
+    connections_on_one_thread = True
 
     def __init__(self, *args, **kwargs):
         try:

@@ -14,6 +14,7 @@ class Iterative(Model):
 
     name = "iterative"
     summary = "one client at a time; simplest, fine for quick UDP requests, no concurrency"
+    connections_on_one_thread = True
 
     def capacity(self) -> int:
         return 1

@@ -10,6 +10,7 @@ class Multiplex(Model):
     """Every connection on the main loop; each subclass names its system call."""
 
     runs_blocking = False
+    connections_on_one_thread = True
 
     def __init__(self, *args, **kwargs):
         self.poller = poller_class(self.name)  # ModelUnavailable where it is missing

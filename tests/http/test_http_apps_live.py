@@ -12,7 +12,7 @@ import uuid
 import requests
 from client import exchange, get, read_reply, status_of
 
-from harness import wait_for
+from harness import run_concurrently, wait_for
 
 
 def url(http, path: str) -> str:
@@ -207,16 +207,22 @@ def test_health_endpoint(http):
     assert get(http, "/-/health", method="POST").status == 405
 
 
-def test_metrics_endpoint(http):
-    for _ in range(3):
-        get(http, "/hello.txt")
-    get(http, "/missing-file-for-metrics")
+def metric_values(http) -> tuple[str, dict[str, float]]:
+    """/-/metrics: its text, and each sample's value by name and labels."""
     text = get(http, "/-/metrics").body.decode()
     values = {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if line and not line.startswith("#")
     }
+    return text, values
+
+
+def test_metrics_endpoint(http):
+    for _ in range(3):
+        get(http, "/hello.txt")
+    get(http, "/missing-file-for-metrics")
+    text, values = metric_values(http)
     assert values['http_requests_total{code="200"}'] >= 3
     assert values['http_requests_total{code="404"}'] >= 1
     assert values["http_requests_in_flight"] >= 1  # this very request
@@ -229,6 +235,22 @@ def test_metrics_endpoint(http):
     assert 0 < values["http_request_duration_seconds_sum"] < count * 10
     info = next(line for line in text.splitlines() if line.startswith("server_info{"))
     assert f'model="{http.model}"' in info and f'served_by="replica-{http.model}"' in info
+
+
+def test_metrics_lose_no_request_of_many_at_once(http):
+    """Threads serving connections count under a lock; a process serving them all from one
+    thread counts without it (server/recorders.py): no model may lose a count either way."""
+    clients, each = 8, 20
+    missing = 'http_requests_total{code="404"}'  # what the scrapes (200) do not count
+
+    def settled() -> dict[str, float] | None:  # a child or worker may count after replying
+        values = metric_values(http)[1]
+        return values if values["http_requests_in_flight"] == 1 else None  # the scrape
+
+    before = wait_for(settled, what="no request in flight but the scrape")
+    run_concurrently(lambda n: [get(http, f"/no-such-{n}-{i}") for i in range(each)], clients)
+    after = wait_for(settled, what="no request in flight but the scrape")
+    assert after[missing] - before[missing] == clients * each, (before[missing], after[missing])
 
 
 def test_workers_endpoint_counts_each_serving_process(http):
