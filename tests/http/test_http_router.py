@@ -45,9 +45,8 @@ def no_early(response):
 
 
 def request(target="/x", method="GET"):
-    r = Request(method, target, "HTTP/1.1", {"host": "h"})
-    r.peer = ("127.0.0.1", 1)
-    return r
+    origin = (("127.0.0.1", 1), "127.0.0.1", "http")  # what the connection gives
+    return Request(method, target, "HTTP/1.1", {"host": "h"}, origin)
 
 
 @pytest.mark.parametrize(

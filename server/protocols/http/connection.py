@@ -67,8 +67,6 @@ class HTTPProtocol(Protocol):
         self.scheduler = scheduler
         self._clock = scheduler.time  # looked up once: read on every request
         self.parser = RequestParser(config.limits)
-        self.client: tuple | None = None  # the TCP peer; None on Unix sockets
-        self._scheme = "http"  # "https" on a TLS connection (TLS is up before we connect)
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
         self._eof = False  # the client has sent everything it will send
@@ -86,9 +84,11 @@ class HTTPProtocol(Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = transport.peer
-        self.client = peer if isinstance(peer, tuple) else None
-        if transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
-            self._scheme = "https"
+        client = peer if isinstance(peer, tuple) else None  # None on Unix sockets
+        # TLS is up before we connect; X-Forwarded-* from a trusted proxy may still override
+        scheme = "https" if transport.secure else "http"
+        # given to every request as it is parsed: not stored again for each one
+        self.parser.origin = (client, client[0] if client else "", scheme)
         self._keepalive = self.scheduler.call_later(
             self.config.keepalive_timeout, self._check_keepalive
         )
@@ -199,8 +199,6 @@ class HTTPProtocol(Protocol):
             self._stop_head_timer()
         self._served += 1
         self._continued = False
-        request.peer = self.client
-        request.scheme = self._scheme
         # its latency starts when its bytes were read: the loop's clock of this turn
         request.started = self.scheduler.now
         self._serving = request

@@ -28,6 +28,9 @@ from .errors import BadRequest
 
 _EMPTY = b""
 
+#: (peer, remote_addr, scheme) of a request from nowhere known (a connection passes its own).
+UNKNOWN: tuple = (None, "", "http")
+
 
 class Request:
     __slots__ = (
@@ -51,7 +54,9 @@ class Request:
         "version",
     )
 
-    def __init__(self, method: str, target: str, version: str, headers: dict[str, str]):
+    def __init__(
+        self, method: str, target: str, version: str, headers: dict[str, str], origin=UNKNOWN
+    ):
         self.method = method
         self.target = target
         self.version = version
@@ -67,9 +72,8 @@ class Request:
         self.chunked = False
         self.keep_alive = True
         self.expect_continue = False
-        self.remote_addr = ""
-        self.peer: tuple | None = None  # the TCP peer (host, port); None on Unix sockets
-        self.scheme = "http"
+        # the TCP peer (host, port), None on Unix sockets; its address; "http" or "https"
+        self.peer, self.remote_addr, self.scheme = origin
         self.script_name = ""
         self.started = 0.0
 

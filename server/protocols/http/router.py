@@ -57,8 +57,6 @@ class Router(Application):
 
     def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
         _START(_IN_FLIGHT, 1)
-        peer = request.peer
-        request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         try:
