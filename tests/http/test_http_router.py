@@ -35,9 +35,15 @@ class Part:
 
 
 def answer(router, req):
-    """The router's response, running the application code it hands back (as INLINE does)."""
+    """The router's response, running the application code it hands back (as the connection
+    does under INLINE: a failure is the router's `failed` answer)."""
     result = router.respond(req, no_early)
-    return result() if isinstance(result, Blocking) else result
+    if not isinstance(result, Blocking):
+        return result
+    try:
+        return result()
+    except (Exception, SystemExit) as exc:
+        return router.failed(req, exc)
 
 
 def no_early(response):

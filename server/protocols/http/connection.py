@@ -38,8 +38,9 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 class Blocking(functools.partial):
     """Application code that makes the answer, `Blocking(function, *args)`; calling it runs
-    the code. Run where the loop's executor runs blocking work (inline, or on the hybrid
-    model's pool while the loop serves everyone else). A partial: made in C, once a request."""
+    the code, and a failure is answered by the application's `failed`. Run where the loop's
+    executor runs blocking work (inline, or on the hybrid model's pool while the loop serves
+    everyone else). A partial: made in C, once a request, with no wrapper frame around it."""
 
 
 class Application:
@@ -49,6 +50,11 @@ class Application:
         """The answer to `request`; a response that must go out before the application
         returns (WSGI write()) goes through `early`."""
         raise NotImplementedError
+
+    def failed(self, request: Request, exc: BaseException) -> Response:
+        """The answer when the code of a `Blocking` raised `exc` (called on the loop)."""
+        log.error("%s %s failed", request.method, request.target, exc_info=exc)
+        return error_response(InternalError("the handler failed; see the server log"))
 
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         """The response is sent (or the connection died); `sent` counts body bytes, `now` is
@@ -210,7 +216,10 @@ class HTTPProtocol(Protocol):
                 self.transport.pause_reading()
                 executor.submit(answer, functools.partial(self._answered, request))
                 return False
-            answer = answer()
+            try:
+                answer = answer()
+            except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
+                answer = self.app.failed(request, exc)
         if self._early is None:  # nothing went out early (the common case: _answer's first road)
             self._serving = None
             self._send(request, answer)
@@ -221,8 +230,7 @@ class HTTPProtocol(Protocol):
     def _answered(self, request: Request, response: Response, exc: BaseException | None) -> None:
         """Back on the loop with what the application made (the client may be gone)."""
         if exc is not None:
-            log.error("%s %s failed: %r", request.method, request.target, exc)
-            response = error_response(InternalError("the handler failed; see the server log"))
+            response = self.app.failed(request, exc)
         self._answer(request, response)
         self.transport.when_sent(self._sent)
 

@@ -62,10 +62,10 @@ class Router(Application):
         try:
             answer = self.route(request)
         except (Exception, SystemExit) as exc:
-            return _failure(request, exc)
+            return self.failed(request, exc)
         if isinstance(answer, Response):
             return answer
-        return Blocking(_run, answer, request, early)
+        return Blocking(answer, request, early)
 
     def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
         """The answer, or the application code (a module, the app) that will make it; that
@@ -87,6 +87,14 @@ class Router(Application):
             return self._app_respond
         raise NotFound(f"nothing is served at {request.raw_path}")
 
+    def failed(self, request: Request, exc: BaseException) -> Response:
+        """An HTTPError raised on purpose is its status; anything else a 500, logged with its
+        traceback."""
+        if isinstance(exc, HTTPError):
+            return error_response(exc)
+        log.error("%s %s failed", request.method, request.target, exc_info=exc)
+        return error_response(InternalError("the handler failed; see the server log"))
+
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         # every metric of the request in one update (one lock): this runs for every request
         code = _CODE_PLACES.get(response.code) or _code_place(response.code)
@@ -106,24 +114,6 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
-
-
-def _run(handler: Callable, request: Request, early: EarlySink) -> Response:
-    """The application code's answer; its failures as the router's own (`_failure`). A
-    function: a bound method would be made for every request."""
-    try:
-        return handler(request, early)
-    except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
-        return _failure(request, exc)
-
-
-def _failure(request: Request, exc: BaseException) -> Response:
-    """An HTTPError raised on purpose is its status; anything else a 500, logged with its
-    traceback (called while the exception is handled)."""
-    if isinstance(exc, HTTPError):
-        return error_response(exc)
-    log.exception("%s %s failed", request.method, request.target)
-    return error_response(InternalError("the handler failed; see the server log"))
 
 
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")
