@@ -82,7 +82,8 @@ class Request:
     def path(self) -> str:
         """The percent-decoded path (UTF-8); BadRequest if it does not decode."""
         if self._path is None:
-            self._path = decode_path(self.raw_path)
+            raw = self.raw_path
+            self._path = decode_path(raw) if "%" in raw else raw  # most paths: no call
         return self._path
 
     @property
@@ -161,8 +162,6 @@ NO_BODY = _NoBody()
 
 def decode_path(raw: str) -> str:
     """Percent-decode a path as UTF-8 (strictly: invalid UTF-8 is a 400, never guessed)."""
-    if "%" not in raw:
-        return raw
     try:
         return unquote(raw, errors="strict")
     except UnicodeDecodeError:
