@@ -6,8 +6,8 @@ pipelines without reading cannot make us queue unbounded responses. A small answ
 `write` of head and body together; files go out with sendfile, iterables as the socket
 drains.
 
-Application code (what the router hands back as `Blocking`) runs through the scheduler's
-executor: inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+Application code (a `Handler` the router hands back) runs through the scheduler's executor:
+inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
 Timers and the clock are the `Scheduler`'s the service gives (the connection's loop), never
 the transport's.
 
@@ -36,23 +36,22 @@ log = logging.getLogger(__name__)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class Blocking(functools.partial):
-    """Application code that makes the answer, `Blocking(function, *args)`; calling it runs
-    the code, and a failure is answered by the application's `failed`. Run where the loop's
-    executor runs blocking work (inline, or on the hybrid model's pool while the loop serves
-    everyone else). A partial: made in C, once a request, with no wrapper frame around it."""
+#: Application code that makes the answer: `handler(request, early)`, run where the loop's
+#: executor runs blocking work (inline, or on the hybrid model's pool while the loop serves
+#: everyone else); a response that must go out before it returns (WSGI write()) goes through
+#: `early`. Handed back as it is (no partial made for every request: it is called directly).
+Handler = Callable[[Request, EarlySink], Response]
 
 
 class Application:
     """What a connection serves requests with (the Router, or a test double)."""
 
-    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
-        """The answer to `request`; a response that must go out before the application
-        returns (WSGI write()) goes through `early`."""
+    def respond(self, request: Request) -> Response | Handler:
+        """The answer to `request`, or the application code that makes it."""
         raise NotImplementedError
 
     def failed(self, request: Request, exc: BaseException) -> Response:
-        """The answer when the code of a `Blocking` raised `exc` (called on the loop)."""
+        """The answer when a `Handler` raised `exc` (called on the loop)."""
         log.error("%s %s failed", request.method, request.target, exc_info=exc)
         return error_response(InternalError("the handler failed; see the server log"))
 
@@ -208,16 +207,17 @@ class HTTPProtocol(Protocol):
         # its latency starts when its bytes were read: the loop's clock of this turn
         request.started = self.scheduler.now
         self._serving = request
-        answer = self.app.respond(request, self._early_sink)
-        if isinstance(answer, Blocking):
+        answer = self.app.respond(request)
+        if not isinstance(answer, Response):  # a Handler
             executor = self.scheduler.executor
             if not executor.inline:
                 self._waiting = True  # one request at a time: read nothing until it is answered
                 self.transport.pause_reading()
-                executor.submit(answer, functools.partial(self._answered, request))
+                work = functools.partial(answer, request, self._early_sink)
+                executor.submit(work, functools.partial(self._answered, request))
                 return False
             try:
-                answer = answer()
+                answer = answer(request, self._early_sink)
             except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
                 answer = self.app.failed(request, exc)
         if self._early is None:  # nothing went out early (the common case: _answer's first road)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from ...metrics import METRICS
 from ...net.trusted import TrustedPeers
 from .accesslog import AccessLog
-from .connection import Application, Blocking
+from .connection import Application, Handler
 from .errors import HTTPError, InternalError, NotFound
 from .forwarded import apply_forwarded
 from .ops import DURATION, Ops
 from .request import Request
-from .response import EarlySink, Response, error_response
+from .response import Response, error_response
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +55,18 @@ class Router(Application):
         # its respond bound here, once: `route` hands it out for every request
         self._app, self._app_respond = app, (None if app is None else app.respond)
 
-    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
+    def respond(self, request: Request) -> Response | Handler:
         _START(_IN_FLIGHT, 1)
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         try:
-            answer = self.route(request)
+            return self.route(request)
         except (Exception, SystemExit) as exc:
             return self.failed(request, exc)
-        if isinstance(answer, Response):
-            return answer
-        return Blocking(answer, request, early)
 
-    def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
-        """The answer, or the application code (a module, the app) that will make it; that
-        code is given the connection's early sink too (WSGI write() sends through it)."""
+    def route(self, request: Request) -> Response | Handler:
+        """The answer, or the application code (a module, the app) that will make it; the
+        connection runs that code with its early sink (WSGI write() sends through it)."""
         if self.ops is not None and request.raw_path in self.ops.routes:  # not a call per request
             return self.ops.respond(request)
         if self.modules is not None:
