@@ -52,37 +52,35 @@ class Router(Application):
 
     @app.setter
     def app(self, app) -> None:
-        # its respond bound here, once: `route` hands it out for every request
+        # its respond bound here, once: `respond` hands it out for every request
         self._app, self._app_respond = app, (None if app is None else app.respond)
 
     def respond(self, request: Request) -> Response | Handler:
+        """The answer, or the application code (a module, the app) that will make it; the
+        connection runs that code with its early sink (WSGI write() sends through it). The
+        routing is inline, not a method of its own: a frame fewer for every request."""
         _START(_IN_FLIGHT, 1)
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         try:
-            return self.route(request)
+            if self.ops is not None and request.raw_path in self.ops.routes:  # no call per request
+                return self.ops.respond(request)
+            if self.modules is not None:
+                handler = self.modules.find(request)
+                if handler is not None:
+                    return handler
+            if self.static is not None:
+                if self._app is None:
+                    return self.static.respond(request)
+                if request.method in ("GET", "HEAD"):
+                    response = self.static.respond_if_file(request)
+                    if response is not None:
+                        return response
+            if self._app_respond is not None:
+                return self._app_respond
+            raise NotFound(f"nothing is served at {request.raw_path}")
         except (Exception, SystemExit) as exc:
             return self.failed(request, exc)
-
-    def route(self, request: Request) -> Response | Handler:
-        """The answer, or the application code (a module, the app) that will make it; the
-        connection runs that code with its early sink (WSGI write() sends through it)."""
-        if self.ops is not None and request.raw_path in self.ops.routes:  # not a call per request
-            return self.ops.respond(request)
-        if self.modules is not None:
-            handler = self.modules.find(request)
-            if handler is not None:
-                return handler
-        if self.static is not None:
-            if self._app is None:
-                return self.static.respond(request)
-            if request.method in ("GET", "HEAD"):
-                response = self.static.respond_if_file(request)
-                if response is not None:
-                    return response
-        if self._app_respond is not None:
-            return self._app_respond
-        raise NotFound(f"nothing is served at {request.raw_path}")
 
     def failed(self, request: Request, exc: BaseException) -> Response:
         """An HTTPError raised on purpose is its status; anything else a 500, logged with its
