@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from recorded import ManualScheduler
 
+from server.net.executor import INLINE
 from server.protocols.http.config import HTTPConfig
 from server.protocols.http.connection import CONTINUE, Application, HTTPProtocol
 from server.protocols.http.errors import NotFound
@@ -95,9 +96,9 @@ class App(Application):
         self.drained = True
 
 
-def connect(hold=False, **config):
+def connect(hold=False, executor=INLINE, **config):
     app, transport = App(), Sink(hold)
-    protocol = HTTPProtocol(app, HTTPConfig(**config), ManualScheduler())
+    protocol = HTTPProtocol(app, HTTPConfig(**config), ManualScheduler(executor))
     protocol.connection_made(transport)
     return protocol, transport, app
 
@@ -355,8 +356,8 @@ class HeldExecutor:
 
 
 def test_application_off_the_loop_pauses_reading_until_its_answer_is_sent():
-    protocol, transport, app = connect()
-    executor = protocol.scheduler.executor = HeldExecutor()
+    executor = HeldExecutor()  # the loop's, before it serves
+    protocol, transport, app = connect(executor=executor)
     app.respond = lambda request: lambda request, early: Response(f"answer {request.target}")
     protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert len(executor.jobs) == 1 and not transport.reading and transport.take() == b""

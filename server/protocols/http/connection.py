@@ -71,6 +71,9 @@ class HTTPProtocol(Protocol):
         self.config = config
         self.scheduler = scheduler
         self._clock = scheduler.time  # looked up once: read on every request
+        # looked up once too (a class attribute: a slow look-up); a loop's executor is set
+        # before it serves (the hybrid model's pool)
+        self._inline = scheduler.executor.inline
         self.parser = RequestParser(config.limits)
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
@@ -209,12 +212,11 @@ class HTTPProtocol(Protocol):
         self._serving = request
         answer = self.app.respond(request)
         if not isinstance(answer, Response):  # a Handler
-            executor = self.scheduler.executor
-            if not executor.inline:
+            if not self._inline:
                 self._waiting = True  # one request at a time: read nothing until it is answered
                 self.transport.pause_reading()
                 work = functools.partial(answer, request, self._early_sink)
-                executor.submit(work, functools.partial(self._answered, request))
+                self.scheduler.executor.submit(work, functools.partial(self._answered, request))
                 return False
             try:
                 answer = answer(request, self._early_sink)
@@ -316,8 +318,7 @@ class HTTPProtocol(Protocol):
     def _send_through(self, data: bytes) -> None:
         """Put `data` in the socket before returning, from the loop or from a pool thread."""
         transport = self.transport
-        executor = self.scheduler.executor
-        if executor.inline:
+        if self._inline:
             transport.write_through(data)
             return
 
@@ -325,7 +326,7 @@ class HTTPProtocol(Protocol):
             transport.write(data)
             transport.when_sent(done)
 
-        executor.wait_on_loop(start)
+        self.scheduler.executor.wait_on_loop(start)
 
     def _done(self, request: Request, response: Response, sent: int) -> None:
         if response.on_close is not None:  # most responses hold nothing to release
