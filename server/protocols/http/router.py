@@ -9,20 +9,17 @@ a 500 whose traceback goes to the log, never to the client.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from ...metrics import METRICS
 from ...net.trusted import TrustedPeers
 from .accesslog import AccessLog
 from .connection import Application, Handler
-from .errors import HTTPError, InternalError, NotFound
+from .errors import HTTPError, NotFound
 from .forwarded import apply_forwarded
 from .ops import DURATION, Ops
 from .request import Request
 from .response import Response, error_response
-
-log = logging.getLogger(__name__)
 
 
 class Router(Application):
@@ -84,11 +81,10 @@ class Router(Application):
 
     def failed(self, request: Request, exc: BaseException) -> Response:
         """An HTTPError raised on purpose is its status; anything else a 500, logged with its
-        traceback."""
+        traceback (the Application's answer)."""
         if isinstance(exc, HTTPError):
             return error_response(exc)
-        log.error("%s %s failed", request.method, request.target, exc_info=exc)
-        return error_response(InternalError("the handler failed; see the server log"))
+        return super().failed(request, exc)
 
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         # every metric of the request in one update (one lock): this runs for every request
