@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from recorded import ManualScheduler
 
+from server.net.executor import INLINE
 from server.protocols.http.config import HTTPConfig
-from server.protocols.http.connection import CONTINUE, Application, Blocking, HTTPProtocol
+from server.protocols.http.connection import CONTINUE, Application, HTTPProtocol
 from server.protocols.http.errors import NotFound
 from server.protocols.http.response import Response, error_response
 
@@ -80,7 +81,7 @@ class App(Application):
     def __init__(self):
         self.seen, self.finished_with, self.drained = [], [], False
 
-    def respond(self, request, early):
+    def respond(self, request):
         self.seen.append(request.target)
         if request.target == "/missing":
             return error_response(NotFound("no"))
@@ -95,9 +96,9 @@ class App(Application):
         self.drained = True
 
 
-def connect(hold=False, **config):
+def connect(hold=False, executor=INLINE, **config):
     app, transport = App(), Sink(hold)
-    protocol = HTTPProtocol(app, HTTPConfig(**config), ManualScheduler())
+    protocol = HTTPProtocol(app, HTTPConfig(**config), ManualScheduler(executor))
     protocol.connection_made(transport)
     return protocol, transport, app
 
@@ -273,7 +274,7 @@ def early_app(app, transport, rest, status=200, fail=False):
     """An app like a WSGI one calling write(b"now "): what was on the wire then is kept."""
     on_the_wire = []
 
-    def respond(request, early):
+    def handler(request, early):
         response = Response(iter(()), status)
         early(response)(b"now ")
         on_the_wire.append(transport.take())
@@ -282,7 +283,7 @@ def early_app(app, transport, rest, status=200, fail=False):
         response.iterable = iter(rest)
         return response
 
-    app.respond = respond
+    app.respond = lambda request: handler
     return on_the_wire
 
 
@@ -314,7 +315,7 @@ def test_an_app_failing_after_an_early_write_cuts_the_connection():
 
 def test_a_streamed_body_is_held_to_its_declared_length():
     protocol, transport, app = connect()
-    app.respond = lambda request, early: Response(
+    app.respond = lambda request: Response(
         iter([b"hello", b" world"]), headers={"Content-Length": "7"}
     )
     protocol.data_received(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -331,7 +332,7 @@ def test_a_streamed_body_is_held_to_its_declared_length():
 )
 def test_an_invalid_head_is_a_500_framed_for_the_same_request(request_line, ends, closed):
     protocol, transport, app = connect()
-    app.respond = lambda request, early: Response(b"x", headers=[("X-A", "a\r\nb")])
+    app.respond = lambda request: Response(b"x", headers=[("X-A", "a\r\nb")])
     protocol.data_received(request_line + b"\r\nHost: h\r\n\r\n")
     raw = transport.take()
     assert statuses(raw) == [500] and b"X-A" not in raw and transport.closing is closed
@@ -355,9 +356,9 @@ class HeldExecutor:
 
 
 def test_application_off_the_loop_pauses_reading_until_its_answer_is_sent():
-    protocol, transport, app = connect()
-    executor = protocol.scheduler.executor = HeldExecutor()
-    app.respond = lambda request, early: Blocking(lambda: Response(f"answer {request.target}"))
+    executor = HeldExecutor()  # the loop's, before it serves
+    protocol, transport, app = connect(executor=executor)
+    app.respond = lambda request: lambda request, early: Response(f"answer {request.target}")
     protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert len(executor.jobs) == 1 and not transport.reading and transport.take() == b""
     executor.finish_one()  # /1 answered; the pipelined /2 goes to the pool next

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from server.protocols.http.accesslog import AccessLog
-from server.protocols.http.connection import Blocking
 from server.protocols.http.errors import Forbidden
 from server.protocols.http.ops import Ops
 from server.protocols.http.request import Request
@@ -35,9 +34,15 @@ class Part:
 
 
 def answer(router, req):
-    """The router's response, running the application code it hands back (as INLINE does)."""
-    result = router.respond(req, no_early)
-    return result() if isinstance(result, Blocking) else result
+    """The router's response, running the application code it hands back (as the connection
+    does under INLINE: a failure is the router's `failed` answer)."""
+    result = router.respond(req)
+    if isinstance(result, Response):
+        return result
+    try:
+        return result(req, no_early)
+    except (Exception, SystemExit) as exc:
+        return router.failed(req, exc)
 
 
 def no_early(response):
@@ -45,9 +50,8 @@ def no_early(response):
 
 
 def request(target="/x", method="GET"):
-    r = Request(method, target, "HTTP/1.1", {"host": "h"})
-    r.peer = ("127.0.0.1", 1)
-    return r
+    origin = (("127.0.0.1", 1), "127.0.0.1", "http")  # what the connection gives
+    return Request(method, target, "HTTP/1.1", {"host": "h"}, origin)
 
 
 @pytest.mark.parametrize(
@@ -81,21 +85,21 @@ def test_errors_become_statuses_and_tracebacks_stay_in_the_log(caplog):
 def test_application_code_is_handed_back_and_the_rest_answered_at_once():
     router = Router(ops=Ops("/-"), modules=Part("mod", False), static=Part("static", False),
                     app=Part("app"))  # fmt: skip
-    assert isinstance(router.respond(request("/-/health"), no_early), Response)
-    blocking = router.respond(request("/x"), no_early)
-    assert isinstance(blocking, Blocking) and blocking().body == b"app"
+    assert isinstance(router.respond(request("/-/health")), Response)
+    handler = router.respond(request("/x"))
+    assert not isinstance(handler, Response) and handler(request("/x"), no_early).body == b"app"
     router = Router(static=Part("static"), app=Part("app"))
-    assert router.respond(request("/x"), no_early).body == b"static"
+    assert router.respond(request("/x")).body == b"static"
 
 
 def test_ops_paths_come_first_and_only_for_get(tmp_path):
     router = Router(ops=Ops("/-", "r1"), app=Part("app"))
-    health = router.respond(request("/-/health"), no_early)
+    health = router.respond(request("/-/health"))
     assert json.loads(health.body)["served_by"] == "r1"
     assert answer(router, request("/-/healthz")).body == b"app"
-    assert router.respond(request("/-/metrics", "DELETE"), no_early).code == 405
+    assert router.respond(request("/-/metrics", "DELETE")).code == 405
     router.draining()
-    assert router.respond(request("/-/health"), no_early).code == 503
+    assert router.respond(request("/-/health")).code == 503
 
 
 @pytest.mark.parametrize(

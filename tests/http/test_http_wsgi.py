@@ -214,8 +214,9 @@ def test_exc_info_after_body_reraises():
         lambda environ, start: (start("200 OK", []), start("200 OK", []))[0] or [],
         lambda environ, start: start("OK", []) or [],
         lambda environ, start: start("200 OK", ()) or [],
+        lambda environ, start: start(["200 OK"], []) or [],
     ],
-    ids=["missing", "twice", "bad-status", "headers-not-list"],
+    ids=["missing", "twice", "bad-status", "headers-not-list", "status-list"],
 )
 def test_protocol_violations_raise(app):
     with pytest.raises((AssertionError, Exception)):

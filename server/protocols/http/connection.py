@@ -6,8 +6,8 @@ pipelines without reading cannot make us queue unbounded responses. A small answ
 `write` of head and body together; files go out with sendfile, iterables as the socket
 drains.
 
-Application code (what the router hands back as `Blocking`) runs through the scheduler's
-executor: inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
+Application code (a `Handler` the router hands back) runs through the scheduler's executor:
+inline, or on the hybrid model's pool; meanwhile the connection reads nothing more.
 Timers and the clock are the `Scheduler`'s the service gives (the connection's loop), never
 the transport's.
 
@@ -36,19 +36,24 @@ log = logging.getLogger(__name__)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class Blocking(functools.partial):
-    """Application code that makes the answer, `Blocking(function, *args)`; calling it runs
-    the code. Run where the loop's executor runs blocking work (inline, or on the hybrid
-    model's pool while the loop serves everyone else). A partial: made in C, once a request."""
+#: Application code that makes the answer: `handler(request, early)`, run where the loop's
+#: executor runs blocking work (inline, or on the hybrid model's pool while the loop serves
+#: everyone else); a response that must go out before it returns (WSGI write()) goes through
+#: `early`. Handed back as it is (no partial made for every request: it is called directly).
+Handler = Callable[[Request, EarlySink], Response]
 
 
 class Application:
     """What a connection serves requests with (the Router, or a test double)."""
 
-    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
-        """The answer to `request`; a response that must go out before the application
-        returns (WSGI write()) goes through `early`."""
+    def respond(self, request: Request) -> Response | Handler:
+        """The answer to `request`, or the application code that makes it."""
         raise NotImplementedError
+
+    def failed(self, request: Request, exc: BaseException) -> Response:
+        """The answer when a `Handler` raised `exc` (called on the loop)."""
+        log.error("%s %s failed", request.method, request.target, exc_info=exc)
+        return error_response(InternalError("the handler failed; see the server log"))
 
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         """The response is sent (or the connection died); `sent` counts body bytes, `now` is
@@ -66,9 +71,10 @@ class HTTPProtocol(Protocol):
         self.config = config
         self.scheduler = scheduler
         self._clock = scheduler.time  # looked up once: read on every request
+        # looked up once too (a class attribute: a slow look-up); a loop's executor is set
+        # before it serves (the hybrid model's pool)
+        self._inline = scheduler.executor.inline
         self.parser = RequestParser(config.limits)
-        self.client: tuple | None = None  # the TCP peer; None on Unix sockets
-        self._scheme = "http"  # "https" on a TLS connection (TLS is up before we connect)
         self._waiting = False  # an answer is still being sent; the next request waits
         self._draining = False
         self._eof = False  # the client has sent everything it will send
@@ -86,17 +92,14 @@ class HTTPProtocol(Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = transport.peer
-        self.client = peer if isinstance(peer, tuple) else None
-        if transport.secure:  # X-Forwarded-Proto from a trusted proxy may still override
-            self._scheme = "https"
+        client = peer if isinstance(peer, tuple) else None  # None on Unix sockets
+        # TLS is up before we connect; X-Forwarded-* from a trusted proxy may still override
+        scheme = "https" if transport.secure else "http"
+        # given to every request as it is parsed: not stored again for each one
+        self.parser.origin = (client, client[0] if client else "", scheme)
         self._keepalive = self.scheduler.call_later(
             self.config.keepalive_timeout, self._check_keepalive
         )
-
-    def data_received(self, data: bytes) -> None:
-        self.parser.feed(data)
-        if not self._waiting:
-            self._process()
 
     def eof_received(self) -> bool:
         """The client half-closed: answer the requests it already sent, then close."""
@@ -128,8 +131,15 @@ class HTTPProtocol(Protocol):
     def _busy(self) -> bool:
         return self._waiting or self.parser.partial
 
-    def _process(self) -> None:
+    def data_received(self, data: bytes) -> None:
+        """Serve the buffered requests in order, unless an answer is still being sent; `_sent`
+        calls it with no data once that answer is out. The loop is here, not in a method of
+        its own: a frame fewer for every read."""
         transport, parser = self.transport, self.parser
+        if data:
+            parser.feed(data)
+        if self._waiting:
+            return
         while not transport.closing:
             try:  # with nothing buffered there is no request to look for
                 request = parser.next_request() if parser.partial else None
@@ -157,7 +167,7 @@ class HTTPProtocol(Protocol):
             self.transport.close()
         elif exc is None and not self.transport.closing:
             self.transport.resume_reading()
-            self._process()
+            self.data_received(b"")
 
     def _incomplete(self) -> None:
         """Part of a request is buffered: start the head clock, or say 100 Continue."""
@@ -199,20 +209,21 @@ class HTTPProtocol(Protocol):
             self._stop_head_timer()
         self._served += 1
         self._continued = False
-        request.peer = self.client
-        request.scheme = self._scheme
         # its latency starts when its bytes were read: the loop's clock of this turn
         request.started = self.scheduler.now
         self._serving = request
-        answer = self.app.respond(request, self._early_sink)
-        if isinstance(answer, Blocking):
-            executor = self.scheduler.executor
-            if not executor.inline:
+        answer = self.app.respond(request)
+        if not isinstance(answer, Response):  # a Handler
+            if not self._inline:
                 self._waiting = True  # one request at a time: read nothing until it is answered
                 self.transport.pause_reading()
-                executor.submit(answer, functools.partial(self._answered, request))
+                work = functools.partial(answer, request, self._early_sink)
+                self.scheduler.executor.submit(work, functools.partial(self._answered, request))
                 return False
-            answer = answer()
+            try:
+                answer = answer(request, self._early_sink)
+            except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
+                answer = self.app.failed(request, exc)
         if self._early is None:  # nothing went out early (the common case: _answer's first road)
             self._serving = None
             self._send(request, answer)
@@ -223,8 +234,7 @@ class HTTPProtocol(Protocol):
     def _answered(self, request: Request, response: Response, exc: BaseException | None) -> None:
         """Back on the loop with what the application made (the client may be gone)."""
         if exc is not None:
-            log.error("%s %s failed: %r", request.method, request.target, exc)
-            response = error_response(InternalError("the handler failed; see the server log"))
+            response = self.app.failed(request, exc)
         self._answer(request, response)
         self.transport.when_sent(self._sent)
 
@@ -310,8 +320,7 @@ class HTTPProtocol(Protocol):
     def _send_through(self, data: bytes) -> None:
         """Put `data` in the socket before returning, from the loop or from a pool thread."""
         transport = self.transport
-        executor = self.scheduler.executor
-        if executor.inline:
+        if self._inline:
             transport.write_through(data)
             return
 
@@ -319,7 +328,7 @@ class HTTPProtocol(Protocol):
             transport.write(data)
             transport.when_sent(done)
 
-        executor.wait_on_loop(start)
+        self.scheduler.executor.wait_on_loop(start)
 
     def _done(self, request: Request, response: Response, sent: int) -> None:
         if response.on_close is not None:  # most responses hold nothing to release

@@ -23,7 +23,7 @@ from .errors import (
     URITooLong,
     VersionNotSupported,
 )
-from .request import Request
+from .request import UNKNOWN, Request
 
 TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
 TOKEN = re.compile(f"[{TCHAR}]+")
@@ -97,8 +97,8 @@ class HeadScan:
             raise HeaderFieldsTooLarge(f"a header field longer than {limits.max_field} bytes")
 
 
-def parse_head(head: bytes, limits: Limits) -> Request:
-    """A request head (without the final blank line) -> Request."""
+def parse_head(head: bytes, limits: Limits, origin: tuple = UNKNOWN) -> Request:
+    """A request head (without the final blank line) -> Request, from `origin` (see Request)."""
     lines = head.translate(_MARKS).decode("latin-1").split(_CRLF_MARK)
     printable = "".join(lines).isascii()
     if not printable:
@@ -131,7 +131,7 @@ def parse_head(head: bytes, limits: Limits) -> Request:
             headers[name] = value.strip(" \t")
     if len(headers) != len(lines):  # a repeated name (or a long head): the careful way
         headers = parse_fields(lines, limits)
-    request = Request(method, target, version, headers)
+    request = Request(method, target, version, headers, origin)
     # most requests carry none of the fields that frame() decides by: skip its look-ups
     if version != "HTTP/1.1" or "host" not in headers or not _FRAMING.isdisjoint(headers):
         frame(request, limits)

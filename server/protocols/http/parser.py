@@ -16,7 +16,7 @@ import re
 from .body import BodySink
 from .errors import BadRequest, HeaderFieldsTooLarge, PayloadTooLarge
 from .head import CONTROL, TCHAR, HeadScan, Limits, parse_field, parse_head
-from .request import Request
+from .request import UNKNOWN, Request
 
 _TOKEN = TCHAR.encode()
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
@@ -43,6 +43,7 @@ class RequestParser:
         # asking for the next one, and a property would cost a frame each time
         self.partial = False
         self.request: Request | None = None  # the one whose body is being read
+        self.origin = UNKNOWN  # every request's (peer, remote_addr, scheme): the connection's
         self._sink: BodySink | None = None
         self._left = 0
         self._trailers = 0
@@ -83,7 +84,7 @@ class RequestParser:
             self.pos = end + 4
             if self._scan.scanned:  # the head came in pieces
                 self._scan.reset()
-            request = parse_head(buf[pos:end], self.limits)
+            request = parse_head(buf[pos:end], self.limits, self.origin)
             if not (request.chunked or request.content_length):
                 self.partial = end + 4 < len(buf)
                 return request

@@ -28,6 +28,9 @@ from .errors import BadRequest
 
 _EMPTY = b""
 
+#: (peer, remote_addr, scheme) of a request from nowhere known (a connection passes its own).
+UNKNOWN: tuple = (None, "", "http")
+
 
 class Request:
     __slots__ = (
@@ -51,7 +54,9 @@ class Request:
         "version",
     )
 
-    def __init__(self, method: str, target: str, version: str, headers: dict[str, str]):
+    def __init__(
+        self, method: str, target: str, version: str, headers: dict[str, str], origin=UNKNOWN
+    ):
         self.method = method
         self.target = target
         self.version = version
@@ -67,9 +72,8 @@ class Request:
         self.chunked = False
         self.keep_alive = True
         self.expect_continue = False
-        self.remote_addr = ""
-        self.peer: tuple | None = None  # the TCP peer (host, port); None on Unix sockets
-        self.scheme = "http"
+        # the TCP peer (host, port), None on Unix sockets; its address; "http" or "https"
+        self.peer, self.remote_addr, self.scheme = origin
         self.script_name = ""
         self.started = 0.0
 
@@ -78,7 +82,8 @@ class Request:
     def path(self) -> str:
         """The percent-decoded path (UTF-8); BadRequest if it does not decode."""
         if self._path is None:
-            self._path = decode_path(self.raw_path)
+            raw = self.raw_path
+            self._path = decode_path(raw) if "%" in raw else raw  # most paths: no call
         return self._path
 
     @property
@@ -157,8 +162,6 @@ NO_BODY = _NoBody()
 
 def decode_path(raw: str) -> str:
     """Percent-decode a path as UTF-8 (strictly: invalid UTF-8 is a 400, never guessed)."""
-    if "%" not in raw:
-        return raw
     try:
         return unquote(raw, errors="strict")
     except UnicodeDecodeError:

@@ -41,6 +41,9 @@ _Checked = tuple[str, int | None, bool, str]
 _CHECKED: dict[tuple, _Checked] = {}
 _CHECKED_MAX = 1024
 _NO_FIELDS = ("", None, False, "")
+#: Content-Length lines of bodies whose headers do not declare one (static files, modules'
+#: answers): a site sends a few sizes again and again, and formatting an int is dearer.
+_LENGTH_LINES: dict[int, str] = {}
 
 
 def _check_fields(headers: Iterable) -> _Checked:
@@ -81,6 +84,13 @@ def _fields(headers: list) -> _Checked:
             _CHECKED.clear()  # per-response values (cookies) must not crowd out the rest
         _CHECKED[key] = checked
     return checked
+
+
+def _length_line(length: int) -> str:
+    if len(_LENGTH_LINES) >= _CHECKED_MAX:
+        _LENGTH_LINES.clear()  # every size once: keep the recent ones
+    _LENGTH_LINES[length] = line = f"Content-Length: {length}\r\n"
+    return line
 
 
 def status_text(code: int) -> str:
@@ -256,7 +266,7 @@ def encode_head(
             if length != response.length and not head_only and _held(response):  # a desync
                 raise InternalError(f"Content-Length {length} for {response.length} bytes")
             response.length = length  # a streamed body is held to the length it declares
-            framing = declared or f"Content-Length: {length}\r\n"
+            framing = declared or _LENGTH_LINES.get(length) or _length_line(length)
         elif keep and version == "HTTP/1.1" and not head_only:
             chunked = True
             framing = "Transfer-Encoding: chunked\r\n"

@@ -9,20 +9,17 @@ a 500 whose traceback goes to the log, never to the client.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from ...metrics import METRICS
 from ...net.trusted import TrustedPeers
 from .accesslog import AccessLog
-from .connection import Application, Blocking
-from .errors import HTTPError, InternalError, NotFound
+from .connection import Application, Handler
+from .errors import HTTPError, NotFound
 from .forwarded import apply_forwarded
 from .ops import DURATION, Ops
 from .request import Request
-from .response import EarlySink, Response, error_response
-
-log = logging.getLogger(__name__)
+from .response import Response, error_response
 
 
 class Router(Application):
@@ -52,42 +49,42 @@ class Router(Application):
 
     @app.setter
     def app(self, app) -> None:
-        # its respond bound here, once: `route` hands it out for every request
+        # its respond bound here, once: `respond` hands it out for every request
         self._app, self._app_respond = app, (None if app is None else app.respond)
 
-    def respond(self, request: Request, early: EarlySink) -> Response | Blocking:
+    def respond(self, request: Request) -> Response | Handler:
+        """The answer, or the application code (a module, the app) that will make it; the
+        connection runs that code with its early sink (WSGI write() sends through it). The
+        routing is inline, not a method of its own: a frame fewer for every request."""
         _START(_IN_FLIGHT, 1)
-        peer = request.peer
-        request.remote_addr = peer[0] if peer else ""
         if self.proxies is not None:
             apply_forwarded(self.proxies, request)
         try:
-            answer = self.route(request)
+            if self.ops is not None and request.raw_path in self.ops.routes:  # no call per request
+                return self.ops.respond(request)
+            if self.modules is not None:
+                handler = self.modules.find(request)
+                if handler is not None:
+                    return handler
+            if self.static is not None:
+                if self._app is None:
+                    return self.static.respond(request)
+                if request.method in ("GET", "HEAD"):
+                    response = self.static.respond_if_file(request)
+                    if response is not None:
+                        return response
+            if self._app_respond is not None:
+                return self._app_respond
+            raise NotFound(f"nothing is served at {request.raw_path}")
         except (Exception, SystemExit) as exc:
-            return _failure(request, exc)
-        if isinstance(answer, Response):
-            return answer
-        return Blocking(_run, answer, request, early)
+            return self.failed(request, exc)
 
-    def route(self, request: Request) -> Response | Callable[[Request, EarlySink], Response]:
-        """The answer, or the application code (a module, the app) that will make it; that
-        code is given the connection's early sink too (WSGI write() sends through it)."""
-        if self.ops is not None and request.raw_path in self.ops.routes:  # not a call per request
-            return self.ops.respond(request)
-        if self.modules is not None:
-            handler = self.modules.find(request)
-            if handler is not None:
-                return handler
-        if self.static is not None:
-            if self._app is None:
-                return self.static.respond(request)
-            if request.method in ("GET", "HEAD"):
-                response = self.static.respond_if_file(request)
-                if response is not None:
-                    return response
-        if self._app_respond is not None:
-            return self._app_respond
-        raise NotFound(f"nothing is served at {request.raw_path}")
+    def failed(self, request: Request, exc: BaseException) -> Response:
+        """An HTTPError raised on purpose is its status; anything else a 500, logged with its
+        traceback (the Application's answer)."""
+        if isinstance(exc, HTTPError):
+            return error_response(exc)
+        return super().failed(request, exc)
 
     def finished(self, request: Request | None, response: Response, sent: int, now: float) -> None:
         # every metric of the request in one update (one lock): this runs for every request
@@ -108,24 +105,6 @@ class Router(Application):
     def reload(self) -> None:
         if self.modules is not None:
             self.modules.reload_all()
-
-
-def _run(handler: Callable, request: Request, early: EarlySink) -> Response:
-    """The application code's answer; its failures as the router's own (`_failure`). A
-    function: a bound method would be made for every request."""
-    try:
-        return handler(request, early)
-    except (Exception, SystemExit) as exc:  # a handler calling sys.exit() must not stop us
-        return _failure(request, exc)
-
-
-def _failure(request: Request, exc: BaseException) -> Response:
-    """An HTTPError raised on purpose is its status; anything else a 500, logged with its
-    traceback (called while the exception is handled)."""
-    if isinstance(exc, HTTPError):
-        return error_response(exc)
-    log.exception("%s %s failed", request.method, request.target)
-    return error_response(InternalError("the handler failed; see the server log"))
 
 
 _IN_FLIGHT = METRICS.place("http_requests_in_flight")

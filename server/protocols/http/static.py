@@ -184,13 +184,15 @@ class StaticFiles:
     def _answer(self, request: Request, file: StaticFile, opened: _Opened | None) -> Response:
         """The answer from what is known of a file; `opened` is needed only when its bytes
         were not read (a large file)."""
-        if not_modified(request.headers, file.etag, file.mtime):
+        fields = request.headers  # most requests are unconditional: not_modified is not called
+        conditional = "if-none-match" in fields or "if-modified-since" in fields
+        if conditional and not_modified(fields, file.etag, file.mtime):
             return Response(b"", 304, file.validators)
         headers = file.headers
         size = file.size
         start, count, status = 0, size, 200
-        wanted = request.headers.get("range")
-        if wanted is not None and if_range_allows(request.headers, file.etag, file.mtime):
+        wanted = fields.get("range")
+        if wanted is not None and if_range_allows(fields, file.etag, file.mtime):
             span = parse_range(wanted, size)
             if span == UNSATISFIABLE:
                 headers = (("Content-Range", f"bytes */{size}"),)

@@ -79,7 +79,9 @@ class _Answer(Response):
                 exc_info = None  # no reference cycle through the traceback
         elif self.status is not None:
             raise AssertionError("start_response called a second time without exc_info")
-        if not isinstance(status, str) or len(status) < 4 or status[3] != " ":
+        # a status in _CODES passed this check before (apps send the same few); one that
+        # cannot be a key (a list) is refused here by the look-up's TypeError
+        if status not in _CODES and not _is_status(status):
             raise AssertionError(f"WSGI status must be 'NNN reason', got {status!r}")
         if not isinstance(headers, list):
             raise AssertionError("WSGI headers must be a list of (name, value) tuples")
@@ -213,6 +215,11 @@ _CODES: dict[str, int] = {}
 
 #: Client ports as text: each connection's requests name the same one.
 _PORTS: dict[int, str] = {}
+
+
+def _is_status(status: Any) -> bool:
+    """The shape of PEP 3333's status, "NNN reason" (its code is read by _settle)."""
+    return isinstance(status, str) and len(status) >= 4 and status[3] == " "
 
 
 def _port_text(port: int) -> str:
