@@ -65,18 +65,19 @@ class HistogramPlaces(NamedTuple):
 
 def generate(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> Callable:
     """The LOCKED recorder of this shape."""
-    names = {"metrics": metrics, "bisect": bisect.bisect_left}
-    arguments, adds = _body(pairs, histogram, names)
-    exec(_source(LOCKED, arguments, adds, "        "), names)  # our own templates only
-    return names["record"]
+    return _compile(LOCKED, "        ", pairs, histogram, metrics)
 
 
 def alone_code(pairs: int, histogram: HistogramPlaces | None, metrics: Metrics) -> CodeType:
     """The ALONE body of this shape, for `generate`'s function (it reads the same names)."""
+    return _compile(ALONE, "    ", pairs, histogram, metrics).__code__
+
+
+def _compile(template: str, indent: str, pairs: int, histogram, metrics: Metrics) -> Callable:
     names = {"metrics": metrics, "bisect": bisect.bisect_left}
     arguments, adds = _body(pairs, histogram, names)
-    exec(_source(ALONE, arguments, adds, "    "), names)
-    return names["record"].__code__
+    exec(_source(template, arguments, adds, indent), names)  # our own templates only
+    return names["record"]
 
 
 def _body(pairs: int, histogram: HistogramPlaces | None, names: dict) -> tuple[list, list]:
